@@ -1,0 +1,56 @@
+// ftpd.conf: the option table, the parser, and the immutable Config it produces.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "core/util.hpp"
+
+#ifndef MOAT_DEFAULT_MODULE_DIR
+#define MOAT_DEFAULT_MODULE_DIR "/usr/local/lib/moatftpd/modules"
+#endif
+
+namespace moat {
+
+// One field per option, named exactly as in ftpd.conf.
+struct Config {
+#define MOAT_BOOL(name, def, owner, desc) bool name = def;
+#define MOAT_UINT(name, def, owner, desc) unsigned name = def;
+#define MOAT_STR(name, def, owner, desc) std::string name = def;
+#include "core/options.def"
+#undef MOAT_BOOL
+#undef MOAT_UINT
+#undef MOAT_STR
+  std::vector<std::string> load_module;  // repeatable: load_module=NAME
+  std::string source_file;               // the file this was read from
+};
+
+enum class OptionType { kBool, kUint, kString };
+
+struct OptionInfo {
+  const char* name;
+  OptionType type;
+  const char* default_text;  // as it would be written in ftpd.conf
+  const char* owner;         // "core" or a module name
+  const char* description;
+  std::variant<bool Config::*, unsigned Config::*, std::string Config::*> field;
+};
+
+// The whole table, in options.def order.
+const std::vector<OptionInfo>& option_table();
+const OptionInfo* option_find(std::string_view name);
+
+// Reads `path` (if non-empty), then applies each `name=value` override in order.
+// Errors read "file:line: message" (overrides: "-o NAME: message").
+// Semantic checks (module ownership, listen on, ranges) are part of loading.
+Result<Config> config_load(const std::string& path, const std::vector<std::string>& overrides);
+
+// Parses one "name=value" line into cfg; used by config_load and tests.
+Status config_apply_line(Config& cfg, std::string_view line);
+
+// ftpd.conf(5) in troff, generated from the table.
+std::string config_man_page();
+
+}  // namespace moat

@@ -1,0 +1,35 @@
+// Transfer and session logging in vsftpd's formats, on descriptors the master opened.
+#pragma once
+
+#include <ctime>
+#include <string>
+#include <string_view>
+
+namespace moat {
+
+struct TransferRecord {
+  time_t end_time = 0;
+  double seconds = 0;         // transfer duration
+  std::string remote_host;    // client address text
+  unsigned long long bytes = 0;
+  std::string path;           // absolute path as the server sees it
+  bool ascii = false;
+  bool upload = false;        // 'i' incoming, else 'o'
+  bool anonymous = false;
+  std::string user;           // local user name, or anonymous password/ident
+  bool complete = true;
+};
+
+// wu-ftpd xferlog line (xferlog_std_format=YES), with trailing "\n":
+// "Sat Nov 21 19:52:08 2026 1 127.0.0.1 1024 /pub/f b _ o a user@ ftp 0 * c\n"
+std::string xferlog_line(const TransferRecord& r, bool use_localtime);
+
+// vsftpd-format line, e.g.
+// "Sat Nov 21 19:52:08 2026 [pid 42] [ftp] OK DOWNLOAD: Client "127.0.0.1", "/f", 1024 bytes, 10.00Kbyte/sec\n"
+std::string vsftpd_transfer_line(const TransferRecord& r, int pid, std::string_view session_user,
+                                 bool use_localtime);
+// "Sat Nov 21 19:52:08 2026 [pid 42] [user] FTP command: Client "127.0.0.1", "LIST"\n" etc.
+std::string vsftpd_log_line(time_t t, int pid, std::string_view session_user,
+                            std::string_view event, bool use_localtime);
+
+}  // namespace moat

@@ -1,0 +1,117 @@
+// Typed messages between a session's root helper and its worker, over one
+// SOCK_SEQPACKET socketpair: header {u16 type, u16 flags, u32 len}, payload <= 64 KiB,
+// file descriptors by SCM_RIGHTS. Every message has one struct and one decoder.
+#pragma once
+
+#include <sys/socket.h>
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/util.hpp"
+
+namespace moat {
+
+enum class MsgType : uint16_t {
+  kLogin = 1,         // worker -> helper: LoginRequest
+  kLoginResult = 2,   // helper -> worker: LoginResult
+  kHandover = 3,      // worker -> helper: Handover + the control socket fd
+  kPort20Socket = 4,  // worker -> helper: Port20Request
+  kPort20Result = 5,  // helper -> worker: Port20Result (+ a bound socket fd on success)
+};
+
+constexpr size_t kIpcHeaderSize = 8;
+constexpr size_t kIpcMaxPayload = 64 * 1024;
+constexpr size_t kIpcMaxFds = 4;
+
+struct Message {
+  MsgType type{};
+  uint16_t flags = 0;
+  std::vector<uint8_t> payload;
+  std::vector<UniqueFd> fds;
+};
+
+// Appends fixed-width little-endian integers and length-prefixed strings.
+class IpcWriter {
+ public:
+  void u8(uint8_t v);
+  void u16(uint16_t v);
+  void u32(uint32_t v);
+  void str(std::string_view s);  // u32 length + bytes
+  void bytes(std::span<const uint8_t> b);  // u32 length + bytes
+  const std::vector<uint8_t>& data() const { return buf_; }
+
+ private:
+  std::vector<uint8_t> buf_;
+};
+
+// Checked reads: each either yields a value or an error the caller handles.
+class IpcReader {
+ public:
+  explicit IpcReader(std::span<const uint8_t> data) : data_(data) {}
+  Result<uint8_t> u8();
+  Result<uint16_t> u16();
+  Result<uint32_t> u32();
+  Result<std::string> str(size_t max_len);
+  Result<std::vector<uint8_t>> bytes(size_t max_len);
+  bool at_end() const { return pos_ == data_.size(); }
+  Status finish() const;  // error unless every byte was consumed
+
+ private:
+  std::span<const uint8_t> data_;
+  size_t pos_ = 0;
+};
+
+// Sends one message; fails on a short write or an oversized payload.
+Status ipc_send(int sock, MsgType type, std::span<const uint8_t> payload,
+                std::span<const int> fds = {});
+// Receives one message; fails on EOF ("peer closed"), truncation of payload or
+// control data, a header that disagrees with the datagram, or an unknown type.
+Result<Message> ipc_recv(int sock);
+// Decodes one datagram already read (header + payload); the fuzzed parser.
+Result<Message> ipc_decode(std::span<const uint8_t> datagram);
+
+// ---- typed messages ------------------------------------------------------
+
+constexpr size_t kMaxUserLen = 128;
+constexpr size_t kMaxPassLen = 512;
+
+struct LoginRequest {
+  std::string user;
+  std::string pass;
+};
+std::vector<uint8_t> encode(const LoginRequest& m);
+Result<LoginRequest> decode_login_request(std::span<const uint8_t> p);
+
+struct LoginResult {
+  bool ok = false;
+  bool fatal = false;  // the helper ends the session after this reply
+  std::string text;    // reply text after the code, e.g. "Login incorrect."
+};
+std::vector<uint8_t> encode(const LoginResult& m);
+Result<LoginResult> decode_login_result(std::span<const uint8_t> p);
+
+struct Handover {
+  std::string pending;  // control bytes read but not yet handled (pipelining)
+};
+constexpr size_t kMaxPending = 16 * 1024;
+std::vector<uint8_t> encode(const Handover& m);
+Result<Handover> decode_handover(std::span<const uint8_t> p);
+
+struct Port20Request {
+  sockaddr_storage peer{};  // AF_INET or AF_INET6 with address and port
+};
+std::vector<uint8_t> encode(const Port20Request& m);
+Result<Port20Request> decode_port20_request(std::span<const uint8_t> p);
+
+struct Port20Result {
+  bool ok = false;
+  std::string text;  // why not, when !ok
+};
+std::vector<uint8_t> encode(const Port20Result& m);
+Result<Port20Result> decode_port20_result(std::span<const uint8_t> p);
+
+}  // namespace moat

@@ -1,0 +1,40 @@
+// Confinement of a worker: credentials, chroot, rlimits, no_new_privs, seccomp.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+#include "core/util.hpp"
+
+namespace moat {
+
+struct Identity {
+  uid_t uid = 0;
+  gid_t gid = 0;
+  std::vector<gid_t> groups;
+  std::string chroot_dir;  // empty: no chroot
+  std::string start_dir;   // directory to chdir to after the identity change ("/" if empty)
+};
+
+enum class SeccompProfile { kPreauth, kPostauth };
+
+struct SeccompPolicy {
+  SeccompProfile profile = SeccompProfile::kPreauth;
+  bool write_enable = false;  // post-auth: allow file-system writes
+};
+
+// In this order: chroot + chdir("/"), setgroups/setgid/setuid (verified with
+// getres*id), chdir(start_dir), rlimits (NPROC 0, CORE 0, NOFILE bounded),
+// PR_SET_NO_NEW_PRIVS, PR_SET_DUMPABLE 0, then the seccomp filter when use_seccomp.
+// Refuses uid 0. Any failure is returned; the caller ends the session.
+Status sandbox_enter(const Identity& id, bool use_seccomp, const SeccompPolicy& policy);
+
+// Loads the allow-list filter only (default action: kill the process).
+Status seccomp_install(const SeccompPolicy& policy);
+
+// Closes every descriptor >= 3 not listed in keep.
+void close_fds_except(const std::vector<int>& keep);
+
+}  // namespace moat
