@@ -1,0 +1,483 @@
+// The FTP command table and one handler per command (RFC 959, 2389, 2428, 3659).
+// Paths go straight to the kernel relative to the worker's cwd: the chroot and the
+// user's own uid are the access control, as in vsftpd.
+#include <fcntl.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "core/ls.hpp"
+#include "core/session.hpp"
+
+namespace moat {
+namespace {
+
+std::string upper(std::string s) {
+  for (char& c : s) c = static_cast<char>(toupper(static_cast<unsigned char>(c)));
+  return s;
+}
+
+bool is_anonymous_name(const std::string& name) { return name == "anonymous" || name == "ftp"; }
+
+Result<uint64_t> parse_u64(std::string_view s) {
+  uint64_t v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (s.empty() || ec != std::errc() || p != s.data() + s.size()) return fail("not a number");
+  return v;
+}
+
+std::string cwd() {
+  char buf[4096];
+  return getcwd(buf, sizeof buf) ? std::string(buf) : std::string("/");
+}
+
+// ---- access and session ----------------------------------------------------
+
+void cmd_user(Session& s, const std::string& arg) {
+  if (s.st.logged_in) return s.reply(530, "Can't change to another user.");
+  s.user_given = false;
+  bool anon = is_anonymous_name(arg) && s.cfg.anonymous_enable;
+  if (!anon && !s.cfg.local_enable) return s.reply(530, "This FTP server is anonymous only.");
+  bool listed = s.ctx.userlist.count(arg) > 0;
+  if (!anon && s.cfg.userlist_enable && listed == s.cfg.userlist_deny)
+    return s.reply(530, "Permission denied.");
+  s.pending_user = arg;
+  s.user_given = true;
+  if (anon && s.cfg.no_anon_password) return s.try_login(arg, "");
+  s.reply(331, "Please specify the password.");
+}
+
+void cmd_pass(Session& s, const std::string& arg) {
+  if (s.st.logged_in) return s.reply(230, "Already logged in.");
+  if (!s.user_given) return s.reply(503, "Login with USER first.");
+  s.try_login(s.pending_user, arg);
+}
+
+void cmd_quit(Session& s, const std::string&) { s.end_session(221, "Goodbye."); }
+
+void cmd_rein(Session& s, const std::string&) {
+  if (!s.st.logged_in) {
+    s.user_given = false;
+    return s.reply(220, "Service ready for new user.");
+  }
+  s.reinitialize();
+}
+
+void cmd_noop(Session& s, const std::string&) { s.reply(200, "NOOP ok."); }
+void cmd_syst(Session& s, const std::string&) { s.reply(215, "UNIX Type: L8"); }
+void cmd_allo(Session& s, const std::string&) { s.reply(202, "ALLO command ignored."); }
+void cmd_help(Session& s, const std::string&) { s.reply_raw(help_text()); }
+
+void cmd_feat(Session& s, const std::string&) {
+  std::string facts = s.cfg.hide_ids ? "type*;size*;modify*;perm*;unix.mode*;"
+                                     : "type*;size*;modify*;perm*;unix.mode*;unix.uid*;unix.gid*;";
+  s.reply_raw("211-Features:\r\n EPRT\r\n EPSV\r\n MDTM\r\n MFMT\r\n MLST " + facts +
+              "\r\n PASV\r\n REST STREAM\r\n SIZE\r\n TVFS\r\n UTF8\r\n211 End\r\n");
+}
+
+void cmd_opts(Session& s, const std::string& arg) {
+  std::string a = upper(arg);
+  if (a == "UTF8 ON" || a == "UTF-8 ON") return s.reply(200, "Always in UTF8 mode.");
+  if (a.rfind("MLST", 0) == 0) return s.reply(200, "MLST OPTS type;size;modify;perm;unix.mode;");
+  s.reply(501, "Option not understood.");
+}
+
+void cmd_stat(Session& s, const std::string& arg) {
+  if (arg.empty() || s.transferring()) {
+    std::string r = "211-FTP server status:\r\n     Connected to " + sockaddr_host_text(s.st.peer) +
+                    "\r\n     Logged in as " + s.st.user + "\r\n     TYPE: " +
+                    (s.ascii ? "ASCII" : "BINARY") + "\r\n     Session timeout in seconds is " +
+                    std::to_string(s.cfg.idle_session_timeout) +
+                    "\r\n     Control connection is plain text\r\n" +
+                    (s.transferring() ? "     A data transfer is in progress\r\n" : "") +
+                    "211 End of status\r\n";
+    return s.reply_raw(r);
+  }
+  ListRequest req;
+  req.args = parse_list_args(arg);
+  req.fmt = {s.cfg.hide_ids, s.cfg.use_localtime, time(nullptr)};
+  req.force_dot_files = s.cfg.force_dot_files;
+  auto out = list_build(req);
+  if (!out) return s.reply(550, "Failed to open directory.");
+  s.reply_raw("213-Status follows:\r\n" + *out + "213 End of status\r\n");
+}
+
+// ---- representation -------------------------------------------------------------
+
+void cmd_type(Session& s, const std::string& arg) {
+  std::string a = upper(arg);
+  if (a == "I" || a == "L 8" || a == "L8") {
+    s.ascii = false;
+    return s.reply(200, "Switching to Binary mode.");
+  }
+  if (a == "A" || a == "A N") {
+    s.ascii = true;
+    return s.reply(200, "Switching to ASCII mode.");
+  }
+  s.reply(504, "Bad TYPE command.");
+}
+
+void cmd_mode(Session& s, const std::string& arg) {
+  if (upper(arg) == "S") return s.reply(200, "Mode set to S.");
+  s.reply(504, "Bad MODE command.");
+}
+
+void cmd_stru(Session& s, const std::string& arg) {
+  if (upper(arg) == "F") return s.reply(200, "Structure set to F.");
+  s.reply(504, "Bad STRU command.");
+}
+
+// ---- directories ----------------------------------------------------------------
+
+void show_dir_message(Session& s) {
+  if (!s.cfg.dirmessage_enable) return;
+  std::ifstream in(s.cfg.message_file);
+  if (!in) return;
+  std::string line, out;
+  for (int n = 0; n < 100 && std::getline(in, line); ++n) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    out += "250-" + line + "\r\n";
+  }
+  s.reply_raw(out);
+}
+
+void change_dir(Session& s, const std::string& path) {
+  if (chdir(path.c_str()) != 0) return s.reply(550, "Failed to change directory.");
+  show_dir_message(s);
+  s.reply(250, "Directory successfully changed.");
+}
+
+void cmd_cwd(Session& s, const std::string& arg) { change_dir(s, arg); }
+void cmd_cdup(Session& s, const std::string&) { change_dir(s, ".."); }
+
+void cmd_pwd(Session& s, const std::string&) {
+  s.reply(257, "\"" + quote_257(cwd()) + "\" is the current directory");
+}
+
+void cmd_mkd(Session& s, const std::string& arg) {
+  if (mkdir(arg.c_str(), 0777) != 0) return s.reply(550, "Create directory operation failed.");
+  s.reply(257, "\"" + quote_257(s.absolute_path(arg)) + "\" created");
+}
+
+void cmd_rmd(Session& s, const std::string& arg) {
+  if (rmdir(arg.c_str()) != 0) return s.reply(550, "Remove directory operation failed.");
+  s.reply(250, "Remove directory operation successful.");
+}
+
+// ---- files ------------------------------------------------------------------------
+
+void cmd_dele(Session& s, const std::string& arg) {
+  struct stat st {};
+  if (lstat(arg.c_str(), &st) != 0 || S_ISDIR(st.st_mode) || unlink(arg.c_str()) != 0)
+    return s.reply(550, "Delete operation failed.");
+  s.reply(250, "Delete operation successful.");
+}
+
+void cmd_rnfr(Session& s, const std::string& arg) {
+  struct stat st {};
+  if (lstat(arg.c_str(), &st) != 0) return s.reply(550, "RNFR command failed.");
+  s.rnfr = arg;
+  s.reply(350, "Ready for RNTO.");
+}
+
+void cmd_rnto(Session& s, const std::string& arg) {
+  if (s.rnfr.empty()) return s.reply(503, "RNFR required first.");
+  std::string from = std::move(s.rnfr);
+  s.rnfr.clear();
+  if (rename(from.c_str(), arg.c_str()) != 0) return s.reply(550, "Rename failed.");
+  s.reply(250, "Rename successful.");
+}
+
+void cmd_size(Session& s, const std::string& arg) {
+  struct stat st {};
+  if (stat(arg.c_str(), &st) != 0 || !S_ISREG(st.st_mode))
+    return s.reply(550, "Could not get file size.");
+  s.reply(213, std::to_string(st.st_size));
+}
+
+Status set_mtime(const std::string& path, time_t t) {
+  timespec times[2] = {{0, UTIME_OMIT}, {t, 0}};
+  if (utimensat(AT_FDCWD, path.c_str(), times, 0) != 0) return fail(errno_text(errno));
+  return Ok{};
+}
+
+// "MDTM file", or vsftpd's "MDTM YYYYMMDDHHMMSS file" to set the time (mdtm_write).
+void cmd_mdtm(Session& s, const std::string& arg) {
+  auto space = arg.find(' ');
+  if (space == 14 && s.cfg.mdtm_write && parse_mdtm(arg.substr(0, 14))) {
+    if (!s.st.write_enable) return s.reply(550, "Permission denied.");
+    if (!set_mtime(arg.substr(15), *parse_mdtm(arg.substr(0, 14))))
+      return s.reply(550, "Could not set file modification time.");
+    return s.reply(213, "File modification time set.");
+  }
+  struct stat st {};
+  if (stat(arg.c_str(), &st) != 0 || !S_ISREG(st.st_mode))
+    return s.reply(550, "Could not get file modification time.");
+  s.reply(213, time_mdtm(st.st_mtime));
+}
+
+void cmd_mfmt(Session& s, const std::string& arg) {
+  auto space = arg.find(' ');
+  auto t = parse_mdtm(arg.substr(0, space));
+  if (space == std::string::npos || !t || space + 1 >= arg.size())
+    return s.reply(501, "Syntax error in parameters or arguments.");
+  std::string path = arg.substr(space + 1);
+  if (!s.cfg.mdtm_write) return s.reply(550, "Permission denied.");
+  if (!set_mtime(path, *t)) return s.reply(550, "Could not set file modification time.");
+  s.reply(213, "Modify=" + time_mdtm(*t) + "; " + path);
+}
+
+void cmd_rest(Session& s, const std::string& arg) {
+  auto v = parse_u64(arg);
+  if (!v) return s.reply(501, "REST requires a value greater than or equal to 0.");
+  s.rest = *v;
+  s.reply(350, "Restart position accepted (" + std::to_string(*v) + ").");
+}
+
+void cmd_retr(Session& s, const std::string& arg) {
+  uint64_t offset = std::exchange(s.rest, 0);
+  if (!s.cfg.download_enable) return s.reply(550, "Permission denied.");
+  if (!s.data_setup()) return s.reply(425, "Use PORT or PASV first.");
+  UniqueFd fd(open(arg.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY));
+  struct stat st {};
+  if (!fd || fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode))
+    return s.reply(550, "Failed to open file.");
+  fcntl(fd.get(), F_SETFL, 0);
+  uint64_t size = static_cast<uint64_t>(st.st_size);
+  if (offset > size) offset = size;
+  if (lseek(fd.get(), static_cast<off_t>(offset), SEEK_SET) < 0)
+    return s.reply(550, "Failed to open file.");
+  TransferSpec spec;
+  spec.kind = TransferSpec::kSendFile;
+  spec.file = std::move(fd);
+  spec.length = size - offset;
+  spec.ascii = s.ascii && s.cfg.ascii_download_enable;
+  spec.opening = std::string("Opening ") + (s.ascii ? "ASCII" : "BINARY") +
+                 " mode data connection for " + arg + " (" + std::to_string(size) + " bytes).";
+  spec.log_path = s.absolute_path(arg);
+  s.start_transfer(std::move(spec));
+}
+
+enum class StoreKind { kStor, kAppe, kStou };
+
+Result<UniqueFd> open_upload(const std::string& path, StoreKind kind, uint64_t offset,
+                             unsigned mode) {
+  int flags = O_WRONLY | O_CREAT | O_NONBLOCK | O_CLOEXEC | O_NOCTTY;
+  if (kind == StoreKind::kAppe) flags |= O_APPEND;
+  if (kind == StoreKind::kStou) flags |= O_EXCL;
+  UniqueFd fd(open(path.c_str(), flags, mode));
+  struct stat st {};
+  if (!fd) return fail(errno_text(errno));
+  if (fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) return fail("not a regular file");
+  fcntl(fd.get(), F_SETFL, kind == StoreKind::kAppe ? O_APPEND : 0);
+  if (kind == StoreKind::kStor) {
+    if (ftruncate(fd.get(), static_cast<off_t>(offset)) != 0 ||
+        lseek(fd.get(), static_cast<off_t>(offset), SEEK_SET) < 0)
+      return fail(errno_text(errno));
+  }
+  return fd;
+}
+
+void store(Session& s, const std::string& arg, StoreKind kind) {
+  uint64_t offset = std::exchange(s.rest, 0);
+  if (!s.data_setup()) return s.reply(425, "Use PORT or PASV first.");
+  std::string name = arg;
+  Result<UniqueFd> fd = fail("");
+  if (kind == StoreKind::kStou) {
+    std::string base = arg.empty() ? "STOU" : arg;
+    for (int i = 0; i < 100 && !fd; ++i) {
+      name = i ? base + "." + std::to_string(i) : base;
+      fd = open_upload(name, kind, 0, s.cfg.file_open_mode);
+    }
+  } else {
+    fd = open_upload(name, kind, offset, s.cfg.file_open_mode);
+  }
+  if (!fd) return s.reply(553, "Could not create file.");
+  TransferSpec spec;
+  spec.kind = TransferSpec::kRecvFile;
+  spec.file = std::move(*fd);
+  spec.ascii = s.ascii && s.cfg.ascii_upload_enable;
+  spec.opening = kind == StoreKind::kStou ? "FILE: " + name : "Ok to send data.";
+  spec.log_path = s.absolute_path(name);
+  s.start_transfer(std::move(spec));
+}
+
+void cmd_stor(Session& s, const std::string& arg) { store(s, arg, StoreKind::kStor); }
+void cmd_appe(Session& s, const std::string& arg) { store(s, arg, StoreKind::kAppe); }
+void cmd_stou(Session& s, const std::string& arg) { store(s, arg, StoreKind::kStou); }
+
+// ---- listings ---------------------------------------------------------------------
+
+void list(Session& s, const std::string& arg, ListKind kind) {
+  if (!s.cfg.dirlist_enable) return s.reply(550, "Permission denied.");
+  if (!s.data_setup()) return s.reply(425, "Use PORT or PASV first.");
+  ListRequest req;
+  req.kind = kind;
+  if (kind == ListKind::kMlsd)
+    req.args.path = arg;
+  else
+    req.args = parse_list_args(arg);
+  req.fmt = {s.cfg.hide_ids, s.cfg.use_localtime, time(nullptr)};
+  req.mlsx = {s.cfg.hide_ids, s.st.write_enable, getuid()};
+  req.force_dot_files = s.cfg.force_dot_files;
+  req.recurse_enable = s.cfg.ls_recurse_enable;
+  auto out = list_build(req);
+  if (!out) return s.reply(kind == ListKind::kMlsd ? 501 : 550, "Failed to open directory.");
+  TransferSpec spec;
+  spec.kind = TransferSpec::kSendBuffer;
+  spec.buffer = std::move(*out);
+  spec.opening = "Here comes the directory listing.";
+  spec.complete = "Directory send OK.";
+  s.start_transfer(std::move(spec));
+}
+
+void cmd_list(Session& s, const std::string& arg) { list(s, arg, ListKind::kLong); }
+void cmd_nlst(Session& s, const std::string& arg) { list(s, arg, ListKind::kNames); }
+void cmd_mlsd(Session& s, const std::string& arg) { list(s, arg, ListKind::kMlsd); }
+
+void cmd_mlst(Session& s, const std::string& arg) {
+  std::string path = arg.empty() ? "." : arg;
+  struct stat st {};
+  if (lstat(path.c_str(), &st) != 0) return s.reply(550, "No such file or directory.");
+  MlsxFormat fmt{s.cfg.hide_ids, s.st.write_enable, getuid()};
+  std::string shown = arg.empty() ? cwd() : s.absolute_path(arg);
+  s.reply_raw("250-Listing " + shown + "\r\n " + mlsx_line(st, shown, "", fmt) + "250 End\r\n");
+}
+
+// ---- SITE ---------------------------------------------------------------------------
+
+void site_chmod(Session& s, const std::string& args) {
+  if (!s.st.write_enable || !s.cfg.chmod_enable || s.st.anonymous)
+    return s.reply(550, "Permission denied.");
+  auto space = args.find(' ');
+  unsigned mode = 0;
+  auto [p, ec] = std::from_chars(args.data(), args.data() + std::min(space, args.size()), mode, 8);
+  if (space == std::string::npos || ec != std::errc() || p != args.data() + space || mode > 07777)
+    return s.reply(501, "SITE CHMOD needs 2 arguments.");
+  if (chmod(args.substr(space + 1).c_str(), mode) != 0)
+    return s.reply(550, "SITE CHMOD command failed.");
+  s.reply(200, "SITE CHMOD command ok.");
+}
+
+void site_umask(Session& s, const std::string& args) {
+  char buf[8];
+  if (args.empty()) {
+    mode_t m = umask(0);
+    umask(m);
+    std::snprintf(buf, sizeof buf, "%04o", static_cast<unsigned>(m));
+    return s.reply(200, std::string("Your current UMASK is ") + buf);
+  }
+  unsigned mode = 0;
+  auto [p, ec] = std::from_chars(args.data(), args.data() + args.size(), mode, 8);
+  if (ec != std::errc() || p != args.data() + args.size() || mode > 0777)
+    return s.reply(501, "Bad UMASK value.");
+  umask(mode);
+  std::snprintf(buf, sizeof buf, "%04o", mode);
+  s.reply(200, std::string("UMASK set to ") + buf);
+}
+
+void cmd_site(Session& s, const std::string& arg) {
+  auto space = arg.find(' ');
+  std::string sub = upper(arg.substr(0, space));
+  std::string rest = space == std::string::npos ? "" : arg.substr(space + 1);
+  if (sub == "CHMOD") return site_chmod(s, rest);
+  if (sub == "UMASK") return site_umask(s, rest);
+  if (sub == "HELP") return s.reply(214, "CHMOD UMASK HELP");
+  s.reply(500, "Unknown SITE command.");
+}
+
+// ---- data connections -----------------------------------------------------------
+
+bool refuse_after_epsv_all(Session& s) {
+  if (!s.epsv_all) return false;
+  s.reply(503, "EPSV ALL in effect: only EPSV is allowed.");
+  return true;
+}
+
+void cmd_pasv(Session& s, const std::string&) {
+  if (!refuse_after_epsv_all(s)) s.cmd_pasv(false, EpsvArg::kAny);
+}
+
+void cmd_epsv(Session& s, const std::string& arg) {
+  EpsvArg a = parse_epsv_arg(arg);
+  if (a == EpsvArg::kSyntax) return s.reply(501, "Bad EPSV argument.");
+  if (a == EpsvArg::kUnsupported) return s.reply(522, "Network protocol not supported, use (1,2)");
+  if (a == EpsvArg::kAll) {
+    s.epsv_all = true;
+    return s.reply(200, "EPSV ALL ok.");
+  }
+  s.cmd_pasv(true, a);
+}
+
+void cmd_port(Session& s, const std::string& arg) {
+  if (refuse_after_epsv_all(s)) return;
+  auto a = parse_port_arg(arg);
+  if (!a) return s.reply(500, "Illegal PORT command.");
+  s.cmd_port(*a);
+}
+
+void cmd_eprt(Session& s, const std::string& arg) {
+  if (refuse_after_epsv_all(s)) return;
+  EprtArg a = parse_eprt_arg(arg);
+  if (a.status == EprtArg::kUnsupportedFamily)
+    return s.reply(522, "Network protocol not supported, use (1,2)");
+  if (a.status != EprtArg::kOk) return s.reply(501, "Illegal EPRT command.");
+  s.cmd_port(a.addr);
+}
+
+void cmd_abor(Session& s, const std::string&) { s.abort_transfer(); }
+
+// verb, handler, pre-auth, needs argument, writes
+constexpr CommandSpec kCommands[] = {
+    {"USER", cmd_user, true, true, false},   {"PASS", cmd_pass, true, false, false},
+    {"QUIT", cmd_quit, true, false, false},  {"REIN", cmd_rein, true, false, false},
+    {"NOOP", cmd_noop, true, false, false},  {"SYST", cmd_syst, true, false, false},
+    {"FEAT", cmd_feat, true, false, false},  {"OPTS", cmd_opts, true, true, false},
+    {"HELP", cmd_help, true, false, false},  {"STAT", cmd_stat, false, false, false},
+    {"TYPE", cmd_type, false, true, false},  {"MODE", cmd_mode, false, true, false},
+    {"STRU", cmd_stru, false, true, false},  {"ALLO", cmd_allo, false, false, false},
+    {"PWD", cmd_pwd, false, false, false},   {"XPWD", cmd_pwd, false, false, false},
+    {"CWD", cmd_cwd, false, true, false},    {"XCWD", cmd_cwd, false, true, false},
+    {"CDUP", cmd_cdup, false, false, false}, {"XCUP", cmd_cdup, false, false, false},
+    {"MKD", cmd_mkd, false, true, true},     {"XMKD", cmd_mkd, false, true, true},
+    {"RMD", cmd_rmd, false, true, true},     {"XRMD", cmd_rmd, false, true, true},
+    {"DELE", cmd_dele, false, true, true},   {"RNFR", cmd_rnfr, false, true, true},
+    {"RNTO", cmd_rnto, false, true, true},   {"SIZE", cmd_size, false, true, false},
+    {"MDTM", cmd_mdtm, false, true, false},  {"MFMT", cmd_mfmt, false, true, true},
+    {"REST", cmd_rest, false, true, false},  {"RETR", cmd_retr, false, true, false},
+    {"STOR", cmd_stor, false, true, true},   {"APPE", cmd_appe, false, true, true},
+    {"STOU", cmd_stou, false, false, true},  {"LIST", cmd_list, false, false, false},
+    {"NLST", cmd_nlst, false, false, false}, {"MLSD", cmd_mlsd, false, false, false},
+    {"MLST", cmd_mlst, false, false, false}, {"SITE", cmd_site, false, true, false},
+    {"PASV", cmd_pasv, false, false, false}, {"EPSV", cmd_epsv, false, false, false},
+    {"PORT", cmd_port, false, true, false},  {"EPRT", cmd_eprt, false, true, false},
+    {"ABOR", cmd_abor, false, false, false},
+};
+
+}  // namespace
+
+const CommandSpec* command_find(std::string_view verb) {
+  for (const auto& c : kCommands)
+    if (verb == c.verb) return &c;
+  return nullptr;
+}
+
+std::string help_text() {
+  std::string out = "214-The following commands are recognized.\r\n";
+  int n = 0;
+  for (const auto& c : kCommands) {
+    out += (n % 8 == 0 ? " " : "") + std::string(c.verb);
+    ++n;
+    out += n % 8 == 0 ? "\r\n" : " ";
+  }
+  if (n % 8 != 0) out += "\r\n";
+  return out + "214 Help OK.\r\n";
+}
+
+}  // namespace moat

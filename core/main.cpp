@@ -1,1 +1,80 @@
-int main(){}
+// Command line: moatftpd [-t] [-o name=value]... [CONFIG_FILE] | --version | --man
+#include "config.h"
+
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "core/config.hpp"
+#include "core/master.hpp"
+#include "core/server.hpp"
+
+namespace {
+
+struct Args {
+  bool check_only = false;
+  std::string config_file = MOAT_SYSCONFDIR "/moatftpd/ftpd.conf";
+  std::vector<std::string> overrides;
+};
+
+void usage() {
+  std::fprintf(stderr,
+               "usage: moatftpd [-t] [-o name=value]... [CONFIG_FILE]\n"
+               "       moatftpd --version | --man\n");
+}
+
+// Returns false (after printing why) when the command line is malformed.
+bool parse_args(int argc, char** argv, Args& args) {
+  bool have_file = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "-t") {
+      args.check_only = true;
+    } else if (a == "-o" && i + 1 < argc) {
+      args.overrides.emplace_back(argv[++i]);
+    } else if (a.size() > 2 && a.compare(0, 2, "-o") == 0) {
+      args.overrides.push_back(a.substr(2));  // vsftpd's -oname=value
+    } else if (!a.empty() && a[0] != '-' && !have_file) {
+      args.config_file = a;
+      have_file = true;
+    } else {
+      std::fprintf(stderr, "moatftpd: unexpected argument '%s'\n", a.c_str());
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc == 2 && std::strcmp(argv[1], "--version") == 0) {
+    std::printf("moatftpd %s\n", PACKAGE_VERSION);
+    return 0;
+  }
+  if (argc == 2 && std::strcmp(argv[1], "--man") == 0) {
+    std::fputs(moat::config_man_page().c_str(), stdout);
+    return 0;
+  }
+  Args args;
+  if (!parse_args(argc, argv, args)) {
+    usage();
+    return 2;
+  }
+  auto cfg = moat::config_load(args.config_file, args.overrides);
+  if (!cfg) {
+    std::fprintf(stderr, "%s\n", cfg.error().c_str());
+    return 1;
+  }
+  if (args.check_only) {
+    auto ctx = moat::server_prepare(*cfg, false);
+    if (!ctx) {
+      std::fprintf(stderr, "%s: %s\n", args.config_file.c_str(), ctx.error().c_str());
+      return 1;
+    }
+    std::printf("%s: configuration OK\n", args.config_file.c_str());
+    return 0;
+  }
+  return moat::master_run(args.config_file, args.overrides, std::move(*cfg));
+}

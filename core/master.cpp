@@ -1,0 +1,233 @@
+// The master: a single-threaded libevent loop that accepts, forks a session helper
+// per connection, reaps children, reloads on SIGHUP and stops on SIGTERM. It never
+// reads a byte from a client.
+#include "core/master.hpp"
+
+#include <arpa/inet.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <ctime>
+#include <map>
+#include <memory>
+
+#include "core/ftpcmd.hpp"
+#include "core/server.hpp"
+#include "privsep/helper.hpp"
+#include "privsep/sandbox.hpp"
+
+namespace moat {
+namespace {
+
+struct EventBaseFree {
+  void operator()(event_base* b) const { event_base_free(b); }
+};
+struct EventFree {
+  void operator()(event* e) const { event_free(e); }
+};
+using EventPtr = std::unique_ptr<event, EventFree>;
+
+struct Listener {
+  UniqueFd fd;
+  EventPtr ev;
+};
+
+Result<UniqueFd> open_listener(int family, const std::string& address, unsigned port,
+                               bool v6only) {
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  if (family == AF_INET) {
+    auto& a = reinterpret_cast<sockaddr_in&>(ss);
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    if (!address.empty() && inet_pton(AF_INET, address.c_str(), &a.sin_addr) != 1)
+      return fail("listen_address " + address + " is not an IPv4 address");
+    len = sizeof a;
+  } else {
+    auto& a = reinterpret_cast<sockaddr_in6&>(ss);
+    a.sin6_family = AF_INET6;
+    a.sin6_port = htons(port);
+    a.sin6_addr = in6addr_any;
+    if (!address.empty() && inet_pton(AF_INET6, address.c_str(), &a.sin6_addr) != 1)
+      return fail("listen_address6 " + address + " is not an IPv6 address");
+    len = sizeof a;
+  }
+  UniqueFd fd(socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!fd) return fail("socket: " + errno_text(errno));
+  int one = 1;
+  int v6 = v6only ? 1 : 0;
+  setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (family == AF_INET6) setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &v6, sizeof v6);
+  if (bind(fd.get(), reinterpret_cast<sockaddr*>(&ss), len) != 0 || listen(fd.get(), 128) != 0)
+    return fail("cannot listen on " + (address.empty() ? std::string("*") : address) + " port " +
+                std::to_string(port) + ": " + errno_text(errno));
+  return fd;
+}
+
+void announce(int fd) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
+  std::fprintf(stderr, "moatftpd: listening on %s port %u\n", sockaddr_host_text(ss).c_str(),
+               sockaddr_port(ss));
+}
+
+class Master {
+ public:
+  Master(std::string file, std::vector<std::string> overrides,
+         std::shared_ptr<const ServerContext> ctx)
+      : file_(std::move(file)), overrides_(std::move(overrides)), ctx_(std::move(ctx)) {}
+  int run();
+
+ private:
+  Status open_listeners();
+  void on_accept(int lfd);
+  void fork_session(UniqueFd client, const sockaddr_storage& peer);
+  void on_signal(int sig);
+  void reap();
+  void reload();
+
+  std::string file_;
+  std::vector<std::string> overrides_;
+  std::shared_ptr<const ServerContext> ctx_;
+  std::unique_ptr<event_base, EventBaseFree> base_;
+  std::vector<Listener> listeners_;
+  std::vector<EventPtr> signals_;
+  std::map<pid_t, sockaddr_storage> sessions_;
+};
+
+Status Master::open_listeners() {
+  const Config& c = ctx_->cfg;
+  if (c.listen) {
+    auto fd = open_listener(AF_INET, c.listen_address, c.listen_port, false);
+    if (!fd) return fail(fd.error());
+    listeners_.push_back({std::move(*fd), nullptr});
+  }
+  if (c.listen_ipv6) {
+    // Alone, the IPv6 socket also takes IPv4 (as vsftpd's listen_ipv6); with
+    // listen=YES as well, each family has its own socket.
+    auto fd = open_listener(AF_INET6, c.listen_address6, c.listen_port, c.listen);
+    if (!fd) return fail(fd.error());
+    listeners_.push_back({std::move(*fd), nullptr});
+  }
+  for (auto& l : listeners_) announce(l.fd.get());
+  return Ok{};
+}
+
+void Master::fork_session(UniqueFd client, const sockaddr_storage& peer) {
+  pid_t pid = fork();
+  if (pid < 0) {
+    std::fprintf(stderr, "moatftpd: fork: %s\n", errno_text(errno).c_str());
+    return;
+  }
+  if (pid > 0) {
+    sessions_[pid] = peer;
+    return;
+  }
+  for (int sig : {SIGCHLD, SIGHUP, SIGTERM, SIGINT}) signal(sig, SIG_DFL);
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+  std::vector<int> keep{2, client.get()};
+  for (int fd : {ctx_->xferlog_fd, ctx_->vsftpd_log_fd, ctx_->syslog_fd})
+    if (fd >= 0) keep.push_back(fd);
+  close_fds_except(keep);  // listeners and the event loop's descriptors
+  helper_run(ctx_, std::move(client), peer);
+}
+
+void Master::on_accept(int lfd) {
+  for (;;) {
+    sockaddr_storage peer{};
+    socklen_t len = sizeof peer;
+    int fd = accept4(lfd, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      if (errno != EAGAIN) std::fprintf(stderr, "moatftpd: accept: %s\n", errno_text(errno).c_str());
+      return;
+    }
+    fork_session(UniqueFd(fd), peer);
+  }
+}
+
+void Master::reap() {
+  int status = 0;
+  pid_t pid;
+  while ((pid = waitpid(-1, &status, WNOHANG)) > 0) sessions_.erase(pid);
+}
+
+void Master::reload() {
+  auto cfg = config_load(file_, overrides_);
+  if (!cfg) {
+    std::fprintf(stderr, "moatftpd: SIGHUP: configuration not reloaded: %s\n", cfg.error().c_str());
+    return;
+  }
+  auto ctx = server_prepare(std::move(*cfg), true);
+  if (!ctx) {
+    std::fprintf(stderr, "moatftpd: SIGHUP: configuration not reloaded: %s\n", ctx.error().c_str());
+    return;
+  }
+  ctx_ = std::move(*ctx);
+  std::fprintf(stderr, "moatftpd: configuration reloaded\n");
+}
+
+void Master::on_signal(int sig) {
+  if (sig == SIGCHLD) return reap();
+  if (sig == SIGHUP) return reload();
+  // SIGTERM/SIGINT: stop accepting; running sessions are separate processes and go on.
+  listeners_.clear();
+  event_base_loopbreak(base_.get());
+}
+
+int Master::run() {
+  tzset();  // workers are chrooted: load the zone before they are forked
+  signal(SIGPIPE, SIG_IGN);
+  if (auto st = open_listeners(); !st) {
+    std::fprintf(stderr, "moatftpd: %s\n", st.error().c_str());
+    return 1;
+  }
+  if (ctx_->cfg.background && daemon(0, 0) != 0) {
+    std::fprintf(stderr, "moatftpd: daemon: %s\n", errno_text(errno).c_str());
+    return 1;
+  }
+  base_.reset(event_base_new());
+  if (!base_) return 1;
+  auto accept_cb = [](evutil_socket_t fd, short, void* self) {
+    static_cast<Master*>(self)->on_accept(fd);
+  };
+  for (auto& l : listeners_) {
+    l.ev.reset(event_new(base_.get(), l.fd.get(), EV_READ | EV_PERSIST, accept_cb, this));
+    event_add(l.ev.get(), nullptr);
+  }
+  auto signal_cb = [](evutil_socket_t sig, short, void* self) {
+    static_cast<Master*>(self)->on_signal(sig);
+  };
+  for (int sig : {SIGCHLD, SIGHUP, SIGTERM, SIGINT}) {
+    signals_.emplace_back(evsignal_new(base_.get(), sig, signal_cb, this));
+    event_add(signals_.back().get(), nullptr);
+  }
+  event_base_dispatch(base_.get());
+  return 0;
+}
+
+}  // namespace
+
+int master_run(const std::string& config_file, const std::vector<std::string>& overrides,
+               Config cfg) {
+  prctl(PR_SET_NAME, "moatftpd");
+  auto ctx = server_prepare(std::move(cfg), true);
+  if (!ctx) {
+    std::fprintf(stderr, "moatftpd: %s\n", ctx.error().c_str());
+    return 1;
+  }
+  Master m(config_file, overrides, std::move(*ctx));
+  return m.run();
+}
+
+}  // namespace moat

@@ -1,0 +1,38 @@
+// What the master prepares from a Config before any fork: files read once (banner,
+// user lists), resolved addresses and log descriptors. Immutable once built.
+#pragma once
+
+#include <netinet/in.h>
+
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+
+#include "core/config.hpp"
+#include "core/util.hpp"
+
+namespace moat {
+
+struct ServerContext {
+  Config cfg;
+  std::string greeting;                 // complete 220 reply, CRLF-terminated
+  std::set<std::string> userlist;       // userlist_enable
+  std::set<std::string> chroot_list;    // chroot_list_enable
+  std::optional<in_addr> pasv_address;  // pasv_address, resolved
+  int xferlog_fd = -1;                  // wu-ftpd format log, or -1
+  int vsftpd_log_fd = -1;               // vsftpd format log, or -1
+  int syslog_fd = -1;                   // datagram socket connected to /dev/log, or -1
+
+  ~ServerContext();
+  bool vsftpd_log_enabled() const { return vsftpd_log_fd >= 0 || syslog_fd >= 0; }
+};
+
+// Reads the files the config names and checks what must exist (secure_chroot_dir,
+// nopriv_user). With open_logs the log files are opened (created 0600, appended).
+Result<std::shared_ptr<const ServerContext>> server_prepare(Config cfg, bool open_logs);
+
+// "220-line\r\n...220 last\r\n" from banner text; a default without any version.
+std::string format_greeting(const Config& cfg, const std::string& banner_text);
+
+}  // namespace moat

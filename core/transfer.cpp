@@ -1,0 +1,385 @@
+// Data connections: PASV/EPSV listeners, PORT/EPRT connects (from port 20 through
+// the helper when configured), and the transfers that run over them.
+#include "core/transfer.hpp"
+
+#include <arpa/inet.h>
+#include <event2/buffer.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+
+#include "core/ascii.hpp"
+#include "core/session.hpp"
+#include "privsep/ipc.hpp"
+
+namespace moat {
+namespace {
+
+constexpr size_t kAsciiChunk = 64 * 1024;
+constexpr size_t kMaxSingleWrite = 4 * 1024 * 1024;
+constexpr size_t kMaxSingleRead = 1024 * 1024;
+
+bool write_file(int fd, const char* p, size_t n) {
+  while (n > 0) {
+    ssize_t w = write(fd, p, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return false;
+    p += w;
+    n -= static_cast<size_t>(w);
+  }
+  return true;
+}
+
+// 452 when the disk is full, 552 over quota or size limits, 451 otherwise.
+int write_failure_code(int err) {
+  if (err == ENOSPC) return 452;
+  if (err == EDQUOT || err == EFBIG) return 552;
+  return 451;
+}
+
+timeval seconds_tv(unsigned s) { return timeval{static_cast<time_t>(s), 0}; }
+
+}  // namespace
+
+// ---- Transfer ----------------------------------------------------------------
+
+Transfer::Transfer(event_base* base, TransferSpec spec, unsigned timeout_seconds, Done done)
+    : base_(base), spec_(std::move(spec)), timeout_(timeout_seconds), done_(std::move(done)) {
+  clock_gettime(CLOCK_MONOTONIC, &started_);
+}
+
+Transfer::~Transfer() {
+  if (bev_) bufferevent_free(bev_);
+}
+
+double Transfer::seconds() const {
+  timespec now{};
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return static_cast<double>(now.tv_sec - started_.tv_sec) +
+         static_cast<double>(now.tv_nsec - started_.tv_nsec) / 1e9;
+}
+
+void Transfer::start(int data_fd) {
+  clock_gettime(CLOCK_MONOTONIC, &started_);
+  bev_ = bufferevent_socket_new(base_, data_fd, BEV_OPT_CLOSE_ON_FREE);
+  bufferevent_set_max_single_write(bev_, kMaxSingleWrite);
+  bufferevent_set_max_single_read(bev_, kMaxSingleRead);
+  if (timeout_) {
+    timeval tv = seconds_tv(timeout_);
+    bufferevent_set_timeouts(bev_, &tv, &tv);
+  }
+  bufferevent_setcb(bev_, on_read, on_write, on_event, this);
+  evbuffer* out = bufferevent_get_output(bev_);
+  switch (spec_.kind) {
+    case TransferSpec::kSendBuffer:
+      evbuffer_add(out, spec_.buffer.data(), spec_.buffer.size());
+      bytes_ = spec_.buffer.size();
+      queued_all_ = true;
+      break;
+    case TransferSpec::kSendFile:
+      remaining_ = spec_.length;
+      if (!spec_.ascii && remaining_ > 0) {
+        off_t offset = lseek(spec_.file.get(), 0, SEEK_CUR);
+        evbuffer_add_file(out, spec_.file.release(), offset, static_cast<ev_off_t>(remaining_));
+        bytes_ = remaining_;
+        remaining_ = 0;
+      }
+      fill_output();
+      break;
+    case TransferSpec::kRecvFile:
+      bufferevent_enable(bev_, EV_READ);
+      bufferevent_disable(bev_, EV_WRITE);
+      return;
+  }
+  bufferevent_enable(bev_, EV_WRITE);
+  bufferevent_disable(bev_, EV_READ);
+  // An empty payload never drains: run the write callback once anyway.
+  bufferevent_trigger(bev_, EV_WRITE, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+}
+
+// ASCII downloads are converted a chunk at a time as the socket drains.
+void Transfer::fill_output() {
+  if (remaining_ == 0) {
+    queued_all_ = true;
+    return;
+  }
+  std::string in(std::min<uint64_t>(remaining_, kAsciiChunk), '\0');
+  ssize_t n = read(spec_.file.get(), in.data(), in.size());
+  if (n <= 0) {
+    remaining_ = 0;  // the file shrank: send what there was
+    queued_all_ = true;
+    return;
+  }
+  in.resize(static_cast<size_t>(n));
+  remaining_ -= static_cast<uint64_t>(n);
+  std::string out;
+  ascii_lf_to_crlf(in, out, prev_cr_);
+  bytes_ += out.size();
+  evbuffer_add(bufferevent_get_output(bev_), out.data(), out.size());
+}
+
+bool Transfer::drain_input() {
+  evbuffer* in = bufferevent_get_input(bev_);
+  while (evbuffer_get_length(in) > 0) {
+    size_t len = evbuffer_get_contiguous_space(in);
+    const char* p = reinterpret_cast<const char*>(evbuffer_pullup(in, static_cast<ev_ssize_t>(len)));
+    bool ok;
+    if (spec_.ascii) {
+      std::string out;
+      ascii_crlf_to_lf(std::string_view(p, len), out, prev_cr_);
+      ok = write_file(spec_.file.get(), out.data(), out.size());
+    } else {
+      ok = write_file(spec_.file.get(), p, len);
+    }
+    if (!ok) return false;
+    bytes_ += len;
+    evbuffer_drain(in, len);
+  }
+  return true;
+}
+
+void Transfer::finish(bool ok, int code, const std::string& text) {
+  bufferevent_disable(bev_, EV_READ | EV_WRITE);
+  done_(ok, code, text);  // may destroy this: nothing after
+}
+
+void Transfer::on_read(bufferevent*, void* self) {
+  auto* t = static_cast<Transfer*>(self);
+  if (!t->drain_input()) t->finish(false, write_failure_code(errno), "Failure writing to local file.");
+}
+
+void Transfer::on_write(bufferevent* bev, void* self) {
+  auto* t = static_cast<Transfer*>(self);
+  if (evbuffer_get_length(bufferevent_get_output(bev)) > 0) return;
+  if (!t->queued_all_) return t->fill_output();
+  t->finish(true, 226, t->spec_.complete);
+}
+
+void Transfer::on_event(bufferevent*, short what, void* self) {
+  auto* t = static_cast<Transfer*>(self);
+  if (what & BEV_EVENT_TIMEOUT) return t->finish(false, 421, "Data timeout. Reconnect. Sorry.");
+  if (t->upload() && (what & BEV_EVENT_EOF)) {
+    if (!t->drain_input())
+      return t->finish(false, write_failure_code(errno), "Failure writing to local file.");
+    std::string tail;
+    ascii_crlf_flush(tail, t->prev_cr_);
+    if (!write_file(t->spec_.file.get(), tail.data(), tail.size()))
+      return t->finish(false, write_failure_code(errno), "Failure writing to local file.");
+    if (close(t->spec_.file.release()) != 0)
+      return t->finish(false, write_failure_code(errno), "Failure writing to local file.");
+    return t->finish(true, 226, t->spec_.complete);
+  }
+  t->finish(false, 426,
+            t->upload() ? "Failure reading network stream." : "Failure writing network stream.");
+}
+
+// ---- Session: data connection set-up -----------------------------------------
+
+void Session::clear_data_setup() {
+  pasv_fd_.reset();
+  port_target_.reset();
+  connecting_fd_.reset();
+  setup_ev_.reset();
+}
+
+static Result<UniqueFd> listen_in_range(sockaddr_storage local, unsigned lo, unsigned hi) {
+  if (lo == 0 || hi == 0 || lo > hi) lo = hi = 0;  // any port
+  unsigned span = hi - lo + 1;
+  unsigned first = lo ? static_cast<unsigned>(arc4random_uniform(span)) : 0;
+  for (unsigned i = 0; i < (lo ? span : 1); ++i) {
+    unsigned port = lo ? lo + (first + i) % span : 0;
+    UniqueFd fd(socket(local.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    if (!fd) return fail(errno_text(errno));
+    if (local.ss_family == AF_INET)
+      reinterpret_cast<sockaddr_in&>(local).sin_port = htons(port);
+    else
+      reinterpret_cast<sockaddr_in6&>(local).sin6_port = htons(port);
+    socklen_t len = local.ss_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
+    if (bind(fd.get(), reinterpret_cast<sockaddr*>(&local), len) == 0 && listen(fd.get(), 1) == 0)
+      return fd;
+    if (errno != EADDRINUSE) return fail(errno_text(errno));
+  }
+  return fail("no free port in pasv_min_port..pasv_max_port");
+}
+
+void Session::cmd_pasv(bool extended, EpsvArg which) {
+  if (!cfg.pasv_enable) return reply(550, "Permission denied.");
+  sockaddr_storage local = st.local;
+  sockaddr_unmap(local);
+  if ((which == EpsvArg::kIpv4 && local.ss_family != AF_INET) ||
+      (which == EpsvArg::kIpv6 && local.ss_family != AF_INET6))
+    return reply(522, local.ss_family == AF_INET ? "Network protocol not supported, use (1)"
+                                                 : "Network protocol not supported, use (2)");
+  if (!extended && local.ss_family != AF_INET && !ctx.pasv_address)
+    return reply(425, "PASV needs IPv4; use EPSV.");
+  clear_data_setup();
+  auto fd = listen_in_range(local, cfg.pasv_min_port, cfg.pasv_max_port);
+  if (!fd) return reply(425, "Cannot open passive connection: " + fd.error());
+  sockaddr_storage bound{};
+  socklen_t len = sizeof bound;
+  getsockname(fd->get(), reinterpret_cast<sockaddr*>(&bound), &len);
+  pasv_fd_ = std::move(*fd);
+  uint16_t port = sockaddr_port(bound);
+  if (extended) return reply_raw(format_epsv_reply(port) + "\r\n");
+  in_addr adv = ctx.pasv_address ? *ctx.pasv_address
+                                 : reinterpret_cast<const sockaddr_in&>(local).sin_addr;
+  reply_raw(format_pasv_reply(adv, port) + "\r\n");
+}
+
+void Session::cmd_port(const sockaddr_storage& target) {
+  if (!cfg.port_enable) return reply(550, "Permission denied.");
+  sockaddr_storage t = target;
+  sockaddr_unmap(t);
+  if (!cfg.port_promiscuous && (!same_host(t, st.peer) || sockaddr_port(t) < 1024))
+    return reply(500, "Illegal PORT command.");
+  clear_data_setup();
+  port_target_ = t;
+  reply(200, "PORT command successful. Consider using PASV.");
+}
+
+void Session::start_transfer(TransferSpec spec) {
+  if (!data_setup()) return reply(425, "Use PORT or PASV first.");
+  xfer_ = std::make_unique<Transfer>(
+      base.get(), std::move(spec), cfg.data_connection_timeout,
+      [this](bool ok, int code, const std::string& text) { transfer_done(ok, code, text); });
+  auto timeout_cb = [](evutil_socket_t, short what, void* self) {
+    auto* s = static_cast<Session*>(self);
+    if (what & EV_TIMEOUT) return s->on_setup_timeout();
+    if (s->pasv_fd_) return s->on_pasv_accept();
+    s->on_connect_done();
+  };
+  if (pasv_fd_) {
+    setup_ev_.reset(event_new(base.get(), pasv_fd_.get(), EV_READ, timeout_cb, this));
+    timeval tv = seconds_tv(cfg.accept_timeout);
+    event_add(setup_ev_.get(), cfg.accept_timeout ? &tv : nullptr);
+    return;
+  }
+  begin_active_connect();
+  if (!connecting_fd_) return;
+  setup_ev_.reset(event_new(base.get(), connecting_fd_.get(), EV_WRITE, timeout_cb, this));
+  timeval tv = seconds_tv(cfg.connect_timeout);
+  event_add(setup_ev_.get(), cfg.connect_timeout ? &tv : nullptr);
+}
+
+// With connect_from_port_20 the socket comes bound from the helper (root).
+void Session::begin_active_connect() {
+  sockaddr_storage target = *port_target_;
+  UniqueFd fd;
+  if (cfg.connect_from_port_20) {
+    auto bytes = encode(Port20Request{target});
+    auto msg = ipc_send(st.helper_fd, MsgType::kPort20Socket, bytes) ? ipc_recv(st.helper_fd)
+                                                                       : Result<Message>(fail("send"));
+    if (!msg || msg->type != MsgType::kPort20Result) end_silently();
+    auto res = decode_port20_result(msg->payload);
+    if (!res) end_silently();
+    if (!res->ok || msg->fds.size() != 1) {
+      xfer_.reset();
+      clear_data_setup();
+      return reply(425, "Failed to establish connection: " + res->text);
+    }
+    fd = std::move(msg->fds[0]);
+  } else {
+    fd.reset(socket(target.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  }
+  if (fd) fcntl(fd.get(), F_SETFL, fcntl(fd.get(), F_GETFL) | O_NONBLOCK);
+  socklen_t len = target.ss_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
+  if (!fd || (connect(fd.get(), reinterpret_cast<sockaddr*>(&target), len) != 0 &&
+              errno != EINPROGRESS)) {
+    xfer_.reset();
+    clear_data_setup();
+    return reply(425, "Failed to establish connection.");
+  }
+  connecting_fd_ = std::move(fd);
+}
+
+void Session::on_connect_done() {
+  int err = 0;
+  socklen_t len = sizeof err;
+  getsockopt(connecting_fd_.get(), SOL_SOCKET, SO_ERROR, &err, &len);
+  if (err != 0) {
+    xfer_.reset();
+    clear_data_setup();
+    return reply(425, "Failed to establish connection.");
+  }
+  on_connected(connecting_fd_.release());
+}
+
+// A passive connection from anyone but the control peer is refused (data
+// connection stealing) unless pasv_promiscuous=YES.
+void Session::on_pasv_accept() {
+  sockaddr_storage peer{};
+  socklen_t len = sizeof peer;
+  int fd = accept4(pasv_fd_.get(), reinterpret_cast<sockaddr*>(&peer), &len, SOCK_CLOEXEC);
+  if (fd < 0) {
+    xfer_.reset();
+    clear_data_setup();
+    return reply(425, "Failed to establish connection.");
+  }
+  if (!cfg.pasv_promiscuous && !same_host(peer, st.peer)) {
+    close(fd);
+    xfer_.reset();
+    clear_data_setup();
+    log_event("FAIL: data connection from " + sockaddr_host_text(peer) + " refused");
+    return reply(425, "Security: Bad IP connecting.");
+  }
+  on_connected(fd);
+}
+
+void Session::on_setup_timeout() {
+  xfer_.reset();
+  clear_data_setup();
+  reply(425, "Failed to establish connection.");
+}
+
+void Session::on_connected(int fd) {
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+  clear_data_setup();
+  reply(150, xfer_->spec().opening);
+  xfer_->start(fd);
+}
+
+static TransferRecord record_of(const Session& s, const Transfer& x, bool complete) {
+  TransferRecord r;
+  r.end_time = time(nullptr);
+  r.seconds = x.seconds();
+  r.remote_host = sockaddr_host_text(s.st.peer);
+  r.bytes = x.bytes();
+  r.path = x.spec().log_path;
+  r.ascii = x.spec().ascii;
+  r.upload = x.upload();
+  r.anonymous = s.st.anonymous;
+  r.user = s.st.anonymous ? s.st.anon_password : s.st.user;
+  r.complete = complete;
+  return r;
+}
+
+void Session::transfer_done(bool ok, int code, const std::string& text) {
+  std::unique_ptr<Transfer> x = std::move(xfer_);  // freed when this returns
+  if (!x->spec().log_path.empty()) log_transfer(record_of(*this, *x, ok));
+  if (code == 421) end_session(code, text);
+  reply(code, text);
+  arm_idle_timer();
+  process_input();
+}
+
+void Session::abort_transfer() {
+  if (!xfer_) {
+    clear_data_setup();
+    return reply(225, "No transfer to ABOR.");
+  }
+  bool started = !setup_ev_;
+  if (started && !xfer_->spec().log_path.empty()) log_transfer(record_of(*this, *xfer_, false));
+  bool upload = xfer_->upload();
+  xfer_.reset();
+  clear_data_setup();
+  if (started)
+    reply(426, upload ? "Failure reading network stream." : "Failure writing network stream.");
+  reply(226, "ABOR successful.");
+}
+
+}  // namespace moat

@@ -1,0 +1,63 @@
+// One transfer over an established data connection, on libevent bufferevents:
+// a buffer (listings), a file out (RETR, sendfile when binary) or a file in (STOR).
+#pragma once
+
+#include <event2/bufferevent.h>
+
+#include <cstdint>
+#include <ctime>
+#include <functional>
+#include <string>
+
+#include "core/util.hpp"
+
+namespace moat {
+
+struct TransferSpec {
+  enum Kind { kSendBuffer, kSendFile, kRecvFile } kind = kSendBuffer;
+  std::string buffer;  // kSendBuffer
+  UniqueFd file;       // kSendFile, kRecvFile
+  uint64_t length = 0; // kSendFile: bytes to send from the file's current offset
+  bool ascii = false;
+  std::string opening;    // the 150 reply text
+  std::string complete = "Transfer complete.";  // the 226 reply text
+  std::string log_path;   // absolute path for the transfer log; empty: not logged
+};
+
+class Transfer {
+ public:
+  // Reports the end: ok, and for a failure the reply (code and text).
+  using Done = std::function<void(bool ok, int code, const std::string& text)>;
+
+  Transfer(event_base* base, TransferSpec spec, unsigned timeout_seconds, Done done);
+  ~Transfer();
+  Transfer(const Transfer&) = delete;
+  Transfer& operator=(const Transfer&) = delete;
+
+  void start(int data_fd);  // takes ownership of data_fd
+  uint64_t bytes() const { return bytes_; }
+  double seconds() const;
+  const TransferSpec& spec() const { return spec_; }
+  bool upload() const { return spec_.kind == TransferSpec::kRecvFile; }
+
+ private:
+  static void on_read(bufferevent* bev, void* self);
+  static void on_write(bufferevent* bev, void* self);
+  static void on_event(bufferevent* bev, short what, void* self);
+  void fill_output();
+  bool drain_input();
+  void finish(bool ok, int code, const std::string& text);
+
+  event_base* base_;
+  TransferSpec spec_;
+  unsigned timeout_;
+  Done done_;
+  bufferevent* bev_ = nullptr;
+  uint64_t bytes_ = 0;
+  uint64_t remaining_ = 0;  // kSendFile, ASCII pump
+  bool prev_cr_ = false;
+  bool queued_all_ = false;
+  timespec started_{};
+};
+
+}  // namespace moat

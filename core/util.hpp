@@ -1,6 +1,7 @@
 // Small shared vocabulary: an owned file descriptor and a value-or-error result.
 #pragma once
 
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <string>
@@ -65,6 +66,9 @@ class Result {
 using Status = Result<Ok>;
 
 inline Error fail(std::string message) { return Error{std::move(message)}; }
+
+// An IPv4-mapped IPv6 address (::ffff:a.b.c.d) as plain AF_INET; others unchanged.
+void sockaddr_unmap(sockaddr_storage& ss);
 
 // strerror(errno) as a std::string, thread-safe.
 std::string errno_text(int err);

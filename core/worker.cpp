@@ -1,0 +1,242 @@
+// The worker's control connection: reads command lines, dispatches them through
+// the command table, writes replies, and hands the connection to the helper at login.
+#include "core/worker.hpp"
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <ctime>
+
+#include "core/session.hpp"
+#include "privsep/ipc.hpp"
+
+namespace moat {
+namespace {
+
+constexpr size_t kMaxBufferedInput = 64 * 1024;
+constexpr unsigned kMaxUnknownBeforeLogin = 10;
+
+// Replies and log lines never carry the client's CR/LF through.
+std::string one_line(std::string_view s) {
+  std::string out(s);
+  for (char& c : out)
+    if (c == '\r' || c == '\n' || c == '\0') c = '?';
+  return out;
+}
+
+bool is_during_transfer_verb(const std::string& line) {
+  auto cmd = command_parse(line);
+  return cmd && (cmd->verb == "ABOR" || cmd->verb == "STAT" || cmd->verb == "NOOP");
+}
+
+}  // namespace
+
+Session::Session(const WorkerStart& start)
+    : ctx(*start.ctx), cfg(start.ctx->cfg), st(start), base(event_base_new()) {}
+
+void Session::write_all(std::string_view bytes) {
+  while (!bytes.empty()) {
+    ssize_t n = send(st.control_fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) _exit(0);  // the client is gone; nothing to say to anyone
+    bytes.remove_prefix(static_cast<size_t>(n));
+  }
+}
+
+void Session::reply_raw(std::string_view text) {
+  if (cfg.log_ftp_protocol) log_event("FTP response: Client \"" + sockaddr_host_text(st.peer) +
+                                      "\", \"" + one_line(text.substr(0, text.find('\r'))) + "\"");
+  write_all(text);
+}
+
+void Session::reply(int code, std::string_view text) {
+  char head[8];
+  std::snprintf(head, sizeof head, "%03d ", code);
+  reply_raw(std::string(head) + one_line(text) + "\r\n");
+}
+
+void Session::end_session(int code, std::string_view text) {
+  reply(code, text);
+  end_silently();
+}
+
+void Session::end_silently() {
+  xfer_.reset();
+  _exit(0);
+}
+
+void Session::log_event(std::string_view text) {
+  if (!ctx.vsftpd_log_enabled()) return;
+  std::string who = st.logged_in ? st.user : "";
+  std::string line = vsftpd_log_line(time(nullptr), getpid(), who, text, cfg.use_localtime);
+  if (ctx.vsftpd_log_fd >= 0) {
+    ssize_t ignored = write(ctx.vsftpd_log_fd, line.data(), line.size());
+    (void)ignored;
+  }
+  if (ctx.syslog_fd >= 0) {
+    std::string msg = "<" + std::to_string(LOG_FTP | LOG_INFO) + ">moatftpd[" +
+                      std::to_string(getpid()) + "]: " + std::string(text);
+    ssize_t ignored = send(ctx.syslog_fd, msg.data(), msg.size(), MSG_NOSIGNAL);
+    (void)ignored;
+  }
+}
+
+void Session::log_transfer(const TransferRecord& r) {
+  if (ctx.xferlog_fd >= 0) {
+    std::string line = xferlog_line(r, cfg.use_localtime);
+    ssize_t ignored = write(ctx.xferlog_fd, line.data(), line.size());
+    (void)ignored;
+  }
+  if (ctx.vsftpd_log_enabled()) {
+    std::string line = vsftpd_transfer_line(r, getpid(), st.user, cfg.use_localtime);
+    while (!line.empty() && line.back() == '\n') line.pop_back();
+    auto pos = line.find("] ", line.find("[pid"));  // keep only the event part for syslog
+    if (ctx.vsftpd_log_fd >= 0) {
+      line += "\n";
+      ssize_t ignored = write(ctx.vsftpd_log_fd, line.data(), line.size());
+      (void)ignored;
+    } else if (pos != std::string::npos) {
+      log_event(line.substr(pos + 2));
+    }
+  }
+}
+
+std::string Session::absolute_path(const std::string& arg) const {
+  if (!arg.empty() && arg[0] == '/') return arg;
+  char buf[4096];
+  if (!getcwd(buf, sizeof buf)) return arg;
+  std::string cwd = buf;
+  return cwd == "/" ? "/" + arg : cwd + "/" + arg;
+}
+
+void Session::handover() {
+  Handover h{inbuf_.substr(line_start_)};
+  if (h.pending.size() > kMaxPending) end_session(500, "Too much pipelined input.");
+  auto bytes = encode(h);
+  int fd = st.control_fd;
+  if (auto s = ipc_send(st.helper_fd, MsgType::kHandover, bytes, std::span(&fd, 1)); !s)
+    end_session(421, "Service not available, closing control connection.");
+  _exit(0);
+}
+
+void Session::try_login(const std::string& user, const std::string& pass) {
+  auto bytes = encode(LoginRequest{user, pass});
+  if (!ipc_send(st.helper_fd, MsgType::kLogin, bytes))
+    end_session(421, "Service not available, closing control connection.");
+  auto msg = ipc_recv(st.helper_fd);
+  if (!msg || msg->type != MsgType::kLoginResult) end_silently();
+  auto res = decode_login_result(msg->payload);
+  if (!res) end_silently();
+  user_given = false;
+  if (!res->ok) {
+    reply(530, res->text);
+    if (res->fatal) end_silently();
+    return;
+  }
+  handover();  // the post-login worker says 230
+}
+
+void Session::dispatch(const std::string& line) {
+  if (cfg.log_ftp_protocol) {
+    bool is_pass = line.size() >= 4 && strncasecmp(line.c_str(), "PASS", 4) == 0;
+    log_event("FTP command: Client \"" + sockaddr_host_text(st.peer) + "\", \"" +
+              one_line(is_pass ? "PASS <password>" : line) + "\"");
+  }
+  auto cmd = command_parse(line);
+  const CommandSpec* spec = cmd ? command_find(cmd->verb) : nullptr;
+  if (!st.logged_in && (!spec || !spec->preauth)) {
+    if (!spec && ++preauth_unknown > kMaxUnknownBeforeLogin)
+      end_session(421, "Too many unknown commands before login.");
+    return reply(530, "Please login with USER and PASS.");
+  }
+  if (!cmd) return reply(500, "Syntax error, command unrecognized.");
+  if (!spec) return reply(502, "Command not implemented.");
+  if (spec->needs_arg && cmd->arg.empty())
+    return reply(501, "Syntax error in parameters or arguments.");
+  if (spec->writes && !st.write_enable) return reply(550, "Permission denied.");
+  if (cmd->verb != "RNTO") rnfr.clear();
+  spec->fn(*this, cmd->arg);
+}
+
+// Handles every complete line; while a transfer runs only ABOR, STAT and NOOP
+// are taken, the rest wait in the buffer until it ends.
+void Session::process_input() {
+  for (;;) {
+    size_t eol = inbuf_.find('\n', line_start_);
+    if (eol == std::string::npos) break;
+    size_t len = eol - line_start_;
+    if (len > 0 && inbuf_[eol - 1] == '\r') --len;
+    if (len > kMaxCommandLine) end_session(500, "Command line too long.");
+    std::string line = telnet_strip(std::string_view(inbuf_).substr(line_start_, len));
+    if (xfer_ && !is_during_transfer_verb(line)) break;
+    line_start_ = eol + 1;
+    dispatch(line);
+  }
+  inbuf_.erase(0, line_start_);
+  line_start_ = 0;
+  if (inbuf_.size() > kMaxCommandLine && inbuf_.find('\n') == std::string::npos)
+    end_session(500, "Command line too long.");
+}
+
+void Session::on_readable() {
+  char buf[16384];
+  ssize_t n = recv(st.control_fd, buf, sizeof buf, MSG_DONTWAIT);
+  if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+  if (n <= 0) end_silently();
+  inbuf_.append(buf, static_cast<size_t>(n));
+  if (inbuf_.size() > kMaxBufferedInput) end_session(500, "Too much input.");
+  arm_idle_timer();
+  process_input();
+}
+
+void Session::arm_idle_timer() {
+  if (cfg.idle_session_timeout == 0) return;
+  timeval tv{static_cast<time_t>(cfg.idle_session_timeout), 0};
+  event_add(idle_ev_.get(), &tv);
+}
+
+void Session::run() {
+  int one = 1;
+  setsockopt(st.control_fd, SOL_SOCKET, SO_OOBINLINE, &one, sizeof one);  // ABOR's urgent byte
+  if (st.logged_in) {
+    if (!st.fatal_message.empty()) {
+      reply_raw(st.fatal_message);
+      end_silently();
+    }
+    umask(st.anonymous ? cfg.anon_umask : cfg.local_umask);
+    log_event("OK LOGIN: Client \"" + sockaddr_host_text(st.peer) + "\"" +
+              (st.anonymous ? ", anon password \"" + one_line(st.anon_password) + "\"" : ""));
+    reply(230, "Login successful.");
+  } else if (st.after_rein) {
+    reply(220, "Service ready for new user.");
+  } else {
+    reply_raw(ctx.greeting);
+  }
+  inbuf_ = st.pending;
+  auto read_cb = [](evutil_socket_t, short, void* self) { static_cast<Session*>(self)->on_readable(); };
+  ctrl_ev_.reset(event_new(base.get(), st.control_fd, EV_READ | EV_PERSIST, read_cb, this));
+  event_add(ctrl_ev_.get(), nullptr);
+  auto idle_cb = [](evutil_socket_t, short, void* self) {
+    auto* s = static_cast<Session*>(self);
+    if (s->transferring()) return s->arm_idle_timer();
+    s->end_session(421, "Timeout.");
+  };
+  idle_ev_.reset(evtimer_new(base.get(), idle_cb, this));
+  arm_idle_timer();
+  process_input();
+  event_base_dispatch(base.get());
+  end_silently();
+}
+
+void worker_main(const WorkerStart& start) {
+  Session s(start);
+  s.run();
+}
+
+}  // namespace moat

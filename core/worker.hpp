@@ -1,0 +1,34 @@
+// Entry point of a worker process: speaks FTP on the control connection, before
+// login (pre-auth, as nopriv_user) or after it (as the user), inside its sandbox.
+#pragma once
+
+#include <sys/socket.h>
+
+#include <string>
+
+#include "core/server.hpp"
+
+namespace moat {
+
+struct WorkerStart {
+  const ServerContext* ctx = nullptr;
+  int control_fd = -1;
+  int helper_fd = -1;          // IPC socket to the session helper
+  sockaddr_storage peer{};     // control connection's client address
+  sockaddr_storage local{};    // control connection's server address
+  bool logged_in = false;      // post-auth worker
+  bool after_rein = false;     // pre-auth worker started again by REIN
+  std::string pending;         // control bytes read by the previous worker, unhandled
+  // Post-auth only:
+  std::string user;            // login name (anonymous: the ftp_username)
+  bool anonymous = false;
+  std::string anon_password;   // the anonymous "password" (an e-mail by custom)
+  bool chrooted = false;
+  bool write_enable = false;   // writes allowed in this session
+  std::string fatal_message;   // reply and end the session instead of 230
+};
+
+// Runs the FTP session until it ends; never returns.
+[[noreturn]] void worker_main(const WorkerStart& start);
+
+}  // namespace moat

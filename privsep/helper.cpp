@@ -1,0 +1,418 @@
+// The session helper (root): a state machine in the OpenSSH monitor style. It
+// never reads the client's bytes; workers send it typed requests, and each request
+// is allowed only in the states and as often as the table below says.
+#include "config.h"
+#include "privsep/helper.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <optional>
+
+#ifdef HAVE_LIBWRAP
+#include <tcpd.h>
+int allow_severity = LOG_INFO;  // libwrap reads these globals
+int deny_severity = LOG_WARNING;
+#endif
+
+#include "core/ftpcmd.hpp"
+#include "core/worker.hpp"
+#include "privsep/ipc.hpp"
+#include "privsep/pam_auth.hpp"
+#include "privsep/sandbox.hpp"
+#include "privsep/users.hpp"
+
+namespace moat {
+namespace {
+
+enum class HelperState : unsigned { kPreauth = 1, kPostauth = 2 };
+
+struct RequestRule {
+  MsgType type;
+  unsigned states;     // bit mask of HelperState values
+  unsigned max_count;  // per session
+};
+
+constexpr unsigned kPre = static_cast<unsigned>(HelperState::kPreauth);
+constexpr unsigned kPost = static_cast<unsigned>(HelperState::kPostauth);
+
+// Everything a worker may ask. Anything else, in any other state, or past its
+// limit ends the session.
+constexpr std::array<RequestRule, 3> kRules{{
+    {MsgType::kLogin, kPre, 64},
+    {MsgType::kHandover, kPre | kPost, 64},  // after a login; in post-auth: REIN
+    {MsgType::kPort20Socket, kPost, 1u << 20},
+}};
+
+// Who a successful login makes the worker, decided here and nowhere else.
+struct Grant {
+  UserInfo user;
+  bool anonymous = false;
+  std::string anon_password;
+  Identity identity;
+  bool write_enable = false;
+  std::string fatal_message;
+};
+
+bool is_anonymous_name(const std::string& name) {
+  return name == "anonymous" || name == "ftp";
+}
+
+bool printable_name(const std::string& s) {
+  if (s.empty() || s.size() > kMaxUserLen) return false;
+  for (unsigned char c : s)
+    if (c < 0x21 || c == 0x7f || c == '/') return false;
+  return true;
+}
+
+bool writable_by(const struct stat& st, const UserInfo& u) {
+  if (st.st_uid == u.uid) return st.st_mode & S_IWUSR;
+  for (gid_t g : u.groups)
+    if (g == st.st_gid) return st.st_mode & S_IWGRP;
+  return st.st_mode & S_IWOTH;
+}
+
+std::string writable_root_message(const std::string& dir) {
+  return "500 OOPS: refusing to run with writable root inside chroot: " + dir +
+         " is writable by this user. Make it read-only for the user (chmod a-w " + dir +
+         ") or set allow_writeable_chroot=YES.\r\n";
+}
+
+class Helper {
+ public:
+  Helper(std::shared_ptr<const ServerContext> ctx, const sockaddr_storage& peer)
+      : ctx_(std::move(ctx)), cfg_(ctx_->cfg), peer_(peer) {}
+
+  [[noreturn]] void run(UniqueFd client);
+
+ private:
+  void spawn_worker(UniqueFd control, WorkerStart start, const Identity& id,
+                    const SeccompPolicy& policy, std::vector<int> keep);
+  void spawn_preauth(UniqueFd control, std::string pending, bool after_rein);
+  void spawn_postauth(UniqueFd control, std::string pending);
+  void serve();
+  void handle(Message& msg);
+  void on_login(const Message& msg);
+  void on_handover(Message& msg);
+  void on_port20(const Message& msg);
+  Result<Grant> authenticate(const LoginRequest& req);
+  Result<Grant> grant_anonymous(const LoginRequest& req);
+  Result<Grant> grant_local(const LoginRequest& req);
+  void decide_root(Grant& g, const std::string& home);
+  [[noreturn]] void end(const std::string& why);
+  void reap_worker();
+
+  std::shared_ptr<const ServerContext> ctx_;
+  const Config& cfg_;
+  sockaddr_storage peer_{};
+  sockaddr_storage local_{};
+  UniqueFd sock_;
+  pid_t worker_ = -1;
+  HelperState state_ = HelperState::kPreauth;
+  std::map<MsgType, unsigned> counts_;
+  unsigned login_fails_ = 0;
+  bool login_ok_ = false;  // a LoginResult{ok} was sent; the next message must be Handover
+  std::optional<Grant> grant_;
+  std::optional<PamLogin> pam_;
+};
+
+void Helper::end(const std::string& why) {
+  if (!why.empty()) std::fprintf(stderr, "moatftpd: session %s: %s\n",
+                                 sockaddr_host_text(peer_).c_str(), why.c_str());
+  sock_.reset();
+  if (worker_ > 0) {
+    kill(worker_, SIGKILL);
+    waitpid(worker_, nullptr, 0);
+  }
+  pam_.reset();
+  _exit(0);
+}
+
+void Helper::reap_worker() {
+  if (worker_ <= 0) return;
+  int status = 0;
+  if (waitpid(worker_, &status, 0) == worker_ && WIFSIGNALED(status)) {
+    int sig = WTERMSIG(status);
+    std::fprintf(stderr, "moatftpd: session %s: worker killed by signal %d%s\n",
+                 sockaddr_host_text(peer_).c_str(), sig,
+                 sig == SIGSYS ? " (seccomp: forbidden system call)" : "");
+  }
+  worker_ = -1;
+}
+
+void Helper::spawn_worker(UniqueFd control, WorkerStart start, const Identity& id,
+                          const SeccompPolicy& policy, std::vector<int> keep) {
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
+    end("socketpair: " + errno_text(errno));
+  pid_t pid = fork();
+  if (pid < 0) end("fork: " + errno_text(errno));
+  if (pid == 0) {
+    close(sv[0]);
+    prctl(PR_SET_NAME, start.logged_in ? "moat-session" : "moat-preauth");
+    keep.insert(keep.end(), {control.get(), sv[1]});
+    close_fds_except(keep);
+    if (auto st = sandbox_enter(id, cfg_.seccomp_sandbox, policy); !st) {
+      std::string msg = "500 OOPS: cannot start session: " + st.error() + "\r\n";
+      ssize_t ignored = write(control.get(), msg.data(), msg.size());
+      (void)ignored;
+      std::fprintf(stderr, "moatftpd: sandbox: %s\n", st.error().c_str());
+      _exit(1);
+    }
+    start.control_fd = control.release();
+    start.helper_fd = sv[1];
+    worker_main(start);
+  }
+  close(sv[1]);
+  sock_.reset(sv[0]);
+  worker_ = pid;
+}
+
+void Helper::spawn_preauth(UniqueFd control, std::string pending, bool after_rein) {
+  auto nopriv = user_lookup(cfg_.nopriv_user);
+  if (!nopriv) end("nopriv_user: " + nopriv.error());
+  Identity id{nopriv->uid, nopriv->gid, {nopriv->gid}, cfg_.secure_chroot_dir, "/"};
+  WorkerStart start;
+  start.ctx = ctx_.get();
+  start.peer = peer_;
+  start.local = local_;
+  start.pending = std::move(pending);
+  start.after_rein = after_rein;
+  state_ = HelperState::kPreauth;
+  login_ok_ = false;
+  spawn_worker(std::move(control), start, id, {SeccompProfile::kPreauth, false}, {2});
+}
+
+void Helper::spawn_postauth(UniqueFd control, std::string pending) {
+  const Grant& g = *grant_;
+  WorkerStart start;
+  start.ctx = ctx_.get();
+  start.peer = peer_;
+  start.local = local_;
+  start.logged_in = true;
+  start.pending = std::move(pending);
+  start.user = g.user.name;
+  start.anonymous = g.anonymous;
+  start.anon_password = g.anon_password;
+  start.chrooted = !g.identity.chroot_dir.empty();
+  start.write_enable = g.write_enable;
+  start.fatal_message = g.fatal_message;
+  std::vector<int> keep{2};
+  for (int fd : {ctx_->xferlog_fd, ctx_->vsftpd_log_fd, ctx_->syslog_fd})
+    if (fd >= 0) keep.push_back(fd);
+  state_ = HelperState::kPostauth;
+  spawn_worker(std::move(control), start, g.identity,
+               {SeccompProfile::kPostauth, g.write_enable}, keep);
+}
+
+// chroot_local_user, chroot_list, passwd_chroot_enable and local_root, as vsftpd.
+void Helper::decide_root(Grant& g, const std::string& home) {
+  bool chroot = cfg_.chroot_local_user;
+  if (cfg_.chroot_list_enable && ctx_->chroot_list.count(g.user.name)) chroot = !chroot;
+  std::string root = home;
+  std::string start = "/";
+  auto marker = home.find("/./");
+  if (cfg_.passwd_chroot_enable && marker != std::string::npos) {
+    chroot = true;
+    root = home.substr(0, marker);
+    start = home.substr(marker + 2);
+  }
+  if (!cfg_.local_root.empty()) root = cfg_.local_root, start = "/";
+  g.identity.chroot_dir = chroot ? root : "";
+  g.identity.start_dir = chroot ? start : (cfg_.local_root.empty() ? home : cfg_.local_root);
+}
+
+Result<Grant> Helper::grant_anonymous(const LoginRequest& req) {
+  auto ftp = user_lookup(cfg_.ftp_username);
+  if (!ftp) return fail("anonymous login: ftp_username: " + ftp.error());
+  Grant g;
+  g.user = *ftp;
+  g.anonymous = true;
+  g.anon_password = req.pass;
+  std::string root = cfg_.anon_root.empty() ? ftp->home : cfg_.anon_root;
+  g.identity = {ftp->uid, ftp->gid, {ftp->gid}, root, "/"};
+  g.write_enable = false;  // anonymous writes come with mod_anon_upload
+  return g;
+}
+
+Result<Grant> Helper::grant_local(const LoginRequest& req) {
+  if (!cfg_.local_enable) return fail("local logins are disabled");
+  bool listed = ctx_->userlist.count(req.user) > 0;
+  if (cfg_.userlist_enable && listed == cfg_.userlist_deny)
+    return fail("user refused by userlist_file");
+  PamRequest pr{cfg_.pam_service_name, req.user, req.pass, sockaddr_host_text(peer_),
+                cfg_.session_support};
+  auto login = PamLogin::start(pr);
+  if (!login) return fail("PAM: " + login.error());
+  auto user = user_lookup(login->user());
+  if (!user) return fail(user.error());
+  if (user->uid == 0) return fail("root may not log in");
+  Grant g;
+  g.user = *user;
+  g.identity = {user->uid, user->gid, user->groups, "", ""};
+  g.write_enable = cfg_.write_enable;
+  decide_root(g, user->home);
+  pam_.emplace(std::move(*login));
+  return g;
+}
+
+Result<Grant> Helper::authenticate(const LoginRequest& req) {
+  if (!printable_name(req.user)) return fail("malformed user name");
+  bool anon = is_anonymous_name(req.user) && cfg_.anonymous_enable;
+  auto g = anon ? grant_anonymous(req) : grant_local(req);
+  if (!g) return g;
+  const std::string& root = g->identity.chroot_dir;
+  struct stat st {};
+  if (!root.empty() && stat(root.c_str(), &st) != 0)
+    return fail("session root " + root + ": " + errno_text(errno));
+  if (!root.empty() && writable_by(st, g->user) && !cfg_.allow_writeable_chroot)
+    g->fatal_message = writable_root_message(root);
+  return g;
+}
+
+void Helper::on_login(const Message& msg) {
+  auto req = decode_login_request(msg.payload);
+  if (!req) end("bad LOGIN request: " + req.error());
+  if (login_ok_) end("LOGIN after a successful login");
+  auto g = authenticate(*req);
+  LoginResult res;
+  if (g) {
+    if (cfg_.delay_successful_login) sleep(cfg_.delay_successful_login);
+    grant_ = std::move(*g);
+    login_ok_ = true;
+    res.ok = true;
+  } else {
+    std::fprintf(stderr, "moatftpd: session %s: login failed for '%s': %s\n",
+                 sockaddr_host_text(peer_).c_str(),
+                 printable_name(req->user) ? req->user.c_str() : "?", g.error().c_str());
+    if (cfg_.delay_failed_login) sleep(cfg_.delay_failed_login);
+    res.fatal = ++login_fails_ >= cfg_.max_login_fails && cfg_.max_login_fails > 0;
+    res.text = "Login incorrect.";
+  }
+  auto bytes = encode(res);
+  if (auto st = ipc_send(sock_.get(), MsgType::kLoginResult, bytes); !st) end(st.error());
+  if (res.fatal) end("too many failed logins");
+}
+
+void Helper::on_handover(Message& msg) {
+  auto h = decode_handover(msg.payload);
+  if (!h) end("bad HANDOVER: " + h.error());
+  if (msg.fds.size() != 1) end("HANDOVER without the control connection");
+  if (state_ == HelperState::kPreauth && !login_ok_) end("HANDOVER before login");
+  UniqueFd control = std::move(msg.fds[0]);
+  sock_.reset();
+  reap_worker();
+  if (state_ == HelperState::kPreauth) {
+    spawn_postauth(std::move(control), std::move(h->pending));
+  } else {  // REIN: back to a fresh pre-login worker; the login's grants go.
+    grant_.reset();
+    pam_.reset();
+    spawn_preauth(std::move(control), std::move(h->pending), true);
+  }
+}
+
+// A socket bound to ftp_data_port for an active connection to the control peer.
+void Helper::on_port20(const Message& msg) {
+  auto req = decode_port20_request(msg.payload);
+  if (!req) end("bad PORT20 request: " + req.error());
+  Port20Result res;
+  UniqueFd s;
+  if (!cfg_.connect_from_port_20) end("PORT20 request with connect_from_port_20=NO");
+  if (!cfg_.port_promiscuous && (!same_host(req->peer, peer_) || sockaddr_port(req->peer) < 1024))
+    end("PORT20 request for a foreign address");
+  sockaddr_storage bind_addr = local_;
+  if (bind_addr.ss_family == AF_INET)
+    reinterpret_cast<sockaddr_in&>(bind_addr).sin_port = htons(cfg_.ftp_data_port);
+  else
+    reinterpret_cast<sockaddr_in6&>(bind_addr).sin6_port = htons(cfg_.ftp_data_port);
+  s.reset(socket(bind_addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  int one = 1;
+  if (s && setsockopt(s.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == 0 &&
+      bind(s.get(), reinterpret_cast<sockaddr*>(&bind_addr), sizeof bind_addr) == 0) {
+    res.ok = true;
+  } else {
+    res.text = "cannot bind port " + std::to_string(cfg_.ftp_data_port) + ": " + errno_text(errno);
+  }
+  auto bytes = encode(res);
+  int fd = s.get();
+  auto st = res.ok ? ipc_send(sock_.get(), MsgType::kPort20Result, bytes, std::span(&fd, 1))
+                   : ipc_send(sock_.get(), MsgType::kPort20Result, bytes);
+  if (!st) end(st.error());
+}
+
+void Helper::handle(Message& msg) {
+  const RequestRule* rule = nullptr;
+  for (const auto& r : kRules)
+    if (r.type == msg.type) rule = &r;
+  if (!rule) end("request not in the table");
+  if (!(rule->states & static_cast<unsigned>(state_))) end("request out of state");
+  if (++counts_[msg.type] > rule->max_count) end("request over its limit");
+  if (login_ok_ && state_ == HelperState::kPreauth && msg.type != MsgType::kHandover)
+    end("request after login other than HANDOVER");
+  switch (msg.type) {
+    case MsgType::kLogin: return on_login(msg);
+    case MsgType::kHandover: return on_handover(msg);
+    case MsgType::kPort20Socket: return on_port20(msg);
+    default: end("unexpected request");
+  }
+}
+
+void Helper::serve() {
+  for (;;) {
+    auto msg = ipc_recv(sock_.get());
+    if (!msg) {
+      reap_worker();
+      end(msg.error().find("peer closed") != std::string::npos ? "" : "IPC: " + msg.error());
+    }
+    handle(*msg);
+  }
+}
+
+bool wrappers_allow(const Config& cfg, const sockaddr_storage& peer) {
+#ifdef HAVE_LIBWRAP
+  if (!cfg.tcp_wrappers) return true;
+  std::string ip = sockaddr_host_text(peer);
+  return hosts_ctl(const_cast<char*>("moatftpd"), const_cast<char*>(STRING_UNKNOWN),
+                   ip.data(), const_cast<char*>(STRING_UNKNOWN)) != 0;
+#else
+  (void)cfg;
+  (void)peer;
+  return true;
+#endif
+}
+
+void Helper::run(UniqueFd client) {
+  prctl(PR_SET_NAME, "moat-helper");
+  socklen_t len = sizeof local_;
+  if (getsockname(client.get(), reinterpret_cast<sockaddr*>(&local_), &len) != 0)
+    end("getsockname: " + errno_text(errno));
+  if (!wrappers_allow(cfg_, peer_)) {
+    static const char kRefused[] = "421 Service not available.\r\n";
+    ssize_t ignored = write(client.get(), kRefused, sizeof kRefused - 1);
+    (void)ignored;
+    end("refused by tcp_wrappers");
+  }
+  spawn_preauth(std::move(client), "", false);
+  serve();
+  _exit(0);
+}
+
+}  // namespace
+
+void helper_run(std::shared_ptr<const ServerContext> ctx, UniqueFd client,
+                const sockaddr_storage& peer) {
+  Helper h(std::move(ctx), peer);
+  h.run(std::move(client));
+}
+
+}  // namespace moat

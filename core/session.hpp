@@ -1,0 +1,114 @@
+// The worker's FTP session: control connection, command state, data connections.
+// Internal to core/ (worker.cpp, commands.cpp, transfer.cpp).
+#pragma once
+
+#include <event2/event.h>
+#include <sys/socket.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "core/ftpcmd.hpp"
+#include "core/transfer.hpp"
+#include "core/worker.hpp"
+#include "core/xferlog.hpp"
+
+namespace moat {
+
+struct EventDeleter {
+  void operator()(event* e) const { event_free(e); }
+};
+using EventPtr = std::unique_ptr<event, EventDeleter>;
+struct EventBaseDeleter {
+  void operator()(event_base* b) const { event_base_free(b); }
+};
+
+class Session;
+using Handler = void (*)(Session&, const std::string& arg);
+
+struct CommandSpec {
+  const char* verb;
+  Handler fn;
+  bool preauth;   // allowed before login
+  bool needs_arg; // 501 when the argument is empty
+  bool writes;    // refused with 550 unless the session may write
+};
+
+// The command table (commands.cpp), terminated by a null verb.
+const CommandSpec* command_find(std::string_view verb);
+std::string help_text();  // 214 reply listing every command
+
+class Session {
+ public:
+  explicit Session(const WorkerStart& start);
+  [[noreturn]] void run();
+
+  // Replies on the control connection.
+  void reply(int code, std::string_view text);
+  void reply_raw(std::string_view text);
+  [[noreturn]] void end_session(int code, std::string_view text);
+  [[noreturn]] void end_silently();
+
+  // Pre-login: ask the helper; on success hand the control connection over.
+  void try_login(const std::string& user, const std::string& pass);
+  // Post-login REIN: the helper starts a fresh pre-login worker on this connection.
+  [[noreturn]] void reinitialize() { handover(); }
+
+  // Data connections (transfer.cpp).
+  void cmd_pasv(bool extended, EpsvArg which);
+  void cmd_port(const sockaddr_storage& target);
+  void start_transfer(TransferSpec spec);
+  void abort_transfer();
+  bool data_setup() const { return pasv_fd_ || port_target_.has_value(); }
+  bool transferring() const { return xfer_ != nullptr; }
+  void clear_data_setup();
+
+  // Logging.
+  void log_transfer(const TransferRecord& r);
+  void log_event(std::string_view text);
+  std::string absolute_path(const std::string& arg) const;
+
+  const ServerContext& ctx;
+  const Config& cfg;
+  WorkerStart st;
+  std::unique_ptr<event_base, EventBaseDeleter> base;
+
+  // Command state.
+  std::string pending_user;  // after USER
+  bool user_given = false;
+  unsigned preauth_unknown = 0;
+  bool ascii = false;
+  uint64_t rest = 0;
+  std::string rnfr;
+  bool epsv_all = false;
+  bool utf8 = true;
+
+ private:
+  void on_readable();
+  void process_input();
+  void dispatch(const std::string& line);
+  void arm_idle_timer();
+  void on_connected(int fd);
+  void on_pasv_accept();
+  void on_connect_done();
+  void on_setup_timeout();
+  void transfer_done(bool ok, int code, const std::string& text);
+  void begin_active_connect();
+  [[noreturn]] void handover();
+  void write_all(std::string_view bytes);
+
+  std::string inbuf_;
+  size_t line_start_ = 0;  // bytes of inbuf_ already handled
+  EventPtr ctrl_ev_;
+  EventPtr idle_ev_;
+  UniqueFd pasv_fd_;
+  std::optional<sockaddr_storage> port_target_;
+  UniqueFd connecting_fd_;
+  EventPtr setup_ev_;  // waiting for accept or connect
+  std::unique_ptr<Transfer> xfer_;
+};
+
+}  // namespace moat
