@@ -1,0 +1,569 @@
+// ftpd.conf: the option table built from options.def, the parser for vsftpd's config
+// language with its semantic checks, and the ftpd.conf(5) page generated from the table.
+#include "core/config.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <charconv>
+#include <map>
+
+namespace moat {
+namespace {
+
+constexpr std::size_t kMaxLineBytes = 4096;
+constexpr std::size_t kMaxFileBytes = std::size_t{1} << 20;
+constexpr std::size_t kMaxShownBytes = 80;
+constexpr std::size_t kMaxModuleName = 64;
+constexpr unsigned kMaxPort = 65535;
+constexpr unsigned kMaxMode = 0777;
+
+constexpr std::array<std::string_view, 4> kOctalOptions = {"local_umask", "anon_umask",
+                                                           "file_open_mode", "chown_upload_mode"};
+constexpr std::array<std::string_view, 4> kPortOptions = {"listen_port", "ftp_data_port",
+                                                          "pasv_min_port", "pasv_max_port"};
+
+// vsftpd options moatftpd does not implement yet: named as such, so a vsftpd.conf that
+// uses them gets an honest message instead of "unknown option".
+constexpr std::array<std::string_view, 45> kVsftpdOnly = {"rsa_cert_file",
+                                                          "rsa_private_key_file",
+                                                          "dsa_cert_file",
+                                                          "dsa_private_key_file",
+                                                          "ca_certs_file",
+                                                          "allow_anon_ssl",
+                                                          "implicit_ssl",
+                                                          "require_cert",
+                                                          "validate_cert",
+                                                          "require_ssl_reuse",
+                                                          "debug_ssl",
+                                                          "strict_ssl_read_eof",
+                                                          "strict_ssl_write_shutdown",
+                                                          "deny_email_enable",
+                                                          "banned_email_file",
+                                                          "secure_email_list_enable",
+                                                          "email_password_file",
+                                                          "guest_enable",
+                                                          "guest_username",
+                                                          "virtual_use_local_privs",
+                                                          "user_config_dir",
+                                                          "user_sub_token",
+                                                          "cmds_allowed",
+                                                          "cmds_denied",
+                                                          "deny_file",
+                                                          "hide_file",
+                                                          "async_abor_enable",
+                                                          "one_process_model",
+                                                          "setproctitle_enable",
+                                                          "check_shell",
+                                                          "lock_upload_files",
+                                                          "delete_failed_uploads",
+                                                          "text_userdb_names",
+                                                          "tilde_user_enable",
+                                                          "reverse_lookup_enable",
+                                                          "isolate",
+                                                          "isolate_network",
+                                                          "trans_chunk_size",
+                                                          "anon_world_readable_only",
+                                                          "userlist_log",
+                                                          "use_sendfile",
+                                                          "no_log_lock",
+                                                          "ptrace_sandbox",
+                                                          "run_as_launching_user",
+                                                          "http_enable"};
+
+template <std::size_t N>
+bool contains(const std::array<std::string_view, N>& list, std::string_view name) {
+  return std::find(list.begin(), list.end(), name) != list.end();
+}
+
+bool is_octal_option(std::string_view name) { return contains(kOctalOptions, name); }
+
+bool is_vsftpd_only(std::string_view name) {
+  if (name.starts_with("ssl_")) return true;
+  if (name.starts_with("force_") && name.ends_with("_ssl")) return true;
+  return contains(kVsftpdOnly, name);
+}
+
+bool is_space(char c) { return c == ' ' || c == '\t' || c == '\v' || c == '\f' || c == '\r'; }
+
+// Text from a config line, made safe to put in a one-line error message.
+std::string shown(std::string_view text) {
+  std::string out(text.substr(0, kMaxShownBytes));
+  for (char& c : out) {
+    if (static_cast<unsigned char>(c) < 0x20) c = '?';
+  }
+  if (text.size() > kMaxShownBytes) out += "...";
+  return out;
+}
+
+std::string octal_text(unsigned v) {
+  if (v == 0) return "0";
+  std::array<char, 16> buf{};
+  auto res = std::to_chars(buf.data(), buf.data() + buf.size(), v, 8);
+  return "0" + std::string(buf.data(), res.ptr);
+}
+
+std::string format_value(std::string_view, bool v) { return v ? "YES" : "NO"; }
+std::string format_value(std::string_view name, unsigned v) {
+  return is_octal_option(name) ? octal_text(v) : std::to_string(v);
+}
+std::string format_value(std::string_view, const std::string& v) { return v; }
+
+std::string value_text(const OptionInfo& info, const Config& cfg) {
+  return std::visit([&](auto field) { return format_value(info.name, cfg.*field); }, info.field);
+}
+
+std::vector<OptionInfo> declared_options() {
+  std::vector<OptionInfo> v;
+#define MOAT_BOOL(n, def, own, desc) \
+  v.push_back({#n, OptionType::kBool, "", own, desc, &Config::n});
+#define MOAT_UINT(n, def, own, desc) \
+  v.push_back({#n, OptionType::kUint, "", own, desc, &Config::n});
+#define MOAT_STR(n, def, own, desc) \
+  v.push_back({#n, OptionType::kString, "", own, desc, &Config::n});
+#include "core/options.def"
+#undef MOAT_BOOL
+#undef MOAT_UINT
+#undef MOAT_STR
+  return v;
+}
+
+// The default texts are rendered from a default-constructed Config, so they can never
+// disagree with the defaults the parser starts from.
+class OptionTable {
+ public:
+  OptionTable() : infos_(declared_options()) {
+    const Config defaults;
+    texts_.reserve(infos_.size());
+    for (const OptionInfo& info : infos_) texts_.push_back(value_text(info, defaults));
+    for (std::size_t i = 0; i < infos_.size(); ++i) infos_[i].default_text = texts_[i].c_str();
+  }
+  const std::vector<OptionInfo>& infos() const { return infos_; }
+
+ private:
+  std::vector<OptionInfo> infos_;
+  std::vector<std::string> texts_;  // storage behind default_text; never resized
+};
+
+// ---- values -------------------------------------------------------------
+
+char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return ascii_lower(x) == ascii_lower(y);
+         });
+}
+
+Result<bool> parse_bool(std::string_view name, std::string_view value) {
+  for (std::string_view yes : {"YES", "TRUE", "1"}) {
+    if (iequals(value, yes)) return true;
+  }
+  for (std::string_view no : {"NO", "FALSE", "0"}) {
+    if (iequals(value, no)) return false;
+  }
+  return fail("bad boolean value '" + shown(value) + "' for " + std::string(name) +
+              " (use YES or NO)");
+}
+
+// Decimal, or octal with a leading 0 as vsftpd reads every number (so 022 is a umask).
+Result<unsigned> parse_uint(std::string_view name, std::string_view value) {
+  const std::string what = "'" + shown(value) + "' for " + std::string(name);
+  if (value.empty()) return fail("empty value for " + std::string(name) + " (expected a number)");
+  const int base = (value.size() > 1 && value.front() == '0') ? 8 : 10;
+  unsigned v = 0;
+  auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), v, base);
+  if (ec == std::errc::result_out_of_range) return fail("number " + what + " is too large");
+  if (ec != std::errc{} || end != value.data() + value.size()) {
+    return fail("bad number " + what +
+                (base == 8 ? " (a leading 0 means octal: digits 0-7)"
+                           : " (use a decimal number, or octal with a leading 0)"));
+  }
+  return v;
+}
+
+Status check_range(std::string_view name, unsigned v) {
+  const std::string set = std::string(name) + "=" + format_value(name, v);
+  if (contains(kPortOptions, name) && v > kMaxPort) {
+    return fail(set + ": a port must be at most 65535");
+  }
+  if (is_octal_option(name) && v > kMaxMode) return fail(set + ": a mode must be at most 0777");
+  return Ok{};
+}
+
+Status assign(Config& cfg, const OptionInfo& info, bool Config::*field, std::string_view value) {
+  auto b = parse_bool(info.name, value);
+  if (!b) return fail(b.error());
+  cfg.*field = *b;
+  return Ok{};
+}
+
+Status assign(Config& cfg, const OptionInfo& info, unsigned Config::*field,
+              std::string_view value) {
+  auto n = parse_uint(info.name, value);
+  if (!n) return fail(n.error());
+  if (auto st = check_range(info.name, *n); !st) return st;
+  cfg.*field = *n;
+  return Ok{};
+}
+
+Status assign(Config& cfg, const OptionInfo&, std::string Config::*field, std::string_view value) {
+  cfg.*field = std::string(value);
+  return Ok{};
+}
+
+bool valid_module_name(std::string_view name) {
+  if (name.empty() || name.size() > kMaxModuleName) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+  });
+}
+
+Status add_module(Config& cfg, std::string_view name) {
+  if (!valid_module_name(name)) {
+    return fail("bad module name '" + shown(name) + "' for load_module (use a-z, 0-9 and _)");
+  }
+  if (std::find(cfg.load_module.begin(), cfg.load_module.end(), name) != cfg.load_module.end()) {
+    return fail("load_module=" + std::string(name) + " appears twice");
+  }
+  cfg.load_module.emplace_back(name);
+  return Ok{};
+}
+
+// ---- lines --------------------------------------------------------------
+
+bool blank_or_comment(std::string_view line) {
+  auto first = std::find_if(line.begin(), line.end(), [](char c) { return !is_space(c); });
+  return first == line.end() || *first == '#';
+}
+
+Status check_line_bytes(std::string_view line) {
+  if (line.size() > kMaxLineBytes) return fail("line longer than 4096 bytes");
+  if (line.find('\0') != std::string_view::npos) return fail("NUL byte in line");
+  // Only an -o override can carry one; it would smuggle a second line into a value.
+  if (line.find('\n') != std::string_view::npos) return fail("line break inside a line");
+  return Ok{};
+}
+
+Status check_name_shape(std::string_view name, std::string_view value) {
+  if (name.empty()) return fail("missing option name before '='");
+  if (is_space(name.front())) {
+    return fail("whitespace before option name '" + shown(name) + "' is not allowed");
+  }
+  if (is_space(name.back()) || (!value.empty() && is_space(value.front()))) {
+    return fail("no whitespace allowed around '=' (write " + shown(name) + "=value)");
+  }
+  return Ok{};
+}
+
+std::string unknown_option_message(std::string_view name) {
+  if (is_vsftpd_only(name)) {
+    return "'" + shown(name) + "' is a vsftpd option moatftpd does not support yet";
+  }
+  return "unknown option '" + shown(name) + "'";
+}
+
+// Applies one line; gives the option it set ("" for a blank or comment line) so
+// config_load can remember where each option was set.
+Result<std::string> apply_line(Config& cfg, std::string_view line) {
+  // vsftpd would keep a Windows line ending as part of the value (and then reject
+  // "YES\r"); a config edited on Windows is common enough that we strip one trailing \r.
+  if (line.ends_with('\r')) line.remove_suffix(1);
+  if (auto st = check_line_bytes(line); !st) return fail(st.error());
+  if (blank_or_comment(line)) return std::string();
+  const std::size_t eq = line.find('=');
+  if (eq == std::string_view::npos) return fail("expected name=value, got '" + shown(line) + "'");
+  const std::string_view name = line.substr(0, eq);
+  const std::string_view value = line.substr(eq + 1);
+  if (auto st = check_name_shape(name, value); !st) return fail(st.error());
+  if (name == "load_module") {
+    if (auto st = add_module(cfg, value); !st) return fail(st.error());
+    return std::string(name);
+  }
+  const OptionInfo* info = option_find(name);
+  if (info == nullptr) return fail(unknown_option_message(name));
+  auto st = std::visit([&](auto field) { return assign(cfg, *info, field, value); }, info->field);
+  if (!st) return fail(st.error());
+  return std::string(name);
+}
+
+// ---- loading ------------------------------------------------------------
+
+// Where an option was last set: "file:line" or "-o name=value", and in which order.
+struct Origin {
+  std::string where;
+  std::size_t order = 0;
+};
+
+struct Loader {
+  Config cfg;
+  std::map<std::string, Origin, std::less<>> origins;
+  std::vector<Origin> module_origins;  // parallel to cfg.load_module
+  std::size_t next_order = 0;
+
+  Status line(std::string_view text, const std::string& where);
+  Status file(const std::string& path);
+  const Origin* origin(std::string_view name) const;
+};
+
+Status Loader::line(std::string_view text, const std::string& where) {
+  auto set = apply_line(cfg, text);
+  if (!set) return fail(where + ": " + set.error());
+  if (set->empty()) return Ok{};
+  Origin o{where, next_order++};
+  if (*set == "load_module") module_origins.push_back(o);
+  origins.insert_or_assign(*set, std::move(o));
+  return Ok{};
+}
+
+const Origin* Loader::origin(std::string_view name) const {
+  auto it = origins.find(name);
+  return it == origins.end() ? nullptr : &it->second;
+}
+
+Result<std::string> read_file(const std::string& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
+  if (!fd) {
+    const int err = errno;
+    return fail(path + ": " + errno_text(err));
+  }
+  std::string text;
+  std::array<char, 8192> buf{};
+  for (;;) {
+    const ssize_t n = ::read(fd.get(), buf.data(), buf.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int err = errno;
+      return fail(path + ": " + errno_text(err));
+    }
+    if (n == 0) return text;
+    text.append(buf.data(), static_cast<std::size_t>(n));
+    if (text.size() > kMaxFileBytes) return fail(path + ": larger than 1 MiB, not a config file");
+  }
+}
+
+Status Loader::file(const std::string& path) {
+  auto text = read_file(path);
+  if (!text) return fail(text.error());
+  std::string_view rest = *text;
+  for (std::size_t lineno = 1; !rest.empty(); ++lineno) {
+    const std::size_t nl = rest.find('\n');
+    const std::string_view one = rest.substr(0, nl);
+    rest = nl == std::string_view::npos ? std::string_view() : rest.substr(nl + 1);
+    if (auto st = line(one, path + ":" + std::to_string(lineno)); !st) return st;
+  }
+  return Ok{};
+}
+
+// ---- semantic checks ----------------------------------------------------
+
+bool module_loaded(const Config& cfg, std::string_view module) {
+  return std::find(cfg.load_module.begin(), cfg.load_module.end(), module) != cfg.load_module.end();
+}
+
+// Reports the module option set earliest, so the message matches reading the file top down.
+Status check_module_owners(const Loader& ld) {
+  const OptionInfo* first = nullptr;
+  const Origin* first_at = nullptr;
+  for (const OptionInfo& info : option_table()) {
+    const Origin* at = ld.origin(info.name);
+    if (at == nullptr || std::string_view(info.owner) == "core") continue;
+    if (module_loaded(ld.cfg, info.owner)) continue;
+    if (first_at == nullptr || at->order < first_at->order) {
+      first = &info;
+      first_at = at;
+    }
+  }
+  if (first == nullptr) return Ok{};
+  return fail(first_at->where + ": " + first->name + " requires load_module=" + first->owner);
+}
+
+// The real loader comes with the module system; until then this keeps -t honest.
+Status check_module_files(const Loader& ld) {
+  for (std::size_t i = 0; i < ld.cfg.load_module.size(); ++i) {
+    const std::string& name = ld.cfg.load_module[i];
+    const std::string path = ld.cfg.module_dir + "/" + name + ".so";
+    const std::string prefix = ld.module_origins[i].where + ": load_module=" + name + ": " + path;
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) {
+      const int err = errno;
+      return fail(prefix + ": " + errno_text(err));
+    }
+    if (!S_ISREG(st.st_mode)) return fail(prefix + ": not a regular file");
+  }
+  return Ok{};
+}
+
+Status check_listen(const Loader& ld, const std::string& path) {
+  if (ld.cfg.listen || ld.cfg.listen_ipv6) return Ok{};
+  const Origin* a = ld.origin("listen");
+  const Origin* b = ld.origin("listen_ipv6");
+  if (a == nullptr || (b != nullptr && b->order > a->order)) a = b;
+  const std::string where = a ? a->where : (path.empty() ? "(built-in defaults)" : path);
+  return fail(
+      where +
+      ": neither listen=YES nor listen_ipv6=YES: moatftpd runs only as a standalone server");
+}
+
+Status check_pasv_range(const Loader& ld) {
+  const Config& c = ld.cfg;
+  if (c.pasv_min_port == 0 || c.pasv_max_port == 0 || c.pasv_min_port <= c.pasv_max_port) {
+    return Ok{};
+  }
+  const Origin* lo = ld.origin("pasv_min_port");
+  const Origin* hi = ld.origin("pasv_max_port");
+  const Origin* later = (lo && hi && hi->order > lo->order) ? hi : (lo ? lo : hi);
+  return fail((later ? later->where : c.source_file) +
+              ": pasv_min_port=" + std::to_string(c.pasv_min_port) +
+              " is greater than pasv_max_port=" + std::to_string(c.pasv_max_port));
+}
+
+Status check_semantics(const Loader& ld, const std::string& path) {
+  if (auto st = check_module_owners(ld); !st) return st;
+  if (auto st = check_module_files(ld); !st) return st;
+  if (auto st = check_listen(ld, path); !st) return st;
+  return check_pasv_range(ld);
+}
+
+// ---- man page -----------------------------------------------------------
+
+// One line of running text for troff: backslashes escaped, and a leading '.' or '\''
+// guarded so it is not taken for a request.
+std::string troff_text(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '\\') {
+      out += "\\e";
+    } else {
+      out += c;
+    }
+  }
+  if (out.starts_with('.') || out.starts_with('\'')) out.insert(0, "\\&");
+  return out;
+}
+
+const char* type_text(const OptionInfo& info) {
+  switch (info.type) {
+    case OptionType::kBool:
+      return "boolean";
+    case OptionType::kUint:
+      return is_octal_option(info.name) ? "octal number" : "number";
+    case OptionType::kString:
+      return "string";
+  }
+  return "value";
+}
+
+std::string option_entry(const OptionInfo& info) {
+  std::string tag = "\\fB" + troff_text(info.name) + "\\fR (" + type_text(info) + ", default ";
+  tag += *info.default_text ? "\\fB" + troff_text(info.default_text) + "\\fR" : "empty";
+  if (std::string_view(info.owner) != "core") {
+    tag += ", needs \\fBload_module=" + troff_text(info.owner) + "\\fR";
+  }
+  return ".TP\n" + tag + ")\n" + troff_text(info.description) + "\n";
+}
+
+constexpr std::string_view kManHead = R"(.TH FTPD.CONF 5 "" "moatftpd" "File Formats Manual"
+.SH NAME
+ftpd.conf \- configuration file of moatftpd
+.SH DESCRIPTION
+.B moatftpd
+reads its configuration from
+.I ftpd.conf
+in the language of \%vsftpd.conf, with vsftpd's option names, meanings and defaults, so an
+existing vsftpd.conf keeps working.
+.PP
+Each line is
+.IR name = value
+with no whitespace around the
+.BR = .
+Lines whose first non-blank character is
+.B #
+are comments; blank lines are ignored. A
+.B #
+after a value is part of the value. A trailing carriage return (a file saved with CRLF
+line endings) is ignored. Lines are at most 4096 bytes.
+.PP
+Booleans are
+.BR YES " or " NO
+(also TRUE, FALSE, 1 and 0, in any case). Numbers are decimal, or octal when they start
+with 0, as in vsftpd: write umasks and modes such as
+.B 022
+with the leading 0. Strings are taken verbatim to the end of the line; an empty value
+means the option is unset.
+.PP
+.BI load_module= NAME
+loads the module
+.IR module_dir / NAME .so
+and may be repeated, once per module. Options that belong to a module are accepted only
+when that module is loaded; setting one without it is an error naming the
+.B load_module
+line to add.
+.PP
+Unlike vsftpd, at least one of
+.B listen
+and
+.B listen_ipv6
+must be YES (moatftpd always runs as a standalone server), and both may be YES at once:
+one server then accepts IPv4 and IPv6 connections.
+.PP
+An unknown option, a bad value, or an option whose module is not loaded is an error
+reported as
+\fIfile\fR:\fIline\fR: \fImessage\fR;
+.B moatftpd \-t
+checks a file without starting the server, and
+.BI \-o " name" = value
+on the command line sets an option after the file has been read.
+.SH OPTIONS
+)";
+
+constexpr std::string_view kManTail = R"(.SH SEE ALSO
+.BR moatftpd (8),
+.BR vsftpd.conf (5),
+.BR xferlog (5)
+)";
+
+}  // namespace
+
+const std::vector<OptionInfo>& option_table() {
+  static const OptionTable table;
+  return table.infos();
+}
+
+const OptionInfo* option_find(std::string_view name) {
+  for (const OptionInfo& info : option_table()) {
+    if (name == info.name) return &info;
+  }
+  return nullptr;
+}
+
+Status config_apply_line(Config& cfg, std::string_view line) {
+  auto set = apply_line(cfg, line);
+  if (!set) return fail(set.error());
+  return Ok{};
+}
+
+Result<Config> config_load(const std::string& path, const std::vector<std::string>& overrides) {
+  Loader ld;
+  ld.cfg.source_file = path;
+  if (!path.empty()) {
+    if (auto st = ld.file(path); !st) return fail(st.error());
+  }
+  for (const std::string& ov : overrides) {
+    if (auto st = ld.line(ov, "-o " + shown(ov)); !st) return fail(st.error());
+  }
+  if (auto st = check_semantics(ld, path); !st) return fail(st.error());
+  return std::move(ld.cfg);
+}
+
+std::string config_man_page() {
+  std::string page(kManHead);
+  for (const OptionInfo& info : option_table()) page += option_entry(info);
+  page += kManTail;
+  return page;
+}
+
+}  // namespace moat

@@ -43,7 +43,7 @@ const std::vector<OptionInfo>& option_table();
 const OptionInfo* option_find(std::string_view name);
 
 // Reads `path` (if non-empty), then applies each `name=value` override in order.
-// Errors read "file:line: message" (overrides: "-o NAME: message").
+// Errors read "file:line: message" (overrides: "-o NAME=VALUE: message").
 // Semantic checks (module ownership, listen on, ranges) are part of loading.
 Result<Config> config_load(const std::string& path, const std::vector<std::string>& overrides);
 

@@ -1,0 +1,837 @@
+// Tests for core/config: the option table, line parsing, file loading with file:line
+// errors, overrides, semantic checks, the seed configs, the sample ftpd.conf, the man page.
+#include "core/config.hpp"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#ifndef MOAT_TEST_DATA_DIR
+#define MOAT_TEST_DATA_DIR "tests/data"
+#endif
+
+namespace moat {
+namespace {
+
+std::string test_data_dir() {
+  const char* env = std::getenv("MOAT_TEST_DATA");
+  return (env != nullptr && *env != '\0') ? env : MOAT_TEST_DATA_DIR;
+}
+
+std::string seed(const std::string& name) { return test_data_dir() + "/seed-configs/" + name; }
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// A config file under /tmp that is removed when the test ends.
+class TempFile {
+ public:
+  explicit TempFile(const std::string& content) {
+    char name[] = "/tmp/moat-config-test-XXXXXX";
+    const int fd = ::mkstemp(name);
+    EXPECT_GE(fd, 0);
+    path_ = name;
+    if (fd >= 0) {
+      EXPECT_EQ(::write(fd, content.data(), content.size()), static_cast<ssize_t>(content.size()));
+      ::close(fd);
+    }
+  }
+  ~TempFile() { ::unlink(path_.c_str()); }
+  TempFile(const TempFile&) = delete;
+  TempFile& operator=(const TempFile&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// A module_dir under /tmp holding empty NAME.so files (or directories), removed at the end.
+class TempModuleDir {
+ public:
+  TempModuleDir() {
+    char name[] = "/tmp/moat-modules-test-XXXXXX";
+    EXPECT_NE(::mkdtemp(name), nullptr);
+    path_ = name;
+  }
+  ~TempModuleDir() {
+    for (const std::string& f : files_) ::unlink(f.c_str());
+    for (const std::string& d : dirs_) ::rmdir(d.c_str());
+    ::rmdir(path_.c_str());
+  }
+  TempModuleDir(const TempModuleDir&) = delete;
+  TempModuleDir& operator=(const TempModuleDir&) = delete;
+
+  void add_module(const std::string& module) {
+    const std::string f = path_ + "/" + module + ".so";
+    std::ofstream(f).flush();
+    files_.push_back(f);
+  }
+  void add_directory(const std::string& module) {
+    const std::string d = path_ + "/" + module + ".so";
+    EXPECT_EQ(::mkdir(d.c_str(), 0700), 0);
+    dirs_.push_back(d);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  std::vector<std::string> files_;
+  std::vector<std::string> dirs_;
+};
+
+std::string apply_error(const std::string& line) {
+  Config cfg;
+  Status st = config_apply_line(cfg, line);
+  return st.ok() ? std::string("(no error)") : st.error();
+}
+
+// ---- the table -----------------------------------------------------------
+
+TEST(ConfigTable, FollowsOptionsDefOrderAndFindsEveryName) {
+  const auto& table = option_table();
+  ASSERT_GE(table.size(), 70u);
+  EXPECT_STREQ(table.front().name, "listen");
+  EXPECT_STREQ(table.back().name, "syslog_enable");
+  std::set<std::string> names;
+  for (const OptionInfo& info : table) {
+    EXPECT_TRUE(names.insert(info.name).second) << "duplicate " << info.name;
+    EXPECT_EQ(option_find(info.name), &info);
+    EXPECT_NE(std::string(info.description), "");
+  }
+  EXPECT_EQ(option_find("no_such_option"), nullptr);
+  EXPECT_EQ(option_find(""), nullptr);
+  EXPECT_EQ(option_find("LISTEN"), nullptr);  // names are case-sensitive, as in vsftpd
+  EXPECT_EQ(option_find("load_module"), nullptr);
+}
+
+TEST(ConfigTable, TypesAndOwners) {
+  EXPECT_EQ(option_find("listen")->type, OptionType::kBool);
+  EXPECT_EQ(option_find("listen_port")->type, OptionType::kUint);
+  EXPECT_EQ(option_find("ftpd_banner")->type, OptionType::kString);
+  EXPECT_STREQ(option_find("listen")->owner, "core");
+  EXPECT_STREQ(option_find("max_clients")->owner, "mod_iplimit");
+  EXPECT_STREQ(option_find("max_per_ip")->owner, "mod_iplimit");
+  EXPECT_STREQ(option_find("anon_upload_enable")->owner, "mod_anon_upload");
+  EXPECT_STREQ(option_find("chown_upload_mode")->owner, "mod_anon_upload");
+  EXPECT_STREQ(option_find("anon_max_rate")->owner, "mod_throttle");
+}
+
+TEST(ConfigTable, DefaultTextIsHowFtpdConfWritesIt) {
+  EXPECT_STREQ(option_find("listen")->default_text, "NO");
+  EXPECT_STREQ(option_find("anonymous_enable")->default_text, "YES");
+  EXPECT_STREQ(option_find("listen_port")->default_text, "21");
+  EXPECT_STREQ(option_find("idle_session_timeout")->default_text, "300");
+  EXPECT_STREQ(option_find("pasv_min_port")->default_text, "0");
+  EXPECT_STREQ(option_find("local_umask")->default_text, "077");
+  EXPECT_STREQ(option_find("anon_umask")->default_text, "077");
+  EXPECT_STREQ(option_find("file_open_mode")->default_text, "0666");
+  EXPECT_STREQ(option_find("chown_upload_mode")->default_text, "0600");
+  EXPECT_STREQ(option_find("pam_service_name")->default_text, "ftp");
+  EXPECT_STREQ(option_find("secure_chroot_dir")->default_text, "/usr/share/empty");
+  EXPECT_STREQ(option_find("anon_root")->default_text, "");
+  EXPECT_STREQ(option_find("module_dir")->default_text, MOAT_DEFAULT_MODULE_DIR);
+}
+
+// Writing each default back through the parser must give the default value again, and
+// each table entry's field must be the member its name says.
+TEST(ConfigTable, DefaultTextRoundTripsThroughTheParser) {
+  const Config defaults;
+  for (const OptionInfo& info : option_table()) {
+    Config cfg;
+    const std::string line = std::string(info.name) + "=" + info.default_text;
+    ASSERT_TRUE(config_apply_line(cfg, line).ok()) << line;
+    std::visit([&](auto field) { EXPECT_EQ(cfg.*field, defaults.*field) << line; }, info.field);
+  }
+}
+
+TEST(ConfigTable, FieldPointsAtTheNamedMember) {
+  Config cfg;
+  const auto& port = std::get<unsigned Config::*>(option_find("listen_port")->field);
+  cfg.*port = 2121;
+  EXPECT_EQ(cfg.listen_port, 2121u);
+  const auto& banner = std::get<std::string Config::*>(option_find("ftpd_banner")->field);
+  cfg.*banner = "hi";
+  EXPECT_EQ(cfg.ftpd_banner, "hi");
+  const auto& ipv6 = std::get<bool Config::*>(option_find("listen_ipv6")->field);
+  cfg.*ipv6 = true;
+  EXPECT_TRUE(cfg.listen_ipv6);
+  EXPECT_FALSE(cfg.listen);
+}
+
+TEST(ConfigDefaults, EqualVsftpds) {
+  const Config c;
+  EXPECT_FALSE(c.listen);
+  EXPECT_FALSE(c.listen_ipv6);
+  EXPECT_EQ(c.listen_address, "");
+  EXPECT_EQ(c.listen_port, 21u);
+  EXPECT_FALSE(c.background);
+  EXPECT_TRUE(c.anonymous_enable);
+  EXPECT_FALSE(c.no_anon_password);
+  EXPECT_EQ(c.ftp_username, "ftp");
+  EXPECT_FALSE(c.local_enable);
+  EXPECT_EQ(c.pam_service_name, "ftp");
+  EXPECT_FALSE(c.session_support);
+  EXPECT_FALSE(c.userlist_enable);
+  EXPECT_TRUE(c.userlist_deny);
+  EXPECT_EQ(c.userlist_file, "/etc/vsftpd.user_list");
+  EXPECT_FALSE(c.tcp_wrappers);
+  EXPECT_EQ(c.max_login_fails, 3u);
+  EXPECT_EQ(c.delay_failed_login, 1u);
+  EXPECT_EQ(c.delay_successful_login, 0u);
+  EXPECT_EQ(c.nopriv_user, "nobody");
+  EXPECT_EQ(c.secure_chroot_dir, "/usr/share/empty");
+  EXPECT_TRUE(c.seccomp_sandbox);
+  EXPECT_FALSE(c.chroot_local_user);
+  EXPECT_FALSE(c.chroot_list_enable);
+  EXPECT_EQ(c.chroot_list_file, "/etc/vsftpd.chroot_list");
+  EXPECT_FALSE(c.allow_writeable_chroot);
+  EXPECT_FALSE(c.passwd_chroot_enable);
+  EXPECT_FALSE(c.write_enable);
+  EXPECT_EQ(c.local_umask, 077u);
+  EXPECT_EQ(c.anon_umask, 077u);
+  EXPECT_EQ(c.file_open_mode, 0666u);
+  EXPECT_TRUE(c.chmod_enable);
+  EXPECT_TRUE(c.download_enable);
+  EXPECT_TRUE(c.dirlist_enable);
+  EXPECT_FALSE(c.hide_ids);
+  EXPECT_FALSE(c.ls_recurse_enable);
+  EXPECT_FALSE(c.force_dot_files);
+  EXPECT_FALSE(c.use_localtime);
+  EXPECT_TRUE(c.mdtm_write);
+  EXPECT_FALSE(c.ascii_upload_enable);
+  EXPECT_FALSE(c.ascii_download_enable);
+  EXPECT_FALSE(c.dirmessage_enable);
+  EXPECT_EQ(c.message_file, ".message");
+  EXPECT_FALSE(c.anon_upload_enable);
+  EXPECT_FALSE(c.anon_mkdir_write_enable);
+  EXPECT_FALSE(c.anon_other_write_enable);
+  EXPECT_FALSE(c.chown_uploads);
+  EXPECT_EQ(c.chown_username, "root");
+  EXPECT_EQ(c.chown_upload_mode, 0600u);
+  EXPECT_EQ(c.anon_max_rate, 0u);
+  EXPECT_EQ(c.local_max_rate, 0u);
+  EXPECT_EQ(c.max_clients, 0u);
+  EXPECT_EQ(c.max_per_ip, 0u);
+  EXPECT_TRUE(c.pasv_enable);
+  EXPECT_EQ(c.pasv_min_port, 0u);
+  EXPECT_EQ(c.pasv_max_port, 0u);
+  EXPECT_EQ(c.pasv_address, "");
+  EXPECT_FALSE(c.pasv_addr_resolve);
+  EXPECT_FALSE(c.pasv_promiscuous);
+  EXPECT_TRUE(c.port_enable);
+  EXPECT_FALSE(c.port_promiscuous);
+  EXPECT_FALSE(c.connect_from_port_20);
+  EXPECT_EQ(c.ftp_data_port, 20u);
+  EXPECT_EQ(c.ftpd_banner, "");
+  EXPECT_EQ(c.banner_file, "");
+  EXPECT_EQ(c.idle_session_timeout, 300u);
+  EXPECT_EQ(c.data_connection_timeout, 300u);
+  EXPECT_EQ(c.accept_timeout, 60u);
+  EXPECT_EQ(c.connect_timeout, 60u);
+  EXPECT_FALSE(c.xferlog_enable);
+  EXPECT_EQ(c.xferlog_file, "/var/log/xferlog");
+  EXPECT_FALSE(c.xferlog_std_format);
+  EXPECT_EQ(c.vsftpd_log_file, "/var/log/vsftpd.log");
+  EXPECT_FALSE(c.dual_log_enable);
+  EXPECT_FALSE(c.log_ftp_protocol);
+  EXPECT_FALSE(c.syslog_enable);
+  EXPECT_TRUE(c.load_module.empty());
+}
+
+// ---- one line ------------------------------------------------------------
+
+TEST(ConfigLine, BooleansInAnyCase) {
+  for (const char* yes : {"YES", "yes", "Yes", "TRUE", "true", "tRuE", "1"}) {
+    Config cfg;
+    ASSERT_TRUE(config_apply_line(cfg, std::string("listen=") + yes).ok()) << yes;
+    EXPECT_TRUE(cfg.listen) << yes;
+  }
+  for (const char* no : {"NO", "no", "No", "FALSE", "false", "0"}) {
+    Config cfg;
+    ASSERT_TRUE(config_apply_line(cfg, std::string("anonymous_enable=") + no).ok()) << no;
+    EXPECT_FALSE(cfg.anonymous_enable) << no;
+  }
+}
+
+TEST(ConfigLine, BadBooleans) {
+  EXPECT_EQ(apply_error("listen=on"), "bad boolean value 'on' for listen (use YES or NO)");
+  EXPECT_EQ(apply_error("listen="), "bad boolean value '' for listen (use YES or NO)");
+  for (const char* bad : {"Y", "N", "2", "YES ", "YESS", "01", "-1", "yes!", "ÿes"}) {
+    EXPECT_NE(apply_error(std::string("listen=") + bad).find("bad boolean value"),
+              std::string::npos)
+        << bad;
+  }
+}
+
+TEST(ConfigLine, DecimalAndOctalNumbers) {
+  Config cfg;
+  ASSERT_TRUE(config_apply_line(cfg, "idle_session_timeout=600").ok());
+  EXPECT_EQ(cfg.idle_session_timeout, 600u);
+  ASSERT_TRUE(config_apply_line(cfg, "local_umask=022").ok());
+  EXPECT_EQ(cfg.local_umask, 022u);
+  // vsftpd reads any number with a leading 0 as octal, not just the umasks.
+  ASSERT_TRUE(config_apply_line(cfg, "idle_session_timeout=010").ok());
+  EXPECT_EQ(cfg.idle_session_timeout, 8u);
+  ASSERT_TRUE(config_apply_line(cfg, "max_login_fails=0").ok());
+  EXPECT_EQ(cfg.max_login_fails, 0u);
+  ASSERT_TRUE(config_apply_line(cfg, "max_login_fails=00").ok());
+  EXPECT_EQ(cfg.max_login_fails, 0u);
+  ASSERT_TRUE(config_apply_line(cfg, "data_connection_timeout=4294967295").ok());
+  EXPECT_EQ(cfg.data_connection_timeout, 4294967295u);
+  ASSERT_TRUE(config_apply_line(cfg, "anon_umask=0").ok());
+  EXPECT_EQ(cfg.anon_umask, 0u);
+}
+
+TEST(ConfigLine, BadNumbers) {
+  EXPECT_EQ(apply_error("idle_session_timeout="),
+            "empty value for idle_session_timeout (expected a number)");
+  EXPECT_EQ(apply_error("idle_session_timeout=4294967296"),
+            "number '4294967296' for idle_session_timeout is too large");
+  EXPECT_EQ(apply_error("idle_session_timeout=99999999999999999999999"),
+            "number '99999999999999999999999' for idle_session_timeout is too large");
+  EXPECT_EQ(apply_error("idle_session_timeout=12a"),
+            "bad number '12a' for idle_session_timeout (use a decimal number, or octal with a "
+            "leading 0)");
+  EXPECT_EQ(apply_error("local_umask=089"),
+            "bad number '089' for local_umask (a leading 0 means octal: digits 0-7)");
+  for (const char* bad : {"-1", "+1", "1 ", "1\t", "0x10", "1e3", "1.5", "ten", "١"}) {
+    EXPECT_NE(apply_error(std::string("max_login_fails=") + bad).find("bad number"),
+              std::string::npos)
+        << bad;
+  }
+}
+
+TEST(ConfigLine, StringsAreVerbatim) {
+  Config cfg;
+  ASSERT_TRUE(config_apply_line(cfg, "ftpd_banner=Welcome  to # the = server  ").ok());
+  EXPECT_EQ(cfg.ftpd_banner, "Welcome  to # the = server  ");
+  ASSERT_TRUE(config_apply_line(cfg, "pasv_address=203.0.113.10").ok());
+  EXPECT_EQ(cfg.pasv_address, "203.0.113.10");
+  ASSERT_TRUE(config_apply_line(cfg, "ftpd_banner=").ok());
+  EXPECT_EQ(cfg.ftpd_banner, "");
+  ASSERT_TRUE(config_apply_line(cfg, "ftpd_banner=Grüße\tand\\n").ok());
+  EXPECT_EQ(cfg.ftpd_banner, "Grüße\tand\\n");
+}
+
+TEST(ConfigLine, CommentsAndBlankLinesChangeNothing) {
+  const Config defaults;
+  for (const char* line : {"", " ", "\t", "#listen=YES", "# listen=YES", "   # indented comment",
+                           "\t#x", "#", "\r", "  \r"}) {
+    Config cfg;
+    ASSERT_TRUE(config_apply_line(cfg, line).ok()) << '[' << line << ']';
+    EXPECT_EQ(cfg.listen, defaults.listen);
+  }
+}
+
+TEST(ConfigLine, CommentAfterAValueIsPartOfIt) {
+  EXPECT_EQ(apply_error("listen=YES # on"),
+            "bad boolean value 'YES # on' for listen (use YES or NO)");
+}
+
+TEST(ConfigLine, NoWhitespaceAroundEquals) {
+  for (const char* line : {"listen =YES", "listen= YES", "listen = YES", "listen\t=YES"}) {
+    EXPECT_EQ(apply_error(line).find("no whitespace allowed around '='"), 0u) << line;
+  }
+  EXPECT_EQ(apply_error("  listen=YES"), "whitespace before option name '  listen' is not allowed");
+}
+
+TEST(ConfigLine, MalformedLines) {
+  EXPECT_EQ(apply_error("listen"), "expected name=value, got 'listen'");
+  EXPECT_EQ(apply_error("=YES"), "missing option name before '='");
+  EXPECT_EQ(apply_error("lisen=YES"), "unknown option 'lisen'");
+  EXPECT_EQ(apply_error("LISTEN=YES"), "unknown option 'LISTEN'");
+  // Control characters never reach the message verbatim.
+  EXPECT_EQ(apply_error("bad\x1b[2Jname=1"), "unknown option 'bad?[2Jname'");
+  const std::string longname(200, 'x');
+  const std::string err = apply_error(longname + "=1");
+  EXPECT_LT(err.size(), 120u);
+  EXPECT_NE(err.find("...'"), std::string::npos);
+}
+
+TEST(ConfigLine, VsftpdOptionsNotSupportedYet) {
+  for (const char* name : {"ssl_enable",
+                           "rsa_cert_file",
+                           "rsa_private_key_file",
+                           "ssl_ciphers",
+                           "ssl_tlsv1",
+                           "force_local_data_ssl",
+                           "force_local_logins_ssl",
+                           "allow_anon_ssl",
+                           "implicit_ssl",
+                           "deny_email_enable",
+                           "banned_email_file",
+                           "secure_email_list_enable",
+                           "email_password_file",
+                           "guest_enable",
+                           "guest_username",
+                           "virtual_use_local_privs",
+                           "user_config_dir",
+                           "user_sub_token",
+                           "cmds_allowed",
+                           "cmds_denied",
+                           "deny_file",
+                           "hide_file",
+                           "async_abor_enable",
+                           "one_process_model",
+                           "setproctitle_enable",
+                           "check_shell",
+                           "lock_upload_files",
+                           "delete_failed_uploads",
+                           "text_userdb_names",
+                           "tilde_user_enable",
+                           "reverse_lookup_enable",
+                           "isolate",
+                           "isolate_network",
+                           "trans_chunk_size"}) {
+    EXPECT_EQ(apply_error(std::string(name) + "=YES"),
+              "'" + std::string(name) + "' is a vsftpd option moatftpd does not support yet");
+  }
+  Config cfg;
+  ASSERT_TRUE(config_apply_line(cfg, "pasv_addr_resolve=YES").ok());
+  EXPECT_TRUE(cfg.pasv_addr_resolve);
+}
+
+TEST(ConfigLine, LengthAndNulLimits) {
+  Config cfg;
+  const std::string prefix = "ftpd_banner=";
+  const std::string exact = prefix + std::string(4096 - prefix.size(), 'a');
+  ASSERT_TRUE(config_apply_line(cfg, exact).ok());
+  EXPECT_EQ(cfg.ftpd_banner.size(), 4096 - prefix.size());
+  EXPECT_EQ(apply_error(exact + "a"), "line longer than 4096 bytes");
+  ASSERT_TRUE(config_apply_line(cfg, exact + "\r").ok());  // the CR of CRLF does not count
+  EXPECT_EQ(apply_error(std::string("ftpd_banner=a\0b", 15)), "NUL byte in line");
+  EXPECT_EQ(apply_error("ftpd_banner=hi\r\n230 forged"), "line break inside a line");
+}
+
+// vsftpd keeps a trailing \r in the value and then rejects "YES\r"; we strip one \r so a
+// file saved with CRLF line endings works.
+TEST(ConfigLine, TrailingCarriageReturnIsStripped) {
+  Config cfg;
+  ASSERT_TRUE(config_apply_line(cfg, "listen=YES\r").ok());
+  EXPECT_TRUE(cfg.listen);
+  ASSERT_TRUE(config_apply_line(cfg, "ftpd_banner=Hello\r").ok());
+  EXPECT_EQ(cfg.ftpd_banner, "Hello");
+  EXPECT_EQ(apply_error("listen=YES\r\r"), "bad boolean value 'YES?' for listen (use YES or NO)");
+}
+
+TEST(ConfigLine, PortAndModeRanges) {
+  Config cfg;
+  for (const char* port : {"listen_port", "ftp_data_port", "pasv_min_port", "pasv_max_port"}) {
+    ASSERT_TRUE(config_apply_line(cfg, std::string(port) + "=65535").ok()) << port;
+    EXPECT_EQ(apply_error(std::string(port) + "=65536"),
+              std::string(port) + "=65536: a port must be at most 65535");
+  }
+  EXPECT_EQ(cfg.listen_port, 65535u);
+  for (const char* mode : {"local_umask", "anon_umask", "file_open_mode", "chown_upload_mode"}) {
+    ASSERT_TRUE(config_apply_line(cfg, std::string(mode) + "=0777").ok()) << mode;
+    EXPECT_EQ(apply_error(std::string(mode) + "=01000"),
+              std::string(mode) + "=01000: a mode must be at most 0777");
+    // 777 without the leading 0 is decimal, i.e. 01411: refused, not silently odd.
+    EXPECT_EQ(apply_error(std::string(mode) + "=777"),
+              std::string(mode) + "=01411: a mode must be at most 0777");
+  }
+  EXPECT_EQ(cfg.file_open_mode, 0777u);
+  ASSERT_TRUE(config_apply_line(cfg, "idle_session_timeout=70000").ok());  // not a port
+}
+
+TEST(ConfigLine, LoadModuleAppendsAndRejectsBadNames) {
+  Config cfg;
+  ASSERT_TRUE(config_apply_line(cfg, "load_module=mod_iplimit").ok());
+  ASSERT_TRUE(config_apply_line(cfg, "load_module=mod_anon_upload2").ok());
+  EXPECT_EQ(cfg.load_module, (std::vector<std::string>{"mod_iplimit", "mod_anon_upload2"}));
+  Status dup = config_apply_line(cfg, "load_module=mod_iplimit");
+  ASSERT_FALSE(dup.ok());
+  EXPECT_EQ(dup.error(), "load_module=mod_iplimit appears twice");
+  EXPECT_EQ(cfg.load_module.size(), 2u);
+  for (const char* bad : {"", "Mod_x", "mod-x", "../mod", "mod x", "/abs", "mod.so",
+                          "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}) {
+    EXPECT_NE(apply_error(std::string("load_module=") + bad).find("bad module name"),
+              std::string::npos)
+        << bad;
+  }
+}
+
+// ---- files and overrides -------------------------------------------------
+
+TEST(ConfigLoad, MinimalFile) {
+  TempFile f("listen=YES\n");
+  auto cfg = config_load(f.path(), {});
+  ASSERT_TRUE(cfg.ok()) << cfg.error();
+  EXPECT_TRUE(cfg->listen);
+  EXPECT_EQ(cfg->source_file, f.path());
+  EXPECT_EQ(cfg->listen_port, 21u);
+}
+
+TEST(ConfigLoad, ErrorsNameFileAndLine) {
+  TempFile f("# comment\nlisten=YES\n\nanonymous_enable=maybe\nlisten_port=21\n");
+  auto cfg = config_load(f.path(), {});
+  ASSERT_FALSE(cfg.ok());
+  EXPECT_EQ(cfg.error(),
+            f.path() + ":4: bad boolean value 'maybe' for anonymous_enable (use YES or NO)");
+}
+
+TEST(ConfigLoad, UnknownOptionWithLine) {
+  TempFile f("listen=YES\nlisten_prot=21\n");
+  auto cfg = config_load(f.path(), {});
+  ASSERT_FALSE(cfg.ok());
+  EXPECT_EQ(cfg.error(), f.path() + ":2: unknown option 'listen_prot'");
+}
+
+TEST(ConfigLoad, VsftpdOnlyOptionWithLine) {
+  TempFile f("listen=YES\nssl_enable=YES\n");
+  auto cfg = config_load(f.path(), {});
+  ASSERT_FALSE(cfg.ok());
+  EXPECT_EQ(cfg.error(),
+            f.path() + ":2: 'ssl_enable' is a vsftpd option moatftpd does not support yet");
+}
+
+TEST(ConfigLoad, UnreadableFiles) {
+  auto missing = config_load("/nonexistent/moat/ftpd.conf", {});
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error(), "/nonexistent/moat/ftpd.conf: No such file or directory");
+  auto dir = config_load("/tmp", {});
+  ASSERT_FALSE(dir.ok());
+  EXPECT_EQ(dir.error(), "/tmp: Is a directory");
+}
+
+TEST(ConfigLoad, LongLineAndNulByteNameTheirLine) {
+  TempFile longline("listen=YES\nftpd_banner=" + std::string(5000, 'x') + "\n");
+  auto a = config_load(longline.path(), {});
+  ASSERT_FALSE(a.ok());
+  EXPECT_EQ(a.error(), longline.path() + ":2: line longer than 4096 bytes");
+  TempFile nul(std::string("listen=YES\n\nftpd_banner=a\0b\n", 28));
+  auto b = config_load(nul.path(), {});
+  ASSERT_FALSE(b.ok());
+  EXPECT_EQ(b.error(), nul.path() + ":3: NUL byte in line");
+}
+
+TEST(ConfigLoad, CrlfFileAndNoFinalNewline) {
+  TempFile crlf(
+      "# saved on Windows\r\nlisten=YES\r\nftpd_banner=Hello there\r\nlocal_umask=022\r\n");
+  auto cfg = config_load(crlf.path(), {});
+  ASSERT_TRUE(cfg.ok()) << cfg.error();
+  EXPECT_EQ(cfg->ftpd_banner, "Hello there");
+  EXPECT_EQ(cfg->local_umask, 022u);
+  TempFile unterminated("listen_ipv6=YES\nlisten_port=2121");
+  auto cfg2 = config_load(unterminated.path(), {});
+  ASSERT_TRUE(cfg2.ok()) << cfg2.error();
+  EXPECT_EQ(cfg2->listen_port, 2121u);
+}
+
+TEST(ConfigLoad, EmptyFileNeedsAListener) {
+  TempFile f("");
+  auto cfg = config_load(f.path(), {});
+  ASSERT_FALSE(cfg.ok());
+  EXPECT_EQ(cfg.error(), f.path() +
+                             ": neither listen=YES nor listen_ipv6=YES: moatftpd runs only as a "
+                             "standalone server");
+}
+
+TEST(ConfigLoad, ListenNoNamesItsLine) {
+  TempFile f("anonymous_enable=NO\nlisten=NO\n");
+  auto cfg = config_load(f.path(), {});
+  ASSERT_FALSE(cfg.ok());
+  EXPECT_EQ(cfg.error().rfind(f.path() + ":2: neither listen=YES nor listen_ipv6=YES", 0), 0u)
+      << cfg.error();
+}
+
+TEST(ConfigLoad, EitherOrBothListeners) {
+  TempFile v4("listen=YES\n"), v6("listen_ipv6=YES\n"), both("listen=YES\nlisten_ipv6=YES\n");
+  auto a = config_load(v4.path(), {});
+  auto b = config_load(v6.path(), {});
+  auto c = config_load(both.path(), {});
+  ASSERT_TRUE(a.ok() && b.ok() && c.ok());
+  EXPECT_TRUE(a->listen && !a->listen_ipv6);
+  EXPECT_TRUE(!b->listen && b->listen_ipv6);
+  EXPECT_TRUE(c->listen && c->listen_ipv6);  // vsftpd refuses this; we serve both
+}
+
+TEST(ConfigLoad, OverridesApplyAfterTheFileInOrder) {
+  TempFile f("listen=YES\nlisten_port=21\nftpd_banner=from file\n");
+  auto cfg = config_load(f.path(), {"listen_port=2121", "listen_port=2122", "ftpd_banner=a=b"});
+  ASSERT_TRUE(cfg.ok()) << cfg.error();
+  EXPECT_EQ(cfg->listen_port, 2122u);
+  EXPECT_EQ(cfg->ftpd_banner, "a=b");
+}
+
+TEST(ConfigLoad, OverridesWithoutAFile) {
+  auto cfg = config_load("", {"listen=YES", "listen_address=127.0.0.1", "listen_port=0"});
+  ASSERT_TRUE(cfg.ok()) << cfg.error();
+  EXPECT_EQ(cfg->listen_address, "127.0.0.1");
+  EXPECT_EQ(cfg->listen_port, 0u);
+  EXPECT_EQ(cfg->source_file, "");
+  auto none = config_load("", {});
+  ASSERT_FALSE(none.ok());
+  EXPECT_NE(none.error().find("neither listen=YES nor listen_ipv6=YES"), std::string::npos);
+}
+
+TEST(ConfigLoad, OverrideErrorsNameTheOverride) {
+  TempFile f("listen=YES\n");
+  auto bad = config_load(f.path(), {"listen_port=2121", "listen=maybe"});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error(), "-o listen=maybe: bad boolean value 'maybe' for listen (use YES or NO)");
+  auto twolines = config_load(f.path(), {"ftpd_banner=a\nlisten=NO"});
+  ASSERT_FALSE(twolines.ok());
+  EXPECT_EQ(twolines.error(), "-o ftpd_banner=a?listen=NO: line break inside a line");
+  auto noeq = config_load(f.path(), {"listen"});
+  ASSERT_FALSE(noeq.ok());
+  EXPECT_EQ(noeq.error(), "-o listen: expected name=value, got 'listen'");
+  auto off = config_load(f.path(), {"listen=NO"});
+  ASSERT_FALSE(off.ok());
+  EXPECT_EQ(off.error().rfind("-o listen=NO: neither listen=YES", 0), 0u) << off.error();
+}
+
+TEST(ConfigLoad, ModuleOptionNeedsItsModuleEvenAtItsDefault) {
+  TempFile f("listen=YES\nmax_clients=0\n");
+  auto cfg = config_load(f.path(), {});
+  ASSERT_FALSE(cfg.ok());
+  EXPECT_EQ(cfg.error(), f.path() + ":2: max_clients requires load_module=mod_iplimit");
+}
+
+TEST(ConfigLoad, ModuleErrorNamesTheLastAssignment) {
+  TempFile f("listen=YES\nanon_max_rate=1000\n#\nanon_max_rate=2000\n");
+  auto cfg = config_load(f.path(), {});
+  ASSERT_FALSE(cfg.ok());
+  EXPECT_EQ(cfg.error(), f.path() + ":4: anon_max_rate requires load_module=mod_throttle");
+  auto ov = config_load(f.path(), {"anon_max_rate=5"});
+  ASSERT_FALSE(ov.ok());
+  EXPECT_EQ(ov.error(), "-o anon_max_rate=5: anon_max_rate requires load_module=mod_throttle");
+}
+
+TEST(ConfigLoad, ModuleErrorNamesTheEarliestLine) {
+  // anon_upload_enable comes first in the table, max_clients first in the file.
+  TempFile f("listen=YES\nmax_per_ip=2\nanon_upload_enable=YES\n");
+  auto cfg = config_load(f.path(), {});
+  ASSERT_FALSE(cfg.ok());
+  EXPECT_EQ(cfg.error(), f.path() + ":2: max_per_ip requires load_module=mod_iplimit");
+}
+
+TEST(ConfigLoad, LoadedModuleMustExistInModuleDir) {
+  TempModuleDir dir;
+  TempFile f("listen=YES\nload_module=mod_iplimit\nmax_clients=10\nmodule_dir=" + dir.path() +
+             "\n");
+  auto cfg = config_load(f.path(), {});
+  ASSERT_FALSE(cfg.ok());
+  EXPECT_EQ(cfg.error(), f.path() + ":2: load_module=mod_iplimit: " + dir.path() +
+                             "/mod_iplimit.so: No such file or directory");
+  dir.add_module("mod_iplimit");
+  auto ok = config_load(f.path(), {});
+  ASSERT_TRUE(ok.ok()) << ok.error();
+  EXPECT_EQ(ok->max_clients, 10u);
+  EXPECT_EQ(ok->load_module, std::vector<std::string>{"mod_iplimit"});
+  EXPECT_EQ(ok->module_dir, dir.path());
+}
+
+TEST(ConfigLoad, ModuleThatIsNotARegularFile) {
+  TempModuleDir dir;
+  dir.add_directory("mod_throttle");
+  auto cfg =
+      config_load("", {"listen=YES", "module_dir=" + dir.path(), "load_module=mod_throttle"});
+  ASSERT_FALSE(cfg.ok());
+  EXPECT_EQ(cfg.error(), "-o load_module=mod_throttle: load_module=mod_throttle: " + dir.path() +
+                             "/mod_throttle.so: not a regular file");
+}
+
+TEST(ConfigLoad, DuplicateLoadModuleNamesTheSecondLine) {
+  TempFile f("listen=YES\nload_module=mod_iplimit\nload_module=mod_iplimit\n");
+  auto cfg = config_load(f.path(), {});
+  ASSERT_FALSE(cfg.ok());
+  EXPECT_EQ(cfg.error(), f.path() + ":3: load_module=mod_iplimit appears twice");
+}
+
+TEST(ConfigLoad, PassivePortRange) {
+  TempFile good("listen=YES\npasv_min_port=50000\npasv_max_port=50010\n");
+  ASSERT_TRUE(config_load(good.path(), {}).ok());
+  TempFile same("listen=YES\npasv_min_port=50000\npasv_max_port=50000\n");
+  ASSERT_TRUE(config_load(same.path(), {}).ok());
+  TempFile only_min("listen=YES\npasv_min_port=50000\n");
+  ASSERT_TRUE(config_load(only_min.path(), {}).ok());
+  TempFile inverted("listen=YES\npasv_max_port=50000\npasv_min_port=50010\n");
+  auto bad = config_load(inverted.path(), {});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error(),
+            inverted.path() + ":3: pasv_min_port=50010 is greater than pasv_max_port=50000");
+  TempFile high("listen=YES\npasv_max_port=70000\n");
+  auto over = config_load(high.path(), {});
+  ASSERT_FALSE(over.ok());
+  EXPECT_EQ(over.error(), high.path() + ":2: pasv_max_port=70000: a port must be at most 65535");
+}
+
+TEST(ConfigLoad, OctalInAFile) {
+  TempFile f("listen=YES\nlocal_umask=022\nanon_umask=0\nfile_open_mode=0644\n");
+  auto cfg = config_load(f.path(), {});
+  ASSERT_TRUE(cfg.ok()) << cfg.error();
+  EXPECT_EQ(cfg->local_umask, 022u);
+  EXPECT_EQ(cfg->anon_umask, 0u);
+  EXPECT_EQ(cfg->file_open_mode, 0644u);
+  TempFile bad("listen=YES\nlocal_umask=0999\n");
+  auto err = config_load(bad.path(), {});
+  ASSERT_FALSE(err.ok());
+  EXPECT_EQ(err.error().rfind(bad.path() + ":2: bad number '0999' for local_umask", 0), 0u);
+}
+
+// ---- the seed configurations ------------------------------------------------
+
+TEST(ConfigSeeds, RhelDefaultLoads) {
+  auto cfg = config_load(seed("rhel-default.conf"), {});
+  ASSERT_TRUE(cfg.ok()) << cfg.error();
+  EXPECT_FALSE(cfg->listen);
+  EXPECT_TRUE(cfg->listen_ipv6);
+  EXPECT_TRUE(cfg->anonymous_enable);
+  EXPECT_TRUE(cfg->local_enable);
+  EXPECT_TRUE(cfg->write_enable);
+  EXPECT_EQ(cfg->local_umask, 022u);
+  EXPECT_TRUE(cfg->userlist_enable);
+  EXPECT_TRUE(cfg->tcp_wrappers);
+  EXPECT_EQ(cfg->pam_service_name, "vsftpd");
+  EXPECT_TRUE(cfg->load_module.empty());
+}
+
+TEST(ConfigSeeds, CloudPassiveLoads) {
+  auto cfg = config_load(seed("cloud-passive.conf"), {});
+  ASSERT_TRUE(cfg.ok()) << cfg.error();
+  EXPECT_TRUE(cfg->listen);
+  EXPECT_FALSE(cfg->anonymous_enable);
+  EXPECT_EQ(cfg->listen_port, 21u);
+  EXPECT_TRUE(cfg->pasv_enable);
+  EXPECT_EQ(cfg->pasv_min_port, 50000u);
+  EXPECT_EQ(cfg->pasv_max_port, 50010u);
+  EXPECT_EQ(cfg->pasv_address, "203.0.113.10");
+  EXPECT_TRUE(cfg->xferlog_enable);
+  EXPECT_TRUE(cfg->xferlog_std_format);
+  EXPECT_EQ(cfg->xferlog_file, "/var/log/vsftp.log");
+  EXPECT_TRUE(cfg->connect_from_port_20);
+  EXPECT_EQ(cfg->local_umask, 022u);
+}
+
+TEST(ConfigSeeds, TutorialExercisesNameTheMissingModule) {
+  const std::string path = seed("tutorial-exercises.conf");
+  auto cfg = config_load(path, {});
+  ASSERT_FALSE(cfg.ok());
+  EXPECT_EQ(cfg.error(),
+            path + ":24: anon_mkdir_write_enable requires load_module=mod_anon_upload");
+  TempModuleDir dir;
+  dir.add_module("mod_anon_upload");
+  auto half = config_load(path, {"module_dir=" + dir.path(), "load_module=mod_anon_upload"});
+  ASSERT_FALSE(half.ok());
+  EXPECT_EQ(half.error(), path + ":28: max_clients requires load_module=mod_iplimit");
+}
+
+TEST(ConfigSeeds, TutorialExercisesLoadWithTheirModules) {
+  TempModuleDir dir;
+  dir.add_module("mod_iplimit");
+  dir.add_module("mod_anon_upload");
+  const std::string text = read_text(seed("tutorial-exercises.conf"));
+  ASSERT_FALSE(text.empty());
+  TempFile f("module_dir=" + dir.path() +
+             "\nload_module=mod_iplimit\nload_module=mod_anon_upload\n" + text);
+  auto cfg = config_load(f.path(), {});
+  ASSERT_TRUE(cfg.ok()) << cfg.error();
+  EXPECT_EQ(cfg->listen_port, 2121u);
+  EXPECT_EQ(cfg->max_clients, 100u);
+  EXPECT_EQ(cfg->max_per_ip, 3u);
+  EXPECT_TRUE(cfg->anon_upload_enable);
+  EXPECT_TRUE(cfg->anon_mkdir_write_enable);
+  EXPECT_TRUE(cfg->chown_uploads);
+  EXPECT_EQ(cfg->chown_username, "ftpupload");
+  EXPECT_FALSE(cfg->userlist_deny);
+  EXPECT_EQ(cfg->banner_file, "/etc/vsftpd/banner.txt");
+  EXPECT_EQ(cfg->ftpd_banner, "Welcome to blah FTP service. SOLDESK");
+  EXPECT_EQ(cfg->load_module, (std::vector<std::string>{"mod_iplimit", "mod_anon_upload"}));
+  // The same with the module lines given as -o overrides.
+  auto ov = config_load(
+      seed("tutorial-exercises.conf"),
+      {"module_dir=" + dir.path(), "load_module=mod_iplimit", "load_module=mod_anon_upload"});
+  ASSERT_TRUE(ov.ok()) << ov.error();
+  EXPECT_EQ(ov->max_per_ip, 3u);
+}
+
+// ---- the sample ftpd.conf ------------------------------------------------------
+
+std::string sample_conf() { return test_data_dir() + "/../../etc/ftpd.conf"; }
+
+TEST(ConfigSample, LoadsWithSafeDefaults) {
+  auto cfg = config_load(sample_conf(), {});
+  ASSERT_TRUE(cfg.ok()) << cfg.error();
+  EXPECT_TRUE(cfg->listen);
+  EXPECT_FALSE(cfg->anonymous_enable);
+  EXPECT_TRUE(cfg->local_enable);
+  EXPECT_FALSE(cfg->write_enable);
+  EXPECT_TRUE(cfg->chroot_local_user);
+  EXPECT_FALSE(cfg->allow_writeable_chroot);
+  EXPECT_TRUE(cfg->seccomp_sandbox);
+  EXPECT_EQ(cfg->pam_service_name, "moatftpd");
+  EXPECT_EQ(cfg->secure_chroot_dir, "/usr/share/empty");
+  EXPECT_TRUE(cfg->xferlog_enable);
+  EXPECT_TRUE(cfg->xferlog_std_format);
+  EXPECT_TRUE(cfg->load_module.empty());
+}
+
+TEST(ConfigSample, MentionsEveryOption) {
+  const std::string text = read_text(sample_conf());
+  ASSERT_FALSE(text.empty());
+  for (const OptionInfo& info : option_table()) {
+    EXPECT_NE(text.find(std::string(info.name) + "="), std::string::npos) << info.name;
+    if (std::string_view(info.owner) != "core") {
+      EXPECT_NE(text.find("load_module=" + std::string(info.owner)), std::string::npos)
+          << info.owner;
+    }
+  }
+}
+
+// ---- the man page ---------------------------------------------------------------
+
+TEST(ConfigManPage, HasTheSectionsAndEveryOption) {
+  const std::string page = config_man_page();
+  EXPECT_EQ(page.rfind(".TH FTPD.CONF 5", 0), 0u);
+  EXPECT_NE(page.find("\n.SH NAME\n"), std::string::npos);
+  EXPECT_NE(page.find("\n.SH DESCRIPTION\n"), std::string::npos);
+  EXPECT_NE(page.find("\n.SH OPTIONS\n"), std::string::npos);
+  EXPECT_NE(page.find("\n.SH SEE ALSO\n.BR moatftpd (8)"), std::string::npos);
+  for (const OptionInfo& info : option_table()) {
+    EXPECT_NE(page.find("\n.TP\n\\fB" + std::string(info.name) + "\\fR ("), std::string::npos)
+        << info.name;
+  }
+  EXPECT_NE(page.find("\\fBlisten\\fR (boolean, default \\fBNO\\fR)\n"), std::string::npos);
+  EXPECT_NE(page.find("\\fBlocal_umask\\fR (octal number, default \\fB077\\fR)\n"),
+            std::string::npos);
+  EXPECT_NE(page.find("\\fBanon_root\\fR (string, default empty)\n"), std::string::npos);
+  EXPECT_NE(page.find("\\fBmax_clients\\fR (number, default \\fB0\\fR, needs "
+                      "\\fBload_module=mod_iplimit\\fR)\n"),
+            std::string::npos);
+  EXPECT_EQ(page.back(), '\n');
+}
+
+TEST(ConfigManPage, EveryRequestIsKnownAndTextIsEscaped) {
+  const std::set<std::string> requests = {".TH", ".SH", ".TP", ".PP", ".B",
+                                          ".BR", ".I",  ".IR", ".BI"};
+  std::istringstream in(config_man_page());
+  std::size_t entries = 0;
+  for (std::string line; std::getline(in, line);) {
+    ASSERT_FALSE(line.empty()) << "blank lines are not portable troff";
+    EXPECT_NE(line.front(), '\'') << line;
+    if (line.front() == '.') {
+      const std::string req = line.substr(0, line.find(' '));
+      EXPECT_TRUE(requests.count(req)) << line;
+      entries += req == ".TP";
+    }
+    // A lone backslash would start an unknown escape; every one must be a known escape.
+    for (std::size_t i = line.find('\\'); i != std::string::npos; i = line.find('\\', i + 2)) {
+      ASSERT_LT(i + 1, line.size()) << line;
+      EXPECT_NE(std::string("efB&-%").find(line[i + 1]), std::string::npos) << line;
+    }
+  }
+  EXPECT_EQ(entries, option_table().size());
+}
+
+}  // namespace
+}  // namespace moat
