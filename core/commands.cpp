@@ -23,7 +23,6 @@ std::string upper(std::string s) {
   return s;
 }
 
-bool is_anonymous_name(const std::string& name) { return name == "anonymous" || name == "ftp"; }
 
 Result<uint64_t> parse_u64(std::string_view s) {
   uint64_t v = 0;
@@ -418,7 +417,7 @@ void cmd_epsv(Session& s, const std::string& arg) {
 void cmd_port(Session& s, const std::string& arg) {
   if (refuse_after_epsv_all(s)) return;
   auto a = parse_port_arg(arg);
-  if (!a) return s.reply(500, "Illegal PORT command.");
+  if (!a) return s.reply(501, "Illegal PORT command.");
   s.cmd_port(*a);
 }
 

@@ -102,6 +102,7 @@ class Session {
 
   std::string inbuf_;
   size_t line_start_ = 0;  // bytes of inbuf_ already handled
+  bool discarding_ = false;  // inside an over-long line
   EventPtr ctrl_ev_;
   EventPtr idle_ev_;
   UniqueFd pasv_fd_;

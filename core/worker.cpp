@@ -165,14 +165,20 @@ void Session::dispatch(const std::string& line) {
 }
 
 // Handles every complete line; while a transfer runs only ABOR, STAT and NOOP
-// are taken, the rest wait in the buffer until it ends.
+// are taken, the rest wait in the buffer until it ends. An over-long line is
+// discarded up to its end and answered with 500; the session goes on.
 void Session::process_input() {
   for (;;) {
     size_t eol = inbuf_.find('\n', line_start_);
     if (eol == std::string::npos) break;
     size_t len = eol - line_start_;
+    if (discarding_ || len > kMaxCommandLine + 1) {
+      line_start_ = eol + 1;
+      discarding_ = false;
+      reply(500, "Command line too long.");
+      continue;
+    }
     if (len > 0 && inbuf_[eol - 1] == '\r') --len;
-    if (len > kMaxCommandLine) end_session(500, "Command line too long.");
     std::string line = telnet_strip(std::string_view(inbuf_).substr(line_start_, len));
     if (xfer_ && !is_during_transfer_verb(line)) break;
     line_start_ = eol + 1;
@@ -180,8 +186,10 @@ void Session::process_input() {
   }
   inbuf_.erase(0, line_start_);
   line_start_ = 0;
-  if (inbuf_.size() > kMaxCommandLine && inbuf_.find('\n') == std::string::npos)
-    end_session(500, "Command line too long.");
+  if (inbuf_.size() > kMaxCommandLine + 1 && inbuf_.find('\n') == std::string::npos) {
+    inbuf_.clear();
+    discarding_ = true;
+  }
 }
 
 void Session::on_readable() {

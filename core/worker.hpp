@@ -4,6 +4,8 @@
 
 #include <sys/socket.h>
 
+#include <strings.h>
+
 #include <string>
 
 #include "core/server.hpp"
@@ -27,6 +29,11 @@ struct WorkerStart {
   bool write_enable = false;   // writes allowed in this session
   std::string fatal_message;   // reply and end the session instead of 230
 };
+
+// "anonymous" and "ftp", in any case, as vsftpd.
+inline bool is_anonymous_name(const std::string& name) {
+  return strcasecmp(name.c_str(), "anonymous") == 0 || strcasecmp(name.c_str(), "ftp") == 0;
+}
 
 // Runs the FTP session until it ends; never returns.
 [[noreturn]] void worker_main(const WorkerStart& start);

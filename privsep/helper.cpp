@@ -64,9 +64,6 @@ struct Grant {
   std::string fatal_message;
 };
 
-bool is_anonymous_name(const std::string& name) {
-  return name == "anonymous" || name == "ftp";
-}
 
 bool printable_name(const std::string& s) {
   if (s.empty() || s.size() > kMaxUserLen) return false;
