@@ -1,0 +1,256 @@
+// The workers' seccomp allow-lists, built with libseccomp. Anything not listed kills
+// the process (or traps and names the call in a --enable-debug-seccomp build).
+#include <asm/ioctls.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <seccomp.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+
+#include <array>
+#include <cerrno>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <span>
+
+#include "config.h"
+#include "privsep/sandbox.hpp"
+
+namespace moat {
+
+namespace {
+
+// One allow-list entry: a syscall, up to three argument tests (all must hold), and
+// the action when they do. Entries for the same syscall are alternatives.
+struct Rule {
+  int nr;
+  std::array<scmp_arg_cmp, 3> cmp{};
+  unsigned ncmp = 0;
+  uint32_t action = SCMP_ACT_ALLOW;
+};
+
+// Stands for the worker's own pid, which is only known when the filter is built.
+constexpr scmp_datum_t kSelfPid = ~scmp_datum_t{0};
+
+constexpr scmp_arg_cmp eq(unsigned arg, scmp_datum_t v) { return {arg, SCMP_CMP_EQ, v, 0}; }
+
+// (arg & mask) == value, on the low 32 bits: int arguments may carry any high half.
+constexpr scmp_arg_cmp masked(unsigned arg, uint32_t mask, uint32_t value) {
+  return {arg, SCMP_CMP_MASKED_EQ, mask, value};
+}
+
+constexpr Rule allow(int nr) { return Rule{nr}; }
+constexpr Rule allow(int nr, scmp_arg_cmp a) { return Rule{nr, {a}, 1}; }
+constexpr Rule allow(int nr, scmp_arg_cmp a, scmp_arg_cmp b) { return Rule{nr, {a, b}, 2}; }
+constexpr Rule allow(int nr, scmp_arg_cmp a, scmp_arg_cmp b, scmp_arg_cmp c) {
+  return Rule{nr, {a, b, c}, 3};
+}
+constexpr Rule refuse(int nr, int err, scmp_arg_cmp a) {
+  return Rule{nr, {a}, 1, static_cast<uint32_t>(SCMP_ACT_ERRNO(static_cast<uint32_t>(err)))};
+}
+
+constexpr scmp_arg_cmp kNoExec = masked(2, PROT_EXEC, 0);
+constexpr scmp_arg_cmp kStream = masked(1, ~uint32_t{SOCK_NONBLOCK | SOCK_CLOEXEC}, SOCK_STREAM);
+
+// clang-format off: one table per layer, grouped by purpose.
+// Both profiles: a libevent epoll loop on sockets, glibc, OpenSSL. No file system.
+constexpr Rule kEventLoopRules[] = {
+    allow(SCMP_SYS(read)), allow(SCMP_SYS(write)), allow(SCMP_SYS(readv)), allow(SCMP_SYS(writev)),
+    allow(SCMP_SYS(pread64)), allow(SCMP_SYS(close)), allow(SCMP_SYS(fstat)),
+    allow(SCMP_SYS(newfstatat)),  // glibc >= 2.33 implements fstat() with it
+    allow(SCMP_SYS(statx)), allow(SCMP_SYS(lseek)),
+    allow(SCMP_SYS(mmap), kNoExec),  // no new executable memory
+    allow(SCMP_SYS(mprotect), kNoExec), allow(SCMP_SYS(munmap)), allow(SCMP_SYS(mremap)),
+    allow(SCMP_SYS(brk)),
+    allow(SCMP_SYS(madvise)),  // malloc returns memory to the kernel
+    allow(SCMP_SYS(futex)), allow(SCMP_SYS(epoll_create1)), allow(SCMP_SYS(epoll_ctl)),
+    allow(SCMP_SYS(epoll_wait)), allow(SCMP_SYS(epoll_pwait)), allow(SCMP_SYS(poll)),
+    allow(SCMP_SYS(ppoll)), allow(SCMP_SYS(select)), allow(SCMP_SYS(pselect6)),
+    allow(SCMP_SYS(clock_gettime)),  // the vDSO falls back to the syscall
+    allow(SCMP_SYS(clock_nanosleep)), allow(SCMP_SYS(nanosleep)), allow(SCMP_SYS(gettimeofday)),
+    allow(SCMP_SYS(time)), allow(SCMP_SYS(getpid)), allow(SCMP_SYS(gettid)),
+    allow(SCMP_SYS(getuid)), allow(SCMP_SYS(geteuid)), allow(SCMP_SYS(getgid)),
+    allow(SCMP_SYS(getegid)),
+    allow(SCMP_SYS(getrandom)),  // OpenSSL's and libevent's entropy
+    allow(SCMP_SYS(rt_sigaction)), allow(SCMP_SYS(rt_sigprocmask)), allow(SCMP_SYS(rt_sigreturn)),
+    allow(SCMP_SYS(restart_syscall)), allow(SCMP_SYS(exit)), allow(SCMP_SYS(exit_group)),
+    allow(SCMP_SYS(fcntl)),                   // O_NONBLOCK, FD_CLOEXEC, upload locks
+    allow(SCMP_SYS(ioctl), eq(1, FIONREAD)),  // libevent sizes its reads
+    allow(SCMP_SYS(ioctl), eq(1, FIONBIO)),
+    refuse(SCMP_SYS(ioctl), ENOTTY, eq(1, TCGETS)),  // stdio's isatty() probe
+    allow(SCMP_SYS(sendmsg)), allow(SCMP_SYS(recvmsg)), allow(SCMP_SYS(sendto)),
+    allow(SCMP_SYS(recvfrom)), allow(SCMP_SYS(shutdown)), allow(SCMP_SYS(getsockname)),
+    allow(SCMP_SYS(getpeername)), allow(SCMP_SYS(setsockopt)), allow(SCMP_SYS(getsockopt)),
+    // Data connections: TCP over IPv4/IPv6 and nothing else (no netlink, raw, UDP).
+    allow(SCMP_SYS(socket), eq(0, AF_INET), kStream, eq(2, 0)),
+    allow(SCMP_SYS(socket), eq(0, AF_INET), kStream, eq(2, IPPROTO_TCP)),
+    allow(SCMP_SYS(socket), eq(0, AF_INET6), kStream, eq(2, 0)),
+    allow(SCMP_SYS(socket), eq(0, AF_INET6), kStream, eq(2, IPPROTO_TCP)),
+    // A stray syslog() or NSS lookup tries AF_UNIX: let it fail instead of killing.
+    refuse(SCMP_SYS(socket), EACCES, eq(0, AF_UNIX)), allow(SCMP_SYS(connect)),
+    allow(SCMP_SYS(bind)), allow(SCMP_SYS(listen)), allow(SCMP_SYS(accept)),
+    allow(SCMP_SYS(accept4)),
+    allow(SCMP_SYS(eventfd2)),  // libevent's wake-up channel
+    allow(SCMP_SYS(pipe2)),
+    allow(SCMP_SYS(uname)),                          // glibc and OpenSSL ask for the kernel release
+    allow(SCMP_SYS(prlimit64), eq(0, 0), eq(2, 0)),  // getrlimit() on ourselves only
+    allow(SCMP_SYS(sched_yield)),
+    allow(SCMP_SYS(tgkill), eq(0, kSelfPid)),                 // abort() signals itself, nobody else
+    allow(SCMP_SYS(set_robust_list)), allow(SCMP_SYS(rseq)),  // glibc thread setup
+};
+
+// Post-auth, any policy: browsing and downloading inside the session root.
+constexpr Rule kPostauthRules[] = {
+    allow(SCMP_SYS(getdents64)), allow(SCMP_SYS(readlink)),
+    allow(SCMP_SYS(readlinkat)),  // path checks follow links
+    allow(SCMP_SYS(chdir)),      allow(SCMP_SYS(fchdir)),
+    allow(SCMP_SYS(getcwd)),
+    allow(SCMP_SYS(sendfile)),  // binary RETR
+    allow(SCMP_SYS(umask)),     // SITE UMASK
+};
+
+// write_enable=NO: opens for reading only. A write open is a bug or an attack: kill.
+constexpr Rule kReadOnlyOpenRules[] = {
+    allow(SCMP_SYS(openat), masked(2, O_ACCMODE | O_CREAT | O_TRUNC, O_RDONLY)),
+};
+
+// write_enable=YES: uploads and the commands that change the tree.
+constexpr Rule kWriteRules[] = {
+    allow(SCMP_SYS(openat)),    allow(SCMP_SYS(pwrite64)), allow(SCMP_SYS(unlinkat)),
+    allow(SCMP_SYS(unlink)),    allow(SCMP_SYS(mkdir)),    allow(SCMP_SYS(mkdirat)),
+    allow(SCMP_SYS(rmdir)),     allow(SCMP_SYS(renameat)), allow(SCMP_SYS(renameat2)),
+    allow(SCMP_SYS(rename)),    allow(SCMP_SYS(fchmod)),   allow(SCMP_SYS(fchmodat)),
+    allow(SCMP_SYS(chmod)),
+    allow(SCMP_SYS(utimensat)),  // MFMT
+    allow(SCMP_SYS(ftruncate)),  // STOR over an existing file, REST
+    allow(SCMP_SYS(fallocate)), allow(SCMP_SYS(fsync)),    allow(SCMP_SYS(fdatasync)),
+};
+// clang-format on
+
+#ifdef MOAT_SANITIZERS
+// ASan/UBSan builds (configure --enable-sanitizers): what the runtime itself needs.
+constexpr Rule kSanitizerRules[] = {
+    allow(SCMP_SYS(sigaltstack)),  // ASan's own signal stack, set up lazily
+};
+#endif
+
+#ifdef MOAT_SECCOMP_DEBUG
+constexpr uint32_t kDefaultAction = SCMP_ACT_TRAP;
+#else
+constexpr uint32_t kDefaultAction = SCMP_ACT_KILL_PROCESS;
+#endif
+
+struct CtxRelease {
+  void operator()(scmp_filter_ctx ctx) const { seccomp_release(ctx); }
+};
+using Ctx = std::unique_ptr<void, CtxRelease>;
+
+// The tables are written and tested for these; elsewhere the syscalls glibc uses
+// differ (e.g. mmap2, socketcall on i386), so refuse rather than guess.
+bool supported_arch(uint32_t arch) { return arch == SCMP_ARCH_X86_64 || arch == SCMP_ARCH_AARCH64; }
+
+Status add_rules(scmp_filter_ctx ctx, std::span<const Rule> rules) {
+  for (Rule r : rules) {
+    if (r.nr < 0) continue;  // not a syscall on this architecture: nothing to allow
+    for (unsigned i = 0; i < r.ncmp; ++i) {
+      if (r.cmp[i].datum_a == kSelfPid) r.cmp[i].datum_a = static_cast<scmp_datum_t>(getpid());
+    }
+    const int rc = seccomp_rule_add_array(ctx, r.action, r.nr, r.ncmp, r.cmp.data());
+    if (rc != 0) {
+      char* name = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, r.nr);
+      std::string what = name != nullptr ? name : std::to_string(r.nr);
+      std::free(name);
+      return fail("seccomp: rule for " + what + ": " + errno_text(-rc));
+    }
+  }
+  return Ok{};
+}
+
+Status add_profile(scmp_filter_ctx ctx, const SeccompPolicy& policy) {
+  if (auto s = add_rules(ctx, kEventLoopRules); !s) return s;
+#ifdef MOAT_SANITIZERS
+  if (auto s = add_rules(ctx, kSanitizerRules); !s) return s;
+#endif
+  if (policy.profile == SeccompProfile::kPreauth) return Ok{};
+  if (auto s = add_rules(ctx, kPostauthRules); !s) return s;
+  return add_rules(ctx, policy.write_enable ? std::span<const Rule>(kWriteRules)
+                                            : std::span<const Rule>(kReadOnlyOpenRules));
+}
+
+#ifdef MOAT_SECCOMP_DEBUG
+// Names resolved before the filter is loaded: the SIGSYS handler may only read them.
+constexpr int kNamedSyscalls = 512;
+char g_syscall_names[kNamedSyscalls][32];
+
+void resolve_names() {
+  for (int nr = 0; nr < kNamedSyscalls; ++nr) {
+    char* name = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, nr);
+    if (name == nullptr) continue;
+    std::strncpy(g_syscall_names[nr], name, sizeof g_syscall_names[nr] - 1);
+    std::free(name);
+  }
+}
+
+void append(char* buf, size_t& len, size_t cap, const char* s) {
+  while (*s != '\0' && len + 1 < cap) buf[len++] = *s++;
+}
+
+// Async-signal-safe: formats by hand, writes, and re-raises with the default action
+// (SA_RESETHAND) so the process still dies of SIGSYS once the handler returns.
+void report_sigsys(int, siginfo_t* si, void*) {
+  char buf[128];
+  size_t len = 0;
+  append(buf, len, sizeof buf, "moatftpd: seccomp: forbidden system call ");
+  const int nr = si->si_syscall;
+  char digits[12];
+  int d = 0;
+  unsigned v = nr < 0 ? 0U : static_cast<unsigned>(nr);
+  do {
+    digits[d++] = static_cast<char>('0' + v % 10);
+    v /= 10;
+  } while (v != 0 && d < 11);
+  while (d > 0 && len + 1 < sizeof buf) buf[len++] = digits[--d];
+  if (nr >= 0 && nr < kNamedSyscalls && g_syscall_names[nr][0] != '\0') {
+    append(buf, len, sizeof buf, " (");
+    append(buf, len, sizeof buf, g_syscall_names[nr]);
+    append(buf, len, sizeof buf, ")");
+  }
+  append(buf, len, sizeof buf, "\n");
+  [[maybe_unused]] ssize_t ignored = ::write(STDERR_FILENO, buf, len);
+  raise(SIGSYS);
+}
+
+Status install_reporter() {
+  resolve_names();
+  struct sigaction sa {};
+  sa.sa_sigaction = report_sigsys;
+  sa.sa_flags = SA_SIGINFO | SA_RESETHAND;
+  sigemptyset(&sa.sa_mask);
+  if (sigaction(SIGSYS, &sa, nullptr) != 0) return fail("seccomp: sigaction: " + errno_text(errno));
+  return Ok{};
+}
+#endif
+
+}  // namespace
+
+Status seccomp_install(const SeccompPolicy& policy) {
+  if (!supported_arch(seccomp_arch_native())) {
+    return fail("seccomp: no allow-list for this architecture; set seccomp_sandbox=NO");
+  }
+  Ctx ctx(seccomp_init(kDefaultAction));
+  if (!ctx) return fail("seccomp: seccomp_init failed");
+  int rc = seccomp_attr_set(ctx.get(), SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
+  if (rc == 0) rc = seccomp_attr_set(ctx.get(), SCMP_FLTATR_CTL_TSYNC, 1);
+  if (rc != 0) return fail("seccomp: filter attributes: " + errno_text(-rc));
+  if (auto s = add_profile(ctx.get(), policy); !s) return s;
+#ifdef MOAT_SECCOMP_DEBUG
+  if (auto s = install_reporter(); !s) return s;
+#endif
+  rc = seccomp_load(ctx.get());
+  if (rc != 0) return fail("seccomp: loading the filter: " + errno_text(-rc));
+  return Ok{};
+}
+
+}  // namespace moat
