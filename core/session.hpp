@@ -68,7 +68,7 @@ class Session {
 
   // Logging.
   void log_transfer(const TransferRecord& r);
-  void log_event(std::string_view text);
+  void log_event(std::string_view text, std::string_view user = {});
   std::string absolute_path(const std::string& arg) const;
 
   const ServerContext& ctx;

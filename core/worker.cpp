@@ -71,9 +71,9 @@ void Session::end_silently() {
   _exit(0);
 }
 
-void Session::log_event(std::string_view text) {
+void Session::log_event(std::string_view text, std::string_view user) {
   if (!ctx.vsftpd_log_enabled()) return;
-  std::string who = st.logged_in ? st.user : "";
+  std::string who(st.logged_in ? std::string_view(st.user) : user);
   std::string line = vsftpd_log_line(time(nullptr), getpid(), who, text, cfg.use_localtime);
   if (ctx.vsftpd_log_fd >= 0) {
     ssize_t ignored = write(ctx.vsftpd_log_fd, line.data(), line.size());
@@ -135,6 +135,7 @@ void Session::try_login(const std::string& user, const std::string& pass) {
   if (!res) end_silently();
   user_given = false;
   if (!res->ok) {
+    log_event("FAIL LOGIN: Client \"" + sockaddr_host_text(st.peer) + "\"", one_line(user));
     reply(530, res->text);
     if (res->fatal) end_silently();
     return;
@@ -224,6 +225,7 @@ void Session::run() {
   } else if (st.after_rein) {
     reply(220, "Service ready for new user.");
   } else {
+    log_event("CONNECT: Client \"" + sockaddr_host_text(st.peer) + "\"");
     reply_raw(ctx.greeting);
   }
   inbuf_ = st.pending;

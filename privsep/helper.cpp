@@ -187,7 +187,10 @@ void Helper::spawn_preauth(UniqueFd control, std::string pending, bool after_rei
   start.after_rein = after_rein;
   state_ = HelperState::kPreauth;
   login_ok_ = false;
-  spawn_worker(std::move(control), start, id, {SeccompProfile::kPreauth, false}, {2});
+  std::vector<int> keep{2};  // the pre-login worker may log (CONNECT, FAIL LOGIN), not xferlog
+  for (int fd : {ctx_->vsftpd_log_fd, ctx_->syslog_fd})
+    if (fd >= 0) keep.push_back(fd);
+  spawn_worker(std::move(control), start, id, {SeccompProfile::kPreauth, false}, keep);
 }
 
 void Helper::spawn_postauth(UniqueFd control, std::string pending) {
@@ -281,6 +284,8 @@ void Helper::on_login(const Message& msg) {
   auto req = decode_login_request(msg.payload);
   if (!req) end("bad LOGIN request: " + req.error());
   if (login_ok_) end("LOGIN after a successful login");
+  if (cfg_.max_login_fails > 0 && login_fails_ >= cfg_.max_login_fails)
+    end("LOGIN after the last permitted failure");
   auto g = authenticate(*req);
   LoginResult res;
   if (g) {
@@ -298,7 +303,7 @@ void Helper::on_login(const Message& msg) {
   }
   auto bytes = encode(res);
   if (auto st = ipc_send(sock_.get(), MsgType::kLoginResult, bytes); !st) end(st.error());
-  if (res.fatal) end("too many failed logins");
+  // After a fatal result the worker answers 530 and exits; serve() then sees EOF.
 }
 
 void Helper::on_handover(Message& msg) {
