@@ -117,6 +117,7 @@ void Transfer::fill_output() {
   }
   in.resize(static_cast<size_t>(n));
   remaining_ -= static_cast<uint64_t>(n);
+  queued_all_ = remaining_ == 0;
   std::string out;
   ascii_lf_to_crlf(in, out, prev_cr_);
   bytes_ += out.size();
@@ -155,8 +156,10 @@ void Transfer::on_read(bufferevent*, void* self) {
 
 void Transfer::on_write(bufferevent* bev, void* self) {
   auto* t = static_cast<Transfer*>(self);
-  if (evbuffer_get_length(bufferevent_get_output(bev)) > 0) return;
-  if (!t->queued_all_) return t->fill_output();
+  evbuffer* out = bufferevent_get_output(bev);
+  if (evbuffer_get_length(out) > 0) return;
+  if (!t->queued_all_) t->fill_output();
+  if (evbuffer_get_length(out) > 0) return;
   t->finish(true, 226, t->spec_.complete);
 }
 
