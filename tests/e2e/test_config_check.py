@@ -1,0 +1,98 @@
+"""moatftpd -t on the seed configurations, file:line errors, --version."""
+
+import os
+import re
+import subprocess
+
+import pytest
+
+import harness
+
+pytestmark = pytest.mark.moatftpd_only
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SEEDS = os.path.normpath(os.path.join(HERE, "..", "data", "seed-configs"))
+
+
+def moatftpd(*args):
+    return subprocess.run([harness.default_binary("moatftpd"), *args],
+                          capture_output=True, text=True, timeout=30)
+
+
+@pytest.fixture
+def paths_exist(env, tmpdir_e2e):
+    """-o overrides that point every path a seed config names at something that exists."""
+    empty = harness.make_dir(os.path.join(tmpdir_e2e, "empty"), 0o755)
+    userlist = os.path.join(tmpdir_e2e, "user_list")
+    open(userlist, "w").close()
+    # The seeds name pam_service_name=vsftpd: give it to the private /etc/pam.d.
+    env.etc.add_pam_service("vsftpd", harness.DEFAULT_PAM_TEXT)
+    overrides = {
+        "secure_chroot_dir": empty,
+        "userlist_file": userlist,
+        "xferlog_file": os.path.join(tmpdir_e2e, "xferlog"),
+        "vsftpd_log_file": os.path.join(tmpdir_e2e, "vsftpd.log"),
+    }
+    return [a for k, v in overrides.items() for a in ("-o", f"{k}={v}")]
+
+
+def seed(name):
+    return os.path.join(SEEDS, name)
+
+
+@pytest.mark.parametrize("name", ["rhel-default.conf", "cloud-passive.conf"])
+def test_seed_config_passes(name, paths_exist):
+    r = moatftpd("-t", seed(name), *paths_exist)
+    assert r.returncode == 0, r.stderr
+
+
+def test_tutorial_config_names_missing_module(paths_exist):
+    path = seed("tutorial-exercises.conf")
+    r = moatftpd("-t", path, *paths_exist)
+    assert r.returncode == 1
+    m = re.search(r"^(\S+):(\d+): .*requires load_module=mod_(\w+)", r.stderr, re.M)
+    assert m, r.stderr
+    assert m.group(1) == path
+    line = open(path).read().splitlines()[int(m.group(2)) - 1]
+    option = line.split("=", 1)[0]
+    assert option in r.stderr
+
+
+def _bad_config(tmpdir, body):
+    path = os.path.join(tmpdir, "bad.conf")
+    with open(path, "w") as f:
+        f.write(body)
+    return path
+
+
+@pytest.mark.parametrize("body,line,word", [
+    ("# comment\nlisten=YES\nlisten_port=notanumber\n", 3, "listen_port"),
+    ("listen=YES\n\nanonymous_enable=MAYBE\n", 3, "anonymous_enable"),
+    ("listen=YES\nno_such_option=1\n", 2, "no_such_option"),
+    ("listen=YES\nthis line has no equals sign\n", 2, None),
+])
+def test_bad_value_gives_file_line(tmpdir_e2e, body, line, word):
+    path = _bad_config(tmpdir_e2e, body)
+    r = moatftpd("-t", path)
+    assert r.returncode == 1
+    assert re.search(rf"^{re.escape(path)}:{line}: \S", r.stderr, re.M), r.stderr
+    if word:
+        assert word in r.stderr
+
+
+def test_bad_override_is_an_error(tmpdir_e2e, paths_exist):
+    r = moatftpd("-t", seed("cloud-passive.conf"), *paths_exist, "-o", "listen_port=xyz")
+    assert r.returncode == 1
+    assert "listen_port" in r.stderr
+
+
+def test_harness_config_passes(tmpdir_e2e, env):
+    srv = harness.Server(tmpdir_e2e, {"anonymous_enable": True, "local_enable": True})
+    r = moatftpd("-t", srv.write_config())
+    assert r.returncode == 0, r.stderr
+
+
+def test_version():
+    r = moatftpd("--version")
+    assert r.returncode == 0
+    assert r.stdout.strip() == "moatftpd 0.1.0"
