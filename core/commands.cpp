@@ -12,6 +12,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/filter.hpp"
 #include "core/ls.hpp"
 #include "core/session.hpp"
 
@@ -36,6 +37,26 @@ std::string cwd() {
   return getcwd(buf, sizeof buf) ? std::string(buf) : std::string("/");
 }
 
+// Every command that names a path asks this first. A CR inside a name is refused:
+// listings never show such names (they would forge lines), so nobody should make
+// one. deny_file: any use of a matching name is 550, as vsftpd.
+bool refuse_path(Session& s, const std::string& path) {
+  if (path.find('\r') != std::string::npos) {
+    s.reply(501, "Invalid character in file name.");
+    return true;
+  }
+  if (!filter_match_path(s.ctx.deny_file, path, s.absolute_path(path))) return false;
+  s.reply(550, "Permission denied.");
+  return true;
+}
+
+// hide_file for listings: matching entries are left out (still usable by name).
+std::function<bool(std::string_view)> hide_predicate(const Session& s) {
+  if (s.ctx.hide_file.empty()) return {};
+  const FilterPattern* p = &s.ctx.hide_file;
+  return [p](std::string_view name) { return filter_match_name(*p, name); };
+}
+
 // ---- access and session ----------------------------------------------------
 
 void cmd_user(Session& s, const std::string& arg) {
@@ -43,8 +64,10 @@ void cmd_user(Session& s, const std::string& arg) {
   s.user_given = false;
   bool anon = is_anonymous_name(arg) && s.cfg.anonymous_enable;
   if (!anon && !s.cfg.local_enable) return s.reply(530, "This FTP server is anonymous only.");
+  // userlist_enable applies to anonymous names too, as in vsftpd (the helper checks
+  // again): in allow mode "anonymous" must be listed to log in.
   bool listed = s.ctx.userlist.count(arg) > 0;
-  if (!anon && s.cfg.userlist_enable && listed == s.cfg.userlist_deny)
+  if (s.cfg.userlist_enable && listed == s.cfg.userlist_deny)
     return s.reply(530, "Permission denied.");
   s.pending_user = arg;
   s.user_given = true;
@@ -100,8 +123,10 @@ void cmd_stat(Session& s, const std::string& arg) {
   }
   ListRequest req;
   req.args = parse_list_args(arg);
+  if (!req.args.path.empty() && refuse_path(s, req.args.path)) return;
   req.fmt = {s.cfg.hide_ids, s.cfg.use_localtime, time(nullptr)};
   req.force_dot_files = s.cfg.force_dot_files;
+  req.hidden = hide_predicate(s);
   auto out = list_build(req);
   if (!out) return s.reply(550, "Failed to open directory.");
   s.reply_raw("213-Status follows:\r\n" + *out + "213 End of status\r\n");
@@ -152,7 +177,9 @@ void change_dir(Session& s, const std::string& path) {
   s.reply(250, "Directory successfully changed.");
 }
 
-void cmd_cwd(Session& s, const std::string& arg) { change_dir(s, arg); }
+void cmd_cwd(Session& s, const std::string& arg) {
+  if (!refuse_path(s, arg)) change_dir(s, arg);
+}
 void cmd_cdup(Session& s, const std::string&) { change_dir(s, ".."); }
 
 void cmd_pwd(Session& s, const std::string&) {
@@ -160,11 +187,13 @@ void cmd_pwd(Session& s, const std::string&) {
 }
 
 void cmd_mkd(Session& s, const std::string& arg) {
+  if (refuse_path(s, arg)) return;
   if (mkdir(arg.c_str(), 0777) != 0) return s.reply(550, "Create directory operation failed.");
   s.reply(257, "\"" + quote_257(s.absolute_path(arg)) + "\" created");
 }
 
 void cmd_rmd(Session& s, const std::string& arg) {
+  if (refuse_path(s, arg)) return;
   if (rmdir(arg.c_str()) != 0) return s.reply(550, "Remove directory operation failed.");
   s.reply(250, "Remove directory operation successful.");
 }
@@ -172,6 +201,7 @@ void cmd_rmd(Session& s, const std::string& arg) {
 // ---- files ------------------------------------------------------------------------
 
 void cmd_dele(Session& s, const std::string& arg) {
+  if (refuse_path(s, arg)) return;
   struct stat st {};
   if (lstat(arg.c_str(), &st) != 0 || S_ISDIR(st.st_mode) || unlink(arg.c_str()) != 0)
     return s.reply(550, "Delete operation failed.");
@@ -179,6 +209,7 @@ void cmd_dele(Session& s, const std::string& arg) {
 }
 
 void cmd_rnfr(Session& s, const std::string& arg) {
+  if (refuse_path(s, arg)) return;
   struct stat st {};
   if (lstat(arg.c_str(), &st) != 0) return s.reply(550, "RNFR command failed.");
   s.rnfr = arg;
@@ -189,11 +220,13 @@ void cmd_rnto(Session& s, const std::string& arg) {
   if (s.rnfr.empty()) return s.reply(503, "RNFR required first.");
   std::string from = std::move(s.rnfr);
   s.rnfr.clear();
+  if (refuse_path(s, arg)) return;
   if (rename(from.c_str(), arg.c_str()) != 0) return s.reply(550, "Rename failed.");
   s.reply(250, "Rename successful.");
 }
 
 void cmd_size(Session& s, const std::string& arg) {
+  if (refuse_path(s, arg)) return;
   struct stat st {};
   if (stat(arg.c_str(), &st) != 0 || !S_ISREG(st.st_mode))
     return s.reply(550, "Could not get file size.");
@@ -211,10 +244,12 @@ void cmd_mdtm(Session& s, const std::string& arg) {
   auto space = arg.find(' ');
   if (space == 14 && s.cfg.mdtm_write && parse_mdtm(arg.substr(0, 14))) {
     if (!s.st.write_enable) return s.reply(550, "Permission denied.");
+    if (refuse_path(s, arg.substr(15))) return;
     if (!set_mtime(arg.substr(15), *parse_mdtm(arg.substr(0, 14))))
       return s.reply(550, "Could not set file modification time.");
     return s.reply(213, "File modification time set.");
   }
+  if (refuse_path(s, arg)) return;
   struct stat st {};
   if (stat(arg.c_str(), &st) != 0 || !S_ISREG(st.st_mode))
     return s.reply(550, "Could not get file modification time.");
@@ -228,6 +263,7 @@ void cmd_mfmt(Session& s, const std::string& arg) {
     return s.reply(501, "Syntax error in parameters or arguments.");
   std::string path = arg.substr(space + 1);
   if (!s.cfg.mdtm_write) return s.reply(550, "Permission denied.");
+  if (refuse_path(s, path)) return;
   if (!set_mtime(path, *t)) return s.reply(550, "Could not set file modification time.");
   s.reply(213, "Modify=" + time_mdtm(*t) + "; " + path);
 }
@@ -242,11 +278,15 @@ void cmd_rest(Session& s, const std::string& arg) {
 void cmd_retr(Session& s, const std::string& arg) {
   uint64_t offset = std::exchange(s.rest, 0);
   if (!s.cfg.download_enable) return s.reply(550, "Permission denied.");
+  if (refuse_path(s, arg)) return;
   if (!s.data_setup()) return s.reply(425, "Use PORT or PASV first.");
   UniqueFd fd(open(arg.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY));
   struct stat st {};
   if (!fd || fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode))
     return s.reply(550, "Failed to open file.");
+  // anon_world_readable_only: the ftp user may own files (uploads) others may not read.
+  if (s.st.anonymous && s.cfg.anon_world_readable_only && !(st.st_mode & S_IROTH))
+    return s.reply(550, "Permission denied.");
   fcntl(fd.get(), F_SETFL, 0);
   uint64_t size = static_cast<uint64_t>(st.st_size);
   if (offset > size) offset = size;
@@ -285,6 +325,7 @@ Result<UniqueFd> open_upload(const std::string& path, StoreKind kind, uint64_t o
 
 void store(Session& s, const std::string& arg, StoreKind kind) {
   uint64_t offset = std::exchange(s.rest, 0);
+  if (!arg.empty() && refuse_path(s, arg)) return;
   if (!s.data_setup()) return s.reply(425, "Use PORT or PASV first.");
   std::string name = arg;
   Result<UniqueFd> fd = fail("");
@@ -292,6 +333,7 @@ void store(Session& s, const std::string& arg, StoreKind kind) {
     std::string base = arg.empty() ? "STOU" : arg;
     for (int i = 0; i < 100 && !fd; ++i) {
       name = i ? base + "." + std::to_string(i) : base;
+      if (filter_match_path(s.ctx.deny_file, name, s.absolute_path(name))) continue;
       fd = open_upload(name, kind, 0, s.cfg.file_open_mode);
     }
   } else {
@@ -322,6 +364,8 @@ void list(Session& s, const std::string& arg, ListKind kind) {
     req.args.path = arg;
   else
     req.args = parse_list_args(arg);
+  if (!req.args.path.empty() && refuse_path(s, req.args.path)) return;
+  req.hidden = hide_predicate(s);
   req.fmt = {s.cfg.hide_ids, s.cfg.use_localtime, time(nullptr)};
   req.mlsx = {s.cfg.hide_ids, s.st.write_enable, getuid()};
   req.force_dot_files = s.cfg.force_dot_files;
@@ -342,6 +386,7 @@ void cmd_mlsd(Session& s, const std::string& arg) { list(s, arg, ListKind::kMlsd
 
 void cmd_mlst(Session& s, const std::string& arg) {
   std::string path = arg.empty() ? "." : arg;
+  if (!arg.empty() && refuse_path(s, arg)) return;
   struct stat st {};
   if (lstat(path.c_str(), &st) != 0) return s.reply(550, "No such file or directory.");
   MlsxFormat fmt{s.cfg.hide_ids, s.st.write_enable, getuid()};
@@ -359,6 +404,7 @@ void site_chmod(Session& s, const std::string& args) {
   auto [p, ec] = std::from_chars(args.data(), args.data() + std::min(space, args.size()), mode, 8);
   if (space == std::string::npos || ec != std::errc() || p != args.data() + space || mode > 07777)
     return s.reply(501, "SITE CHMOD needs 2 arguments.");
+  if (refuse_path(s, args.substr(space + 1))) return;
   if (chmod(args.substr(space + 1).c_str(), mode) != 0)
     return s.reply(550, "SITE CHMOD command failed.");
   s.reply(200, "SITE CHMOD command ok.");

@@ -11,6 +11,8 @@
 #include <charconv>
 #include <map>
 
+#include "core/modules.hpp"
+
 namespace moat {
 namespace {
 
@@ -28,7 +30,7 @@ constexpr std::array<std::string_view, 4> kPortOptions = {"listen_port", "ftp_da
 
 // vsftpd options moatftpd does not implement yet: named as such, so a vsftpd.conf that
 // uses them gets an honest message instead of "unknown option".
-constexpr std::array<std::string_view, 45> kVsftpdOnly = {"rsa_cert_file",
+constexpr auto kVsftpdOnly = std::to_array<std::string_view>({"rsa_cert_file",
                                                           "rsa_private_key_file",
                                                           "dsa_cert_file",
                                                           "dsa_private_key_file",
@@ -41,10 +43,6 @@ constexpr std::array<std::string_view, 45> kVsftpdOnly = {"rsa_cert_file",
                                                           "debug_ssl",
                                                           "strict_ssl_read_eof",
                                                           "strict_ssl_write_shutdown",
-                                                          "deny_email_enable",
-                                                          "banned_email_file",
-                                                          "secure_email_list_enable",
-                                                          "email_password_file",
                                                           "guest_enable",
                                                           "guest_username",
                                                           "virtual_use_local_privs",
@@ -52,8 +50,6 @@ constexpr std::array<std::string_view, 45> kVsftpdOnly = {"rsa_cert_file",
                                                           "user_sub_token",
                                                           "cmds_allowed",
                                                           "cmds_denied",
-                                                          "deny_file",
-                                                          "hide_file",
                                                           "async_abor_enable",
                                                           "one_process_model",
                                                           "setproctitle_enable",
@@ -66,13 +62,12 @@ constexpr std::array<std::string_view, 45> kVsftpdOnly = {"rsa_cert_file",
                                                           "isolate",
                                                           "isolate_network",
                                                           "trans_chunk_size",
-                                                          "anon_world_readable_only",
                                                           "userlist_log",
                                                           "use_sendfile",
                                                           "no_log_lock",
                                                           "ptrace_sandbox",
                                                           "run_as_launching_user",
-                                                          "http_enable"};
+                                                          "http_enable"});
 
 template <std::size_t N>
 bool contains(const std::array<std::string_view, N>& list, std::string_view name) {
@@ -260,10 +255,40 @@ Status check_name_shape(std::string_view name, std::string_view value) {
 }
 
 std::string unknown_option_message(std::string_view name) {
+  if (const char* owner = first_party_owner(name)) {
+    return std::string(name) + " requires load_module=" + owner;
+  }
   if (is_vsftpd_only(name)) {
     return "'" + shown(name) + "' is a vsftpd option moatftpd does not support yet";
   }
   return "unknown option '" + shown(name) + "'";
+}
+
+bool module_loaded(const Config& cfg, std::string_view module) {
+  return std::find(cfg.load_module.begin(), cfg.load_module.end(), module) != cfg.load_module.end();
+}
+
+// Options of first-party modules that still live in options.def: config_load knows
+// every load_module line before it reads them, so the first such line is named.
+Status check_owner_loaded(const Config& cfg, std::string_view name) {
+  const OptionInfo* info = option_find(name);
+  if (info == nullptr || std::string_view(info->owner) == "core") return Ok{};
+  if (module_loaded(cfg, info->owner)) return Ok{};
+  return fail(std::string(name) + " requires load_module=" + info->owner);
+}
+
+// An option from a loaded module's table, checked by its type and kept as written.
+Result<std::string> apply_module_option(Config& cfg, std::string_view name,
+                                        std::string_view value) {
+  const ModuleOption* opt = cfg.modules ? cfg.modules->find_option(name) : nullptr;
+  if (opt == nullptr) return fail(unknown_option_message(name));
+  if (opt->def->type == MOAT_OPT_BOOL) {
+    if (auto b = parse_bool(name, value); !b) return fail(b.error());
+  } else if (opt->def->type == MOAT_OPT_UINT) {
+    if (auto n = parse_uint(name, value); !n) return fail(n.error());
+  }
+  cfg.module_options.insert_or_assign(std::string(name), std::string(value));
+  return std::string(name);
 }
 
 // Applies one line; gives the option it set ("" for a blank or comment line) so
@@ -284,7 +309,7 @@ Result<std::string> apply_line(Config& cfg, std::string_view line) {
     return std::string(name);
   }
   const OptionInfo* info = option_find(name);
-  if (info == nullptr) return fail(unknown_option_message(name));
+  if (info == nullptr) return apply_module_option(cfg, name, value);
   auto st = std::visit([&](auto field) { return assign(cfg, *info, field, value); }, info->field);
   if (!st) return fail(st.error());
   return std::string(name);
@@ -298,22 +323,35 @@ struct Origin {
   std::size_t order = 0;
 };
 
+// One line of the file or one override, with where it came from.
+struct SourceLine {
+  std::string_view text;
+  std::string where;
+};
+
+// Lines that must be applied before the others: they say which modules to load.
+bool is_module_line(std::string_view text) {
+  const std::string_view name = text.substr(0, text.find('='));
+  return name.size() < text.size() && (name == "load_module" || name == "module_dir");
+}
+
 struct Loader {
   Config cfg;
   std::map<std::string, Origin, std::less<>> origins;
   std::vector<Origin> module_origins;  // parallel to cfg.load_module
-  std::size_t next_order = 0;
 
-  Status line(std::string_view text, const std::string& where);
-  Status file(const std::string& path);
+  Status line(const SourceLine& src, std::size_t order);
+  Status apply(const std::vector<SourceLine>& lines, bool module_lines);
+  Status load_modules();
   const Origin* origin(std::string_view name) const;
 };
 
-Status Loader::line(std::string_view text, const std::string& where) {
-  auto set = apply_line(cfg, text);
-  if (!set) return fail(where + ": " + set.error());
+Status Loader::line(const SourceLine& src, std::size_t order) {
+  auto set = apply_line(cfg, src.text);
+  if (!set) return fail(src.where + ": " + set.error());
   if (set->empty()) return Ok{};
-  Origin o{where, next_order++};
+  if (auto st = check_owner_loaded(cfg, *set); !st) return fail(src.where + ": " + st.error());
+  Origin o{src.where, order};
   if (*set == "load_module") module_origins.push_back(o);
   origins.insert_or_assign(*set, std::move(o));
   return Ok{};
@@ -345,57 +383,39 @@ Result<std::string> read_file(const std::string& path) {
   }
 }
 
-Status Loader::file(const std::string& path) {
-  auto text = read_file(path);
-  if (!text) return fail(text.error());
-  std::string_view rest = *text;
-  for (std::size_t lineno = 1; !rest.empty(); ++lineno) {
-    const std::size_t nl = rest.find('\n');
-    const std::string_view one = rest.substr(0, nl);
-    rest = nl == std::string_view::npos ? std::string_view() : rest.substr(nl + 1);
-    if (auto st = line(one, path + ":" + std::to_string(lineno)); !st) return st;
+// The file's lines ("path:N"), then the overrides ("-o name=value"), in order.
+std::vector<SourceLine> source_lines(const std::string& path, std::string_view text,
+                                     const std::vector<std::string>& overrides) {
+  std::vector<SourceLine> lines;
+  for (std::size_t lineno = 1; !text.empty(); ++lineno) {
+    const std::size_t nl = text.find('\n');
+    lines.push_back({text.substr(0, nl), path + ":" + std::to_string(lineno)});
+    text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
   }
+  for (const std::string& ov : overrides) lines.push_back({ov, "-o " + shown(ov)});
+  return lines;
+}
+
+Status Loader::apply(const std::vector<SourceLine>& lines, bool module_lines) {
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    if (is_module_line(lines[i].text) != module_lines) continue;
+    if (auto st = line(lines[i], i); !st) return st;
+  }
+  return Ok{};
+}
+
+Status Loader::load_modules() {
+  std::vector<ModuleRequest> requests;
+  for (std::size_t i = 0; i < cfg.load_module.size(); ++i) {
+    requests.push_back({cfg.load_module[i], module_origins[i].where});
+  }
+  auto reg = ModuleRegistry::load(cfg.module_dir, requests);
+  if (!reg) return fail(reg.error());
+  cfg.modules = std::move(*reg);
   return Ok{};
 }
 
 // ---- semantic checks ----------------------------------------------------
-
-bool module_loaded(const Config& cfg, std::string_view module) {
-  return std::find(cfg.load_module.begin(), cfg.load_module.end(), module) != cfg.load_module.end();
-}
-
-// Reports the module option set earliest, so the message matches reading the file top down.
-Status check_module_owners(const Loader& ld) {
-  const OptionInfo* first = nullptr;
-  const Origin* first_at = nullptr;
-  for (const OptionInfo& info : option_table()) {
-    const Origin* at = ld.origin(info.name);
-    if (at == nullptr || std::string_view(info.owner) == "core") continue;
-    if (module_loaded(ld.cfg, info.owner)) continue;
-    if (first_at == nullptr || at->order < first_at->order) {
-      first = &info;
-      first_at = at;
-    }
-  }
-  if (first == nullptr) return Ok{};
-  return fail(first_at->where + ": " + first->name + " requires load_module=" + first->owner);
-}
-
-// The real loader comes with the module system; until then this keeps -t honest.
-Status check_module_files(const Loader& ld) {
-  for (std::size_t i = 0; i < ld.cfg.load_module.size(); ++i) {
-    const std::string& name = ld.cfg.load_module[i];
-    const std::string path = ld.cfg.module_dir + "/" + name + ".so";
-    const std::string prefix = ld.module_origins[i].where + ": load_module=" + name + ": " + path;
-    struct stat st {};
-    if (::stat(path.c_str(), &st) != 0) {
-      const int err = errno;
-      return fail(prefix + ": " + errno_text(err));
-    }
-    if (!S_ISREG(st.st_mode)) return fail(prefix + ": not a regular file");
-  }
-  return Ok{};
-}
 
 Status check_listen(const Loader& ld, const std::string& path) {
   if (ld.cfg.listen || ld.cfg.listen_ipv6) return Ok{};
@@ -422,8 +442,6 @@ Status check_pasv_range(const Loader& ld) {
 }
 
 Status check_semantics(const Loader& ld, const std::string& path) {
-  if (auto st = check_module_owners(ld); !st) return st;
-  if (auto st = check_module_files(ld); !st) return st;
   if (auto st = check_listen(ld, path); !st) return st;
   return check_pasv_range(ld);
 }
@@ -457,13 +475,28 @@ const char* type_text(const OptionInfo& info) {
   return "value";
 }
 
+std::string entry(std::string_view name, std::string_view type, std::string_view def,
+                  std::string_view owner, std::string_view description) {
+  std::string tag = "\\fB" + troff_text(name) + "\\fR (" + std::string(type) + ", default ";
+  tag += def.empty() ? "empty" : "\\fB" + troff_text(def) + "\\fR";
+  if (owner != "core") tag += ", needs \\fBload_module=" + troff_text(owner) + "\\fR";
+  return ".TP\n" + tag + ")\n" + troff_text(description) + "\n";
+}
+
 std::string option_entry(const OptionInfo& info) {
-  std::string tag = "\\fB" + troff_text(info.name) + "\\fR (" + type_text(info) + ", default ";
-  tag += *info.default_text ? "\\fB" + troff_text(info.default_text) + "\\fR" : "empty";
-  if (std::string_view(info.owner) != "core") {
-    tag += ", needs \\fBload_module=" + troff_text(info.owner) + "\\fR";
+  return entry(info.name, type_text(info), info.default_text, info.owner, info.description);
+}
+
+const char* type_text(moat_option_type type) {
+  switch (type) {
+    case MOAT_OPT_BOOL:
+      return "boolean";
+    case MOAT_OPT_UINT:
+      return "number";
+    case MOAT_OPT_STRING:
+      return "string";
   }
-  return ".TP\n" + tag + ")\n" + troff_text(info.description) + "\n";
+  return "value";
 }
 
 constexpr std::string_view kManHead = R"(.TH FTPD.CONF 5 "" "moatftpd" "File Formats Manual"
@@ -520,11 +553,33 @@ on the command line sets an option after the file has been read.
 .SH OPTIONS
 )";
 
+constexpr std::string_view kManModules = R"(.SH MODULE OPTIONS
+The options of the modules that come with moatftpd. Each is accepted only when its
+module is loaded with its
+.B load_module
+line; modules from elsewhere document their own options.
+)";
+
 constexpr std::string_view kManTail = R"(.SH SEE ALSO
 .BR moatftpd (8),
 .BR vsftpd.conf (5),
 .BR xferlog (5)
 )";
+
+// First-party modules' options, from the .def files compiled into the core: the page
+// documents them without loading any module.
+std::string module_section() {
+  std::string out(kManModules);
+  for (const FirstPartyModule& m : first_party_modules()) {
+    out += ".PP\n\\fB" + troff_text(m.name) + "\\fR: " + troff_text(m.description) + "\n";
+    for (const FirstPartyOption& o : first_party_options()) {
+      if (std::string_view(o.module) != m.name) continue;
+      out += entry(o.def.name, type_text(o.def.type), o.def.default_text, o.module,
+                   o.def.description);
+    }
+  }
+  return out;
+}
 
 }  // namespace
 
@@ -546,15 +601,27 @@ Status config_apply_line(Config& cfg, std::string_view line) {
   return Ok{};
 }
 
+Result<bool> config_parse_bool(std::string_view name, std::string_view value) {
+  return parse_bool(name, value);
+}
+
+Result<unsigned> config_parse_uint(std::string_view name, std::string_view value) {
+  return parse_uint(name, value);
+}
+
 Result<Config> config_load(const std::string& path, const std::vector<std::string>& overrides) {
   Loader ld;
   ld.cfg.source_file = path;
+  std::string text;
   if (!path.empty()) {
-    if (auto st = ld.file(path); !st) return fail(st.error());
+    auto read = read_file(path);
+    if (!read) return fail(read.error());
+    text = std::move(*read);
   }
-  for (const std::string& ov : overrides) {
-    if (auto st = ld.line(ov, "-o " + shown(ov)); !st) return fail(st.error());
-  }
+  const std::vector<SourceLine> lines = source_lines(path, text, overrides);
+  if (auto st = ld.apply(lines, true); !st) return fail(st.error());
+  if (auto st = ld.load_modules(); !st) return fail(st.error());
+  if (auto st = ld.apply(lines, false); !st) return fail(st.error());
   if (auto st = check_semantics(ld, path); !st) return fail(st.error());
   return std::move(ld.cfg);
 }
@@ -562,6 +629,7 @@ Result<Config> config_load(const std::string& path, const std::vector<std::strin
 std::string config_man_page() {
   std::string page(kManHead);
   for (const OptionInfo& info : option_table()) page += option_entry(info);
+  page += module_section();
   page += kManTail;
   return page;
 }

@@ -1,6 +1,8 @@
 // ftpd.conf: the option table, the parser, and the immutable Config it produces.
 #pragma once
 
+#include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -14,6 +16,8 @@
 
 namespace moat {
 
+class ModuleRegistry;
+
 // One field per option, named exactly as in ftpd.conf.
 struct Config {
 #define MOAT_BOOL(name, def, owner, desc) bool name = def;
@@ -24,6 +28,10 @@ struct Config {
 #undef MOAT_UINT
 #undef MOAT_STR
   std::vector<std::string> load_module;  // repeatable: load_module=NAME
+  // Options of loaded modules as written (validated); typed access through
+  // module_option_text (core/modules.hpp) or the module host.
+  std::map<std::string, std::string, std::less<>> module_options;
+  std::shared_ptr<ModuleRegistry> modules;  // what load_module loaded (config_load)
   std::string source_file;               // the file this was read from
 };
 
@@ -44,11 +52,18 @@ const OptionInfo* option_find(std::string_view name);
 
 // Reads `path` (if non-empty), then applies each `name=value` override in order.
 // Errors read "file:line: message" (overrides: "-o NAME=VALUE: message").
-// Semantic checks (module ownership, listen on, ranges) are part of loading.
+// module_dir and load_module lines (file and overrides) are read first and the modules
+// loaded (ModuleRegistry::load), so that their options are known when the rest is
+// parsed. Semantic checks (module ownership, listen on, ranges) are part of loading.
 Result<Config> config_load(const std::string& path, const std::vector<std::string>& overrides);
 
-// Parses one "name=value" line into cfg; used by config_load and tests.
+// Parses one "name=value" line into cfg; used by config_load and tests. Options of
+// modules are known only when cfg.modules is set.
 Status config_apply_line(Config& cfg, std::string_view line);
+
+// The value parsers of the option table, shared with modules' option tables.
+Result<bool> config_parse_bool(std::string_view name, std::string_view value);
+Result<unsigned> config_parse_uint(std::string_view name, std::string_view value);
 
 // ftpd.conf(5) in troff, generated from the table.
 std::string config_man_page();

@@ -142,8 +142,10 @@ struct Entry {
 struct EntryFilter {
   bool show_dots = false;
   std::string pattern;  // fnmatch glob, empty for all
+  const std::function<bool(std::string_view)>* hidden = nullptr;  // hide_file
   bool matches(const std::string& name) const {
     if (name.empty() || is_dot_or_dotdot(name) || has_line_break(name)) return false;
+    if (hidden && *hidden && (*hidden)(name)) return false;
     if (!pattern.empty())
       return fnmatch(pattern.c_str(), name.c_str(), show_dots ? 0 : FNM_PERIOD) == 0;
     return show_dots || name.front() != '.';
@@ -173,6 +175,10 @@ class Lister {
 
   bool show_dots() const { return req_.args.all || req_.force_dot_files; }
 
+  EntryFilter entry_filter(std::string pattern) const {
+    return EntryFilter{show_dots(), std::move(pattern), &req_.hidden};
+  }
+
   static std::string_view last_component(std::string_view p) {
     size_t slash = p.rfind('/');
     return slash == p.npos ? p : p.substr(slash + 1);
@@ -181,11 +187,11 @@ class Lister {
   Result<std::string> list_existing(const std::string& path, const struct stat& st) {
     if (req_.kind == ListKind::kMlsd) {
       if (!S_ISDIR(st.st_mode)) return fail(errno_text(ENOTDIR));
-      return list_top_dir(path, EntryFilter{show_dots(), ""}, "");
+      return list_top_dir(path, entry_filter(""), "");
     }
     if (S_ISDIR(st.st_mode) && !req_.args.directory) {
       std::string prefix = path == "." ? "" : join_path(path, "");
-      return list_top_dir(path, EntryFilter{show_dots(), ""}, prefix);
+      return list_top_dir(path, entry_filter(""), prefix);
     }
     return list_single(path);
   }
@@ -204,7 +210,7 @@ class Lister {
     size_t slash = path.rfind('/');
     std::string dir = slash == std::string::npos ? "." : path.substr(0, slash == 0 ? 1 : slash);
     std::string prefix = slash == std::string::npos ? "" : path.substr(0, slash + 1);
-    EntryFilter filter{show_dots(), path.substr(slash == std::string::npos ? 0 : slash + 1)};
+    EntryFilter filter = entry_filter(path.substr(slash == std::string::npos ? 0 : slash + 1));
     auto entries = read_dir(dir, filter);
     if (!entries) return fail(entries.error());
     for (const Entry& e : *entries) append_entry(e, prefix);

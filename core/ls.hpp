@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <ctime>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -54,6 +55,9 @@ struct ListRequest {
   MlsxFormat mlsx;
   bool force_dot_files = false;
   bool recurse_enable = false;  // ls_recurse_enable: honour -R
+  // hide_file: directory entries for which this is true are left out (a path the
+  // client names itself is still listed). Empty: nothing hidden.
+  std::function<bool(std::string_view name)> hidden;
 };
 
 // Builds the whole listing of req.args.path (relative to the process cwd) as the

@@ -9,6 +9,7 @@
 #include "core/config.hpp"
 #include "core/master.hpp"
 #include "core/server.hpp"
+#include "privsep/seccomp_selftest.hpp"
 
 namespace {
 
@@ -71,6 +72,10 @@ int main(int argc, char** argv) {
     auto ctx = moat::server_prepare(*cfg, false);
     if (!ctx) {
       std::fprintf(stderr, "%s: %s\n", args.config_file.c_str(), ctx.error().c_str());
+      return 1;
+    }
+    if (auto st = moat::seccomp_check(cfg.value()); !st) {
+      std::fprintf(stderr, "%s: %s\n", args.config_file.c_str(), st.error().c_str());
       return 1;
     }
     std::printf("%s: configuration OK\n", args.config_file.c_str());

@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -19,9 +20,14 @@
 #include <memory>
 
 #include "core/ftpcmd.hpp"
+#include "core/master_sessions.hpp"
+#include "core/module_host.hpp"
+#include "core/modules.hpp"
 #include "core/server.hpp"
 #include "privsep/helper.hpp"
+#include "privsep/master_link.hpp"
 #include "privsep/sandbox.hpp"
+#include "privsep/seccomp_selftest.hpp"
 
 namespace moat {
 namespace {
@@ -79,20 +85,32 @@ void announce(int fd) {
                sockaddr_port(ss));
 }
 
+// The master holds one link per session: a soft limit of 1024 descriptors would cap the
+// server near a thousand sessions, so take what the hard limit allows.
+void raise_fd_limit() {
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur >= lim.rlim_max) return;
+  lim.rlim_cur = lim.rlim_max;
+  setrlimit(RLIMIT_NOFILE, &lim);
+}
+
 class Master {
  public:
   Master(std::string file, std::vector<std::string> overrides,
          std::shared_ptr<const ServerContext> ctx)
-      : file_(std::move(file)), overrides_(std::move(overrides)), ctx_(std::move(ctx)) {}
+      : file_(std::move(file)), overrides_(std::move(overrides)), ctx_(std::move(ctx)),
+        modules_(ctx_->cfg.modules ? ctx_->cfg.modules : std::make_shared<ModuleRegistry>()) {}
   int run();
 
  private:
   Status open_listeners();
   void on_accept(int lfd);
-  void fork_session(UniqueFd client, const sockaddr_storage& peer);
+  void admit(UniqueFd client, const sockaddr_storage& peer);
+  void fork_session(UniqueFd client, const sockaddr_storage& peer, std::unique_ptr<ConnInfo> conn);
   void on_signal(int sig);
   void reap();
   void reload();
+  Status keep_modules(Config& cfg) const;
 
   std::string file_;
   std::vector<std::string> overrides_;
@@ -100,7 +118,8 @@ class Master {
   std::unique_ptr<event_base, EventBaseFree> base_;
   std::vector<Listener> listeners_;
   std::vector<EventPtr> signals_;
-  std::map<pid_t, sockaddr_storage> sessions_;
+  std::shared_ptr<ModuleRegistry> modules_;  // loaded and initialised once, before any fork
+  std::unique_ptr<SessionTable> sessions_;
 };
 
 Status Master::open_listeners() {
@@ -121,25 +140,43 @@ Status Master::open_listeners() {
   return Ok{};
 }
 
-void Master::fork_session(UniqueFd client, const sockaddr_storage& peer) {
-  pid_t pid = fork();
+void Master::fork_session(UniqueFd client, const sockaddr_storage& peer,
+                          std::unique_ptr<ConnInfo> conn) {
+  auto link = master_link_pair();
+  pid_t pid = link ? fork() : -1;
   if (pid < 0) {
-    std::fprintf(stderr, "moatftpd: fork: %s\n", errno_text(errno).c_str());
+    const std::string why = link ? "fork: " + errno_text(errno) : link.error();
+    std::fprintf(stderr, "moatftpd: %s\n", why.c_str());
+    modules_->session_closed(conn->view);
     return;
   }
   if (pid > 0) {
-    sessions_[pid] = peer;
+    sessions_->add(pid, std::move(conn), std::move(link->master));
     return;
   }
   for (int sig : {SIGCHLD, SIGHUP, SIGTERM, SIGINT}) signal(sig, SIG_DFL);
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, nullptr);
-  std::vector<int> keep{2, client.get()};
+  master_link_adopt(std::move(link->helper));
+  std::vector<int> keep{2, client.get(), master_link_fd()};
   for (int fd : {ctx_->xferlog_fd, ctx_->vsftpd_log_fd, ctx_->syslog_fd})
     if (fd >= 0) keep.push_back(fd);
-  close_fds_except(keep);  // listeners and the event loop's descriptors
+  close_fds_except(keep);  // listeners, other sessions' links, the event loop's descriptors
   helper_run(ctx_, std::move(client), peer);
+}
+
+// The modules' admit hooks run before any fork: a refused client gets the module's
+// reply instead of the greeting and costs no process.
+void Master::admit(UniqueFd client, const sockaddr_storage& peer) {
+  auto conn = ConnInfo::make(client.get(), peer);
+  std::string reply;
+  if (modules_->admit(conn->view, reply)) {
+    return fork_session(std::move(client), peer, std::move(conn));
+  }
+  reply += "\r\n";
+  ssize_t ignored = send(client.get(), reply.data(), reply.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+  (void)ignored;
 }
 
 void Master::on_accept(int lfd) {
@@ -152,14 +189,24 @@ void Master::on_accept(int lfd) {
       if (errno != EAGAIN) std::fprintf(stderr, "moatftpd: accept: %s\n", errno_text(errno).c_str());
       return;
     }
-    fork_session(UniqueFd(fd), peer);
+    admit(UniqueFd(fd), peer);
   }
 }
 
 void Master::reap() {
   int status = 0;
   pid_t pid;
-  while ((pid = waitpid(-1, &status, WNOHANG)) > 0) sessions_.erase(pid);
+  while ((pid = waitpid(-1, &status, WNOHANG)) > 0) sessions_->reaped(pid);
+}
+
+// Modules are loaded once, before any fork: a reload may change their options but not
+// which modules run (their state, such as per-address counts, lives on).
+Status Master::keep_modules(Config& cfg) const {
+  const std::vector<std::string> now = modules_->names();
+  const std::vector<std::string> asked = cfg.modules ? cfg.modules->names() : now;
+  if (asked != now) return fail("load_module lines changed: restart moatftpd to change modules");
+  cfg.modules = modules_;
+  return Ok{};
 }
 
 void Master::reload() {
@@ -168,12 +215,21 @@ void Master::reload() {
     std::fprintf(stderr, "moatftpd: SIGHUP: configuration not reloaded: %s\n", cfg.error().c_str());
     return;
   }
+  if (auto st = keep_modules(*cfg); !st) {
+    std::fprintf(stderr, "moatftpd: SIGHUP: configuration not reloaded: %s\n", st.error().c_str());
+    return;
+  }
   auto ctx = server_prepare(std::move(*cfg), true);
   if (!ctx) {
     std::fprintf(stderr, "moatftpd: SIGHUP: configuration not reloaded: %s\n", ctx.error().c_str());
     return;
   }
+  if (auto st = seccomp_check((*ctx)->cfg); !st) {
+    std::fprintf(stderr, "moatftpd: SIGHUP: configuration not reloaded: %s\n", st.error().c_str());
+    return;
+  }
   ctx_ = std::move(*ctx);
+  module_host_bind(&ctx_->cfg);
   std::fprintf(stderr, "moatftpd: configuration reloaded\n");
 }
 
@@ -188,6 +244,11 @@ void Master::on_signal(int sig) {
 int Master::run() {
   tzset();  // workers are chrooted: load the zone before they are forked
   signal(SIGPIPE, SIG_IGN);
+  raise_fd_limit();
+  if (auto st = modules_->init(ctx_->cfg); !st) {
+    std::fprintf(stderr, "moatftpd: %s\n", st.error().c_str());
+    return 1;
+  }
   if (auto st = open_listeners(); !st) {
     std::fprintf(stderr, "moatftpd: %s\n", st.error().c_str());
     return 1;
@@ -198,6 +259,7 @@ int Master::run() {
   }
   base_.reset(event_base_new());
   if (!base_) return 1;
+  sessions_ = std::make_unique<SessionTable>(base_.get(), *modules_);
   auto accept_cb = [](evutil_socket_t fd, short, void* self) {
     static_cast<Master*>(self)->on_accept(fd);
   };
@@ -224,6 +286,10 @@ int master_run(const std::string& config_file, const std::vector<std::string>& o
   auto ctx = server_prepare(std::move(cfg), true);
   if (!ctx) {
     std::fprintf(stderr, "moatftpd: %s\n", ctx.error().c_str());
+    return 1;
+  }
+  if (auto st = seccomp_check((*ctx)->cfg); !st) {
+    std::fprintf(stderr, "moatftpd: %s\n", st.error().c_str());
     return 1;
   }
   Master m(config_file, overrides, std::move(*ctx));

@@ -38,6 +38,32 @@ Result<std::set<std::string>> read_set(const std::string& path) {
   return std::set<std::string>(names->begin(), names->end());
 }
 
+// The anonymous password lists (vsftpd reads them once too): one entry per line.
+Status read_email_lists(ServerContext& ctx) {
+  const Config& c = ctx.cfg;
+  if (c.deny_email_enable) {
+    auto s = read_set(c.banned_email_file);
+    if (!s) return fail("banned_email_file (deny_email_enable=YES): " + s.error());
+    ctx.banned_emails = std::move(*s);
+  }
+  if (c.secure_email_list_enable) {
+    auto s = read_set(c.email_password_file);
+    if (!s) return fail("email_password_file (secure_email_list_enable=YES): " + s.error());
+    ctx.email_passwords = std::move(*s);
+  }
+  return Ok{};
+}
+
+Status parse_filters(ServerContext& ctx) {
+  auto deny = filter_parse(ctx.cfg.deny_file);
+  if (!deny) return fail("deny_file=" + ctx.cfg.deny_file + ": " + deny.error());
+  auto hide = filter_parse(ctx.cfg.hide_file);
+  if (!hide) return fail("hide_file=" + ctx.cfg.hide_file + ": " + hide.error());
+  ctx.deny_file = std::move(*deny);
+  ctx.hide_file = std::move(*hide);
+  return Ok{};
+}
+
 Status check_secure_chroot_dir(const std::string& dir) {
   struct stat st {};
   if (dir.empty() || dir[0] != '/') return fail("secure_chroot_dir must be an absolute path");
@@ -158,6 +184,8 @@ Result<std::shared_ptr<const ServerContext>> server_prepare(Config cfg, bool wit
     if (!s) return fail("chroot_list_file: " + s.error());
     ctx->chroot_list = std::move(*s);
   }
+  if (auto st = read_email_lists(*ctx); !st) return fail(st.error());
+  if (auto st = parse_filters(*ctx); !st) return fail(st.error());
   if (!c.pasv_address.empty()) {
     auto a = resolve_pasv_address(c);
     if (!a) return fail(a.error());

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "core/config.hpp"
+#include "core/filter.hpp"
 #include "core/util.hpp"
 
 namespace moat {
@@ -19,6 +20,10 @@ struct ServerContext {
   std::string greeting;                 // complete 220 reply, CRLF-terminated
   std::set<std::string> userlist;       // userlist_enable
   std::set<std::string> chroot_list;    // chroot_list_enable
+  std::set<std::string> banned_emails;  // deny_email_enable: anonymous passwords refused
+  std::set<std::string> email_passwords;  // secure_email_list_enable: the only ones accepted
+  FilterPattern deny_file;              // parsed deny_file (empty: none)
+  FilterPattern hide_file;              // parsed hide_file (empty: none)
   std::optional<in_addr> pasv_address;  // pasv_address, resolved
   int xferlog_fd = -1;                  // wu-ftpd format log, or -1
   int vsftpd_log_fd = -1;               // vsftpd format log, or -1

@@ -105,6 +105,7 @@ class Session {
   bool discarding_ = false;  // inside an over-long line
   EventPtr ctrl_ev_;
   EventPtr idle_ev_;
+  EventPtr helper_ev_;  // the helper never speaks unasked: readable means it is gone
   UniqueFd pasv_fd_;
   std::optional<sockaddr_storage> port_target_;
   UniqueFd connecting_fd_;

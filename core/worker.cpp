@@ -239,6 +239,13 @@ void Session::run() {
   };
   idle_ev_.reset(evtimer_new(base.get(), idle_cb, this));
   arm_idle_timer();
+  // A session whose helper died (killed, crashed) ends too, so the master's counts
+  // and the PAM session never outlive it.
+  auto helper_cb = [](evutil_socket_t, short, void* self) {
+    static_cast<Session*>(self)->end_session(421, "Service not available, closing control connection.");
+  };
+  helper_ev_.reset(event_new(base.get(), st.helper_fd, EV_READ, helper_cb, this));
+  event_add(helper_ev_.get(), nullptr);
   process_input();
   event_base_dispatch(base.get());
   end_silently();

@@ -28,6 +28,7 @@ int deny_severity = LOG_WARNING;
 #include "core/ftpcmd.hpp"
 #include "core/worker.hpp"
 #include "privsep/ipc.hpp"
+#include "privsep/master_link.hpp"
 #include "privsep/pam_auth.hpp"
 #include "privsep/sandbox.hpp"
 #include "privsep/users.hpp"
@@ -87,8 +88,9 @@ std::string writable_root_message(const std::string& dir) {
 
 class Helper {
  public:
-  Helper(std::shared_ptr<const ServerContext> ctx, const sockaddr_storage& peer)
-      : ctx_(std::move(ctx)), cfg_(ctx_->cfg), peer_(peer) {}
+  Helper(std::shared_ptr<const ServerContext> ctx, const sockaddr_storage& peer,
+         WorkerLauncher launcher)
+      : ctx_(std::move(ctx)), cfg_(ctx_->cfg), peer_(peer), launcher_(std::move(launcher)) {}
 
   [[noreturn]] void run(UniqueFd client);
 
@@ -113,6 +115,7 @@ class Helper {
   const Config& cfg_;
   sockaddr_storage peer_{};
   sockaddr_storage local_{};
+  WorkerLauncher launcher_;
   UniqueFd sock_;
   pid_t worker_ = -1;
   HelperState state_ = HelperState::kPreauth;
@@ -147,32 +150,35 @@ void Helper::reap_worker() {
   worker_ = -1;
 }
 
+// The production launcher: a child that confines itself, then speaks FTP.
+Result<pid_t> fork_sandboxed_worker(WorkerLaunch&& w) {
+  pid_t pid = fork();
+  if (pid != 0) return pid < 0 ? Result<pid_t>(fail("fork: " + errno_text(errno))) : pid;
+  prctl(PR_SET_NAME, w.start.logged_in ? "moat-session" : "moat-preauth");
+  w.keep_fds.insert(w.keep_fds.end(), {w.control.get(), w.ipc.get()});
+  close_fds_except(w.keep_fds);  // the helper's end of the IPC socket among them
+  if (auto st = sandbox_enter(w.identity, w.start.ctx->cfg.seccomp_sandbox, w.policy); !st) {
+    std::string msg = "500 OOPS: cannot start session: " + st.error() + "\r\n";
+    ssize_t ignored = write(w.control.get(), msg.data(), msg.size());
+    (void)ignored;
+    std::fprintf(stderr, "moatftpd: sandbox: %s\n", st.error().c_str());
+    _exit(1);
+  }
+  w.start.control_fd = w.control.release();
+  w.start.helper_fd = w.ipc.release();
+  worker_main(w.start);
+}
+
 void Helper::spawn_worker(UniqueFd control, WorkerStart start, const Identity& id,
                           const SeccompPolicy& policy, std::vector<int> keep) {
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
     end("socketpair: " + errno_text(errno));
-  pid_t pid = fork();
-  if (pid < 0) end("fork: " + errno_text(errno));
-  if (pid == 0) {
-    close(sv[0]);
-    prctl(PR_SET_NAME, start.logged_in ? "moat-session" : "moat-preauth");
-    keep.insert(keep.end(), {control.get(), sv[1]});
-    close_fds_except(keep);
-    if (auto st = sandbox_enter(id, cfg_.seccomp_sandbox, policy); !st) {
-      std::string msg = "500 OOPS: cannot start session: " + st.error() + "\r\n";
-      ssize_t ignored = write(control.get(), msg.data(), msg.size());
-      (void)ignored;
-      std::fprintf(stderr, "moatftpd: sandbox: %s\n", st.error().c_str());
-      _exit(1);
-    }
-    start.control_fd = control.release();
-    start.helper_fd = sv[1];
-    worker_main(start);
-  }
-  close(sv[1]);
   sock_.reset(sv[0]);
-  worker_ = pid;
+  auto pid = launcher_(WorkerLaunch{std::move(control), UniqueFd(sv[1]), std::move(start), id,
+                                    policy, std::move(keep)});
+  if (!pid) end(pid.error());
+  worker_ = *pid;
 }
 
 void Helper::spawn_preauth(UniqueFd control, std::string pending, bool after_rein) {
@@ -232,7 +238,26 @@ void Helper::decide_root(Grant& g, const std::string& home) {
   g.identity.start_dir = chroot ? start : (cfg_.local_root.empty() ? home : cfg_.local_root);
 }
 
+// deny_email_enable and secure_email_list_enable: the anonymous "password" (an
+// e-mail address by custom) compared whole with the lines of the lists.
+Status check_anon_password(const ServerContext& ctx, const std::string& pass) {
+  const Config& c = ctx.cfg;
+  if (c.deny_email_enable && ctx.banned_emails.count(pass))
+    return fail("anonymous password in banned_email_file");
+  if (c.secure_email_list_enable && !ctx.email_passwords.count(pass))
+    return fail("anonymous password not in email_password_file");
+  return Ok{};
+}
+
+// userlist_enable, for every name (anonymous ones too, as vsftpd): the worker already
+// answered USER with 530; a worker that asks anyway is refused here.
+bool userlist_refuses(const ServerContext& ctx, const std::string& user) {
+  if (!ctx.cfg.userlist_enable) return false;
+  return (ctx.userlist.count(user) > 0) == ctx.cfg.userlist_deny;
+}
+
 Result<Grant> Helper::grant_anonymous(const LoginRequest& req) {
+  if (auto st = check_anon_password(*ctx_, req.pass); !st) return fail(st.error());
   auto ftp = user_lookup(cfg_.ftp_username);
   if (!ftp) return fail("anonymous login: ftp_username: " + ftp.error());
   Grant g;
@@ -247,9 +272,6 @@ Result<Grant> Helper::grant_anonymous(const LoginRequest& req) {
 
 Result<Grant> Helper::grant_local(const LoginRequest& req) {
   if (!cfg_.local_enable) return fail("local logins are disabled");
-  bool listed = ctx_->userlist.count(req.user) > 0;
-  if (cfg_.userlist_enable && listed == cfg_.userlist_deny)
-    return fail("user refused by userlist_file");
   PamRequest pr{cfg_.pam_service_name, req.user, req.pass, sockaddr_host_text(peer_),
                 cfg_.session_support};
   auto login = PamLogin::start(pr);
@@ -268,6 +290,7 @@ Result<Grant> Helper::grant_local(const LoginRequest& req) {
 
 Result<Grant> Helper::authenticate(const LoginRequest& req) {
   if (!printable_name(req.user)) return fail("malformed user name");
+  if (userlist_refuses(*ctx_, req.user)) return fail("user refused by userlist_file");
   bool anon = is_anonymous_name(req.user) && cfg_.anonymous_enable;
   auto g = anon ? grant_anonymous(req) : grant_local(req);
   if (!g) return g;
@@ -297,6 +320,7 @@ void Helper::on_login(const Message& msg) {
     std::fprintf(stderr, "moatftpd: session %s: login failed for '%s': %s\n",
                  sockaddr_host_text(peer_).c_str(),
                  printable_name(req->user) ? req->user.c_str() : "?", g.error().c_str());
+    master_link_login_failed(req->user);  // the master's modules (login_failed)
     if (cfg_.delay_failed_login) sleep(cfg_.delay_failed_login);
     res.fatal = ++login_fails_ >= cfg_.max_login_fails && cfg_.max_login_fails > 0;
     res.text = "Login incorrect.";
@@ -359,6 +383,8 @@ void Helper::handle(Message& msg) {
   if (!rule) end("request not in the table");
   if (!(rule->states & static_cast<unsigned>(state_))) end("request out of state");
   if (++counts_[msg.type] > rule->max_count) end("request over its limit");
+  // Only HANDOVER carries a descriptor (the control connection); a stray one is malformed.
+  if (!msg.fds.empty() && msg.type != MsgType::kHandover) end("request with a descriptor");
   if (login_ok_ && state_ == HelperState::kPreauth && msg.type != MsgType::kHandover)
     end("request after login other than HANDOVER");
   switch (msg.type) {
@@ -383,9 +409,15 @@ void Helper::serve() {
 bool wrappers_allow(const Config& cfg, const sockaddr_storage& peer) {
 #ifdef HAVE_LIBWRAP
   if (!cfg.tcp_wrappers) return true;
-  std::string ip = sockaddr_host_text(peer);
-  return hosts_ctl(const_cast<char*>("moatftpd"), const_cast<char*>(STRING_UNKNOWN),
-                   ip.data(), const_cast<char*>(STRING_UNKNOWN)) != 0;
+  // The address with tcpd's lazy name lookups, so host name rules, KNOWN/UNKNOWN and
+  // PARANOID mean what they say (an unknown name would match UNKNOWN for everyone).
+  // A slow DNS answer holds up only this session's process, never the master.
+  sockaddr_storage client = peer;
+  request_info req;
+  request_init(&req, RQ_DAEMON, "moatftpd", RQ_CLIENT_SIN, reinterpret_cast<sockaddr*>(&client),
+               0);
+  sock_methods(&req);
+  return hosts_access(&req) != 0;
 #else
   (void)cfg;
   (void)peer;
@@ -413,7 +445,12 @@ void Helper::run(UniqueFd client) {
 
 void helper_run(std::shared_ptr<const ServerContext> ctx, UniqueFd client,
                 const sockaddr_storage& peer) {
-  Helper h(std::move(ctx), peer);
+  helper_run_with_launcher(std::move(ctx), std::move(client), peer, fork_sandboxed_worker);
+}
+
+void helper_run_with_launcher(std::shared_ptr<const ServerContext> ctx, UniqueFd client,
+                              const sockaddr_storage& peer, WorkerLauncher launcher) {
+  Helper h(std::move(ctx), peer, std::move(launcher));
   h.run(std::move(client));
 }
 

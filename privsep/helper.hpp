@@ -5,14 +5,40 @@
 
 #include <sys/socket.h>
 
+#include <functional>
 #include <memory>
+#include <vector>
 
 #include "core/server.hpp"
 #include "core/util.hpp"
+#include "core/worker.hpp"
+#include "privsep/sandbox.hpp"
 
 namespace moat {
 
+// Everything a worker is started with: its ends of the control connection and of the
+// helper's IPC socket, what it is told (control_fd/helper_fd not yet filled in), who
+// it must become, and the other descriptors it may keep (logs).
+struct WorkerLaunch {
+  UniqueFd control;
+  UniqueFd ipc;
+  WorkerStart start;
+  Identity identity;
+  SeccompPolicy policy;
+  std::vector<int> keep_fds;
+};
+
+// Starts a worker; returns its pid, or 0 when there is no process for the helper to
+// reap. The helper's default forks a sandboxed worker; the state-table tests pass one
+// that takes the worker's side of the IPC socket instead.
+using WorkerLauncher = std::function<Result<pid_t>(WorkerLaunch&&)>;
+
 [[noreturn]] void helper_run(std::shared_ptr<const ServerContext> ctx, UniqueFd client,
                              const sockaddr_storage& peer);
+
+// helper_run with another way of starting workers (tests/unit/helper_test.cpp).
+[[noreturn]] void helper_run_with_launcher(std::shared_ptr<const ServerContext> ctx,
+                                           UniqueFd client, const sockaddr_storage& peer,
+                                           WorkerLauncher launcher);
 
 }  // namespace moat

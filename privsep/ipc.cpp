@@ -21,7 +21,7 @@ Error truncated() { return fail("ipc: truncated message"); }
 
 bool known_type(uint16_t t) {
   return t >= static_cast<uint16_t>(MsgType::kLogin) &&
-         t <= static_cast<uint16_t>(MsgType::kPort20Result);
+         t <= static_cast<uint16_t>(MsgType::kLoginFailed);
 }
 
 Result<bool> read_bool(IpcReader& r) {
@@ -348,6 +348,20 @@ Result<Port20Result> decode_port20_result(std::span<const uint8_t> p) {
   if (!text) return fail(text.error());
   if (auto end = r.finish(); !end) return fail(end.error());
   return Port20Result{*ok, std::move(*text)};
+}
+
+std::vector<uint8_t> encode(const LoginFailed& m) {
+  IpcWriter w;
+  w.str(m.user);
+  return w.data();
+}
+
+Result<LoginFailed> decode_login_failed(std::span<const uint8_t> p) {
+  IpcReader r(p);
+  auto user = r.str(kMaxUserLen);
+  if (!user) return fail(user.error());
+  if (auto end = r.finish(); !end) return fail(end.error());
+  return LoginFailed{std::move(*user)};
 }
 
 }  // namespace moat

@@ -21,6 +21,7 @@ enum class MsgType : uint16_t {
   kHandover = 3,      // worker -> helper: Handover + the control socket fd
   kPort20Socket = 4,  // worker -> helper: Port20Request
   kPort20Result = 5,  // helper -> worker: Port20Result (+ a bound socket fd on success)
+  kLoginFailed = 6,   // helper -> master (privsep/master_link): LoginFailed
 };
 
 constexpr size_t kIpcHeaderSize = 8;
@@ -113,5 +114,12 @@ struct Port20Result {
 };
 std::vector<uint8_t> encode(const Port20Result& m);
 Result<Port20Result> decode_port20_result(std::span<const uint8_t> p);
+
+// A failed login, reported by a session's helper to the master's modules (login_failed).
+struct LoginFailed {
+  std::string user;  // as the client gave it, at most kMaxUserLen bytes
+};
+std::vector<uint8_t> encode(const LoginFailed& m);
+Result<LoginFailed> decode_login_failed(std::span<const uint8_t> p);
 
 }  // namespace moat

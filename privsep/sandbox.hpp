@@ -23,6 +23,7 @@ enum class SeccompProfile { kPreauth, kPostauth };
 struct SeccompPolicy {
   SeccompProfile profile = SeccompProfile::kPreauth;
   bool write_enable = false;  // post-auth: allow file-system writes
+  int omit_syscall = -1;      // tests only: leave this system call out of the allow-list
 };
 
 // In this order: chroot + chdir("/"), setgroups/setgid/setuid (verified with
@@ -33,6 +34,10 @@ Status sandbox_enter(const Identity& id, bool use_seccomp, const SeccompPolicy& 
 
 // Loads the allow-list filter only (default action: kill the process).
 Status seccomp_install(const SeccompPolicy& policy);
+
+// The same filter, but a call outside it raises SIGSYS (SCMP_ACT_TRAP) for the
+// caller's handler to report: only for the start-up self-test's probe process.
+Status seccomp_install_trapping(const SeccompPolicy& policy);
 
 // Closes every descriptor >= 3 not listed in keep.
 void close_fds_except(const std::vector<int>& keep);

@@ -151,9 +151,10 @@ using Ctx = std::unique_ptr<void, CtxRelease>;
 // differ (e.g. mmap2, socketcall on i386), so refuse rather than guess.
 bool supported_arch(uint32_t arch) { return arch == SCMP_ARCH_X86_64 || arch == SCMP_ARCH_AARCH64; }
 
-Status add_rules(scmp_filter_ctx ctx, std::span<const Rule> rules) {
+Status add_rules(scmp_filter_ctx ctx, std::span<const Rule> rules, int omit) {
   for (Rule r : rules) {
     if (r.nr < 0) continue;  // not a syscall on this architecture: nothing to allow
+    if (r.nr == omit) continue;
     for (unsigned i = 0; i < r.ncmp; ++i) {
       if (r.cmp[i].datum_a == kSelfPid) r.cmp[i].datum_a = static_cast<scmp_datum_t>(getpid());
     }
@@ -169,14 +170,17 @@ Status add_rules(scmp_filter_ctx ctx, std::span<const Rule> rules) {
 }
 
 Status add_profile(scmp_filter_ctx ctx, const SeccompPolicy& policy) {
-  if (auto s = add_rules(ctx, kEventLoopRules); !s) return s;
+  const int omit = policy.omit_syscall;
+  if (auto s = add_rules(ctx, kEventLoopRules, omit); !s) return s;
 #ifdef MOAT_SANITIZERS
-  if (auto s = add_rules(ctx, kSanitizerRules); !s) return s;
+  if (auto s = add_rules(ctx, kSanitizerRules, omit); !s) return s;
 #endif
   if (policy.profile == SeccompProfile::kPreauth) return Ok{};
-  if (auto s = add_rules(ctx, kPostauthRules); !s) return s;
-  return add_rules(ctx, policy.write_enable ? std::span<const Rule>(kWriteRules)
-                                            : std::span<const Rule>(kReadOnlyOpenRules));
+  if (auto s = add_rules(ctx, kPostauthRules, omit); !s) return s;
+  return add_rules(ctx,
+                   policy.write_enable ? std::span<const Rule>(kWriteRules)
+                                       : std::span<const Rule>(kReadOnlyOpenRules),
+                   omit);
 }
 
 #ifdef MOAT_SECCOMP_DEBUG
@@ -233,24 +237,33 @@ Status install_reporter() {
 }
 #endif
 
-}  // namespace
-
-Status seccomp_install(const SeccompPolicy& policy) {
+// Violations kill the process (production) or raise SIGSYS (the start-up self-test).
+Status load_filter(const SeccompPolicy& policy, uint32_t default_action) {
   if (!supported_arch(seccomp_arch_native())) {
     return fail("seccomp: no allow-list for this architecture; set seccomp_sandbox=NO");
   }
-  Ctx ctx(seccomp_init(kDefaultAction));
+  Ctx ctx(seccomp_init(default_action));
   if (!ctx) return fail("seccomp: seccomp_init failed");
   int rc = seccomp_attr_set(ctx.get(), SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
   if (rc == 0) rc = seccomp_attr_set(ctx.get(), SCMP_FLTATR_CTL_TSYNC, 1);
   if (rc != 0) return fail("seccomp: filter attributes: " + errno_text(-rc));
   if (auto s = add_profile(ctx.get(), policy); !s) return s;
-#ifdef MOAT_SECCOMP_DEBUG
-  if (auto s = install_reporter(); !s) return s;
-#endif
   rc = seccomp_load(ctx.get());
   if (rc != 0) return fail("seccomp: loading the filter: " + errno_text(-rc));
   return Ok{};
+}
+
+}  // namespace
+
+Status seccomp_install(const SeccompPolicy& policy) {
+#ifdef MOAT_SECCOMP_DEBUG
+  if (auto s = install_reporter(); !s) return s;
+#endif
+  return load_filter(policy, kDefaultAction);
+}
+
+Status seccomp_install_trapping(const SeccompPolicy& policy) {
+  return load_filter(policy, SCMP_ACT_TRAP);
 }
 
 }  // namespace moat

@@ -7,7 +7,8 @@ in this directory and by tests/bench.
 
 API (kept stable for tests/bench):
     private_workdir()                 tmpfs-backed 0755 directory, private to the namespace
-    FakeEtc(tmpdir)                   add_user(), add_pam_service(), close()
+    FakeEtc(tmpdir)                   add_user(), add_pam_service(), add_file(),
+                                      remove_file(), close()
     Server(tmpdir, options, binary=None, server=None)
                                       start(), stop(), reload(), terminate(), port, port6,
                                       config_path, pids(), connect(ipv6=False)
@@ -189,6 +190,29 @@ class FakeEtc:
     def add_pam_service(self, name, text):
         with open(os.path.join(self.pam_dir, name), "w") as f:
             f.write(text)
+
+    def add_file(self, path, text):
+        """Show `text` at an existing /etc file (hosts.allow, hosts.deny...) through a
+        bind-mounted temp copy; again for the same path rewrites the copy in place.
+        The host's file is never written; a path that does not exist cannot be
+        shadowed (that would mean creating it on the host)."""
+        require_private_namespace()
+        copy = os.path.join(self.dir, "files", path.strip("/").replace("/", "%"))
+        if path not in self.mounted:
+            if not os.path.isfile(path):
+                raise HarnessError(f"{path} does not exist on this host: cannot shadow it")
+            os.makedirs(os.path.dirname(copy), exist_ok=True)
+            shutil.copy2(path, copy)
+            self._bind(copy, path)
+        with open(copy, "w") as f:
+            f.write(text)
+        return path
+
+    def remove_file(self, path):
+        """Undo add_file: the host's own file shows again."""
+        if path in self.mounted:
+            subprocess.run(["umount", "-l", path], check=False)
+            self.mounted.remove(path)
 
     def close(self):
         for dst in reversed(self.mounted):

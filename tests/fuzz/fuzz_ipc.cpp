@@ -35,6 +35,9 @@ void decode_all(Span p) {
   check_round_trip(handover, p);
   check_round_trip(moat::decode_port20_request(p), p);
   check_round_trip(moat::decode_port20_result(p), p);
+  auto failed = moat::decode_login_failed(p);
+  if (failed.ok() && failed->user.size() > moat::kMaxUserLen) abort();
+  check_round_trip(failed, p);
 }
 
 }  // namespace

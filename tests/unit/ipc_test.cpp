@@ -140,7 +140,7 @@ TEST(IpcCodec, FinishReportsTrailingBytes) {
 // ---- framing ------------------------------------------------------------------
 
 TEST(IpcDecode, AcceptsEveryKnownType) {
-  for (uint16_t t = 1; t <= 5; ++t) {
+  for (uint16_t t = 1; t <= 6; ++t) {
     auto m = ipc_decode(datagram(t, 0, {9, 8}));
     ASSERT_TRUE(m.ok()) << t << ": " << m.error();
     EXPECT_EQ(static_cast<uint16_t>(m->type), t);
@@ -153,7 +153,7 @@ TEST(IpcDecode, RejectsBadHeaders) {
   EXPECT_FALSE(ipc_decode({}).ok());
   EXPECT_FALSE(ipc_decode(Bytes{1, 0, 0, 0, 0, 0, 0}).ok());  // 7-byte header
   EXPECT_FALSE(ipc_decode(datagram(0, 0, {})).ok());          // type 0
-  EXPECT_FALSE(ipc_decode(datagram(6, 0, {})).ok());          // past the last type
+  EXPECT_FALSE(ipc_decode(datagram(7, 0, {})).ok());          // past the last type
   EXPECT_FALSE(ipc_decode(datagram(0xffff, 0, {})).ok());
   EXPECT_FALSE(ipc_decode(datagram(1, 1, {})).ok());  // flags must be 0
   EXPECT_FALSE(ipc_decode(datagram(1, 0x8000, {})).ok());
@@ -423,6 +423,24 @@ TEST(IpcMessages, Port20ResultRoundTripAndLimits) {
   bad_bool[0] = 3;
   EXPECT_FALSE(decode_port20_result(bad_bool).ok());
   EXPECT_FALSE(decode_port20_result(Bytes{1}).ok());
+}
+
+TEST(IpcMessages, LoginFailedRoundTripAndLimits) {
+  auto m = decode_login_failed(encode(LoginFailed{"mallory"}));
+  ASSERT_TRUE(m.ok()) << m.error();
+  EXPECT_EQ(m->user, "mallory");
+  IpcWriter w;
+  w.str("x");
+  EXPECT_EQ(encode(LoginFailed{"x"}), w.data());  // just the length-prefixed name
+  auto longest = decode_login_failed(encode(LoginFailed{std::string(kMaxUserLen, 'u')}));
+  ASSERT_TRUE(longest.ok());
+  EXPECT_EQ(longest->user.size(), kMaxUserLen);
+  EXPECT_FALSE(decode_login_failed(encode(LoginFailed{std::string(kMaxUserLen + 1, 'u')})).ok());
+  EXPECT_FALSE(decode_login_failed({}).ok());
+  EXPECT_FALSE(decode_login_failed(plus_byte(encode(LoginFailed{"a"}))).ok());
+  Bytes truncated = encode(LoginFailed{"abc"});
+  truncated.pop_back();
+  EXPECT_FALSE(decode_login_failed(truncated).ok());
 }
 
 }  // namespace

@@ -1,0 +1,119 @@
+// The host side of the module ABI: what a module may ask of the core, and nothing
+// that bypasses it. Services a process cannot give (a reply outside a worker) fail
+// visibly instead of pretending to work.
+#include "core/module_host.hpp"
+
+#include <sys/mman.h>
+
+#include <cstdio>
+#include <string>
+#include <variant>
+
+#include "core/config.hpp"
+#include "core/modules.hpp"
+
+namespace moat {
+namespace {
+
+constexpr std::size_t kMaxShared = std::size_t{64} << 20;
+constexpr std::size_t kMaxLogName = 64;
+constexpr std::size_t kMaxLogMessage = 1024;
+
+const Config* g_cfg = nullptr;
+bool g_in_init = false;
+
+template <class T>
+const T* core_field(const char* name) {
+  if (g_cfg == nullptr || name == nullptr) return nullptr;
+  const OptionInfo* info = option_find(name);
+  if (info == nullptr) return nullptr;
+  const auto* field = std::get_if<T Config::*>(&info->field);
+  return field ? &(g_cfg->**field) : nullptr;
+}
+
+const char* module_text(const char* name, moat_option_type type) {
+  if (g_cfg == nullptr || name == nullptr) return nullptr;
+  return module_option_text(*g_cfg, name, type);
+}
+
+int host_option_bool(const char* name) {
+  if (const bool* v = core_field<bool>(name)) return *v ? 1 : 0;
+  const char* text = module_text(name, MOAT_OPT_BOOL);
+  if (text == nullptr) return 0;
+  auto b = config_parse_bool(name, text);
+  return b && *b ? 1 : 0;
+}
+
+unsigned host_option_uint(const char* name) {
+  if (const unsigned* v = core_field<unsigned>(name)) return *v;
+  const char* text = module_text(name, MOAT_OPT_UINT);
+  if (text == nullptr) return 0;
+  auto n = config_parse_uint(name, text);
+  return n ? *n : 0;
+}
+
+const char* host_option_string(const char* name) {
+  if (const std::string* v = core_field<std::string>(name)) return v->c_str();
+  const char* text = module_text(name, MOAT_OPT_STRING);
+  return text ? text : "";
+}
+
+// One line, whatever the module passes: bounded, control characters replaced.
+std::string log_text(const char* text, std::size_t max) {
+  std::string out = text ? std::string(text).substr(0, max) : "(null)";
+  for (char& c : out) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+  }
+  return out;
+}
+
+void host_log(const char* module, const char* message) {
+  std::fprintf(stderr, "moatftpd: %s: %s\n", log_text(module, kMaxLogName).c_str(),
+               log_text(message, kMaxLogMessage).c_str());
+}
+
+void* host_shared_alloc(size_t size) {
+  if (!g_in_init || size == 0 || size > kMaxShared) return nullptr;
+  void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  return p == MAP_FAILED ? nullptr : p;  // kept for the life of the server
+}
+
+void unavailable(const char* service) {
+  std::fprintf(stderr, "moatftpd: module host: %s is not available in this process\n", service);
+}
+
+void host_reply(int, const char*) { unavailable("reply"); }
+
+int host_privileged(uint16_t, const void*, size_t, int) {
+  unavailable("privileged");
+  return -1;
+}
+
+void host_rate_limit(uint64_t) { unavailable("rate_limit"); }
+
+moat_host make_host() {
+  moat_host h{};
+  h.abi_version = MOAT_MODULE_ABI_VERSION;
+  h.struct_size = sizeof(moat_host);
+  h.option_bool = host_option_bool;
+  h.option_uint = host_option_uint;
+  h.option_string = host_option_string;
+  h.log = host_log;
+  h.shared_alloc = host_shared_alloc;
+  h.reply = host_reply;
+  h.privileged = host_privileged;
+  h.rate_limit = host_rate_limit;
+  return h;
+}
+
+const moat_host g_host = make_host();
+
+}  // namespace
+
+const moat_host* module_host() { return &g_host; }
+
+void module_host_bind(const Config* cfg) { g_cfg = cfg; }
+
+void module_host_set_init(bool in_init) { g_in_init = in_init; }
+
+}  // namespace moat

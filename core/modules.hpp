@@ -1,0 +1,83 @@
+// The loaded modules (modules/moat_module.h): loading and checking them in the master
+// before any fork, their option tables, their state, and calling their master hooks.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/util.hpp"
+#include "modules/moat_module.h"
+
+namespace moat {
+
+struct Config;
+
+// A load_module=NAME line and where it was written ("file:line" or "-o ...").
+struct ModuleRequest {
+  std::string name;
+  std::string where;
+};
+
+// One option of a loaded module, pointing into the module's own table.
+struct ModuleOption {
+  const moat_option* def;
+  const char* module;  // the owning module's name
+};
+
+class ModuleRegistry {
+ public:
+  // dlopens dir/NAME.so for each request (RTLD_NOW | RTLD_LOCAL) and checks its
+  // moat_module_NAME: ABI version, size, name, reserved fields, option table. The
+  // first problem is returned as "WHERE: load_module=NAME: PATH: reason".
+  static Result<std::shared_ptr<ModuleRegistry>> load(const std::string& dir,
+                                                      const std::vector<ModuleRequest>& requests);
+
+  ModuleRegistry();
+  ~ModuleRegistry();
+  ModuleRegistry(const ModuleRegistry&) = delete;
+  ModuleRegistry& operator=(const ModuleRegistry&) = delete;
+
+  const ModuleOption* find_option(std::string_view name) const;
+  const std::vector<ModuleOption>& options() const { return options_; }
+  std::vector<std::string> names() const;
+  std::size_t size() const { return modules_.size(); }
+
+  // Master, once, before any fork: binds the host to cfg and runs each init.
+  Status init(const Config& cfg);
+  // Master hooks. admit returns true to admit; on refusal `reply` holds the line to
+  // send (without CRLF) and the modules that had admitted get session_closed.
+  bool admit(const moat_conn& conn, std::string& reply);
+  void session_closed(const moat_conn& conn);
+  void login_failed(const moat_conn& conn, std::string_view user);
+
+  struct Loaded;
+
+ private:
+  Status add(const std::string& dir, const ModuleRequest& req);
+  Status add_options(const moat_module& def);
+
+  std::vector<std::unique_ptr<Loaded>> modules_;
+  std::vector<ModuleOption> options_;
+};
+
+// Typed values of loaded modules' options (text kept in Config::module_options);
+// nothing when no loaded module has an option of that name and type.
+const char* module_option_text(const Config& cfg, std::string_view name, moat_option_type type);
+
+// Options of the modules that ship with moatftpd, compiled into the core from each
+// module's .def file: for "X requires load_module=mod_Y" and the man page.
+struct FirstPartyModule {
+  const char* name;
+  const char* description;
+};
+const std::vector<FirstPartyModule>& first_party_modules();
+struct FirstPartyOption {
+  const char* module;
+  moat_option def;
+};
+const std::vector<FirstPartyOption>& first_party_options();
+const char* first_party_owner(std::string_view option);
+
+}  // namespace moat

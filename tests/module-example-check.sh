@@ -1,0 +1,26 @@
+#!/bin/sh
+# The worked example of contrib/MODULES.md builds as the guide says, as C99 against the
+# installed-style header alone, and loads into the server (moatftpd -t).
+# Usage: module-example-check.sh SRCDIR BUILDDIR   (exit 77: no C compiler)
+set -eu
+src=$1
+bld=$2
+cc=${CC:-cc}
+command -v "$cc" >/dev/null 2>&1 || { echo "module-example: no $cc; skipping" >&2; exit 77; }
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+"$cc" -std=c99 -pedantic -Werror -O2 -Wall -Wextra -fPIC -shared -Wl,-z,defs \
+  -I"$src/modules" -o "$dir/mod_example.so" "$src/contrib/mod_example/mod_example.c"
+chmod 755 "$dir" "$dir/mod_example.so"
+# secure_chroot_dir=/ only so that -t needs nothing else to exist.
+printf 'listen=YES\nsecure_chroot_dir=/\n' >"$dir/ftpd.conf"
+out=$("$bld/moatftpd" -t -o module_dir="$dir" -o load_module=mod_example \
+  -o example_deny_prefix=192.0.2. -o example_log_refusals=NO "$dir/ftpd.conf")
+echo "$out"
+case $out in *"configuration OK"*) ;; *) exit 1 ;; esac
+if "$bld/moatftpd" -t -o example_deny_prefix=x "$dir/ftpd.conf" 2>/dev/null
+then
+  echo "module-example: example_deny_prefix accepted without load_module" >&2
+  exit 1
+fi
+echo "module-example: OK"
