@@ -15,6 +15,7 @@
 #include "core/filter.hpp"
 #include "core/ls.hpp"
 #include "core/session.hpp"
+#include "privsep/ipc.hpp"
 
 namespace moat {
 namespace {
@@ -46,6 +47,14 @@ bool refuse_path(Session& s, const std::string& path) {
     return true;
   }
   if (!filter_match_path(s.ctx.deny_file, path, s.absolute_path(path))) return false;
+  s.reply(550, "Permission denied.");
+  return true;
+}
+
+// mod_anon_upload, as vsftpd: an anonymous session gets each kind of write only with
+// its option (the dispatcher has already refused writes when write_enable is off).
+bool anon_refuses(Session& s, bool allowed) {
+  if (!s.st.anonymous || allowed) return false;
   s.reply(550, "Permission denied.");
   return true;
 }
@@ -187,13 +196,13 @@ void cmd_pwd(Session& s, const std::string&) {
 }
 
 void cmd_mkd(Session& s, const std::string& arg) {
-  if (refuse_path(s, arg)) return;
+  if (anon_refuses(s, s.st.anon.mkdir) || refuse_path(s, arg)) return;
   if (mkdir(arg.c_str(), 0777) != 0) return s.reply(550, "Create directory operation failed.");
   s.reply(257, "\"" + quote_257(s.absolute_path(arg)) + "\" created");
 }
 
 void cmd_rmd(Session& s, const std::string& arg) {
-  if (refuse_path(s, arg)) return;
+  if (anon_refuses(s, s.st.anon.other) || refuse_path(s, arg)) return;
   if (rmdir(arg.c_str()) != 0) return s.reply(550, "Remove directory operation failed.");
   s.reply(250, "Remove directory operation successful.");
 }
@@ -201,7 +210,7 @@ void cmd_rmd(Session& s, const std::string& arg) {
 // ---- files ------------------------------------------------------------------------
 
 void cmd_dele(Session& s, const std::string& arg) {
-  if (refuse_path(s, arg)) return;
+  if (anon_refuses(s, s.st.anon.other) || refuse_path(s, arg)) return;
   struct stat st {};
   if (lstat(arg.c_str(), &st) != 0 || S_ISDIR(st.st_mode) || unlink(arg.c_str()) != 0)
     return s.reply(550, "Delete operation failed.");
@@ -209,7 +218,7 @@ void cmd_dele(Session& s, const std::string& arg) {
 }
 
 void cmd_rnfr(Session& s, const std::string& arg) {
-  if (refuse_path(s, arg)) return;
+  if (anon_refuses(s, s.st.anon.other) || refuse_path(s, arg)) return;
   struct stat st {};
   if (lstat(arg.c_str(), &st) != 0) return s.reply(550, "RNFR command failed.");
   s.rnfr = arg;
@@ -217,6 +226,7 @@ void cmd_rnfr(Session& s, const std::string& arg) {
 }
 
 void cmd_rnto(Session& s, const std::string& arg) {
+  if (anon_refuses(s, s.st.anon.other)) return;
   if (s.rnfr.empty()) return s.reply(503, "RNFR required first.");
   std::string from = std::move(s.rnfr);
   s.rnfr.clear();
@@ -244,7 +254,7 @@ void cmd_mdtm(Session& s, const std::string& arg) {
   auto space = arg.find(' ');
   if (space == 14 && s.cfg.mdtm_write && parse_mdtm(arg.substr(0, 14))) {
     if (!s.st.write_enable) return s.reply(550, "Permission denied.");
-    if (refuse_path(s, arg.substr(15))) return;
+    if (anon_refuses(s, s.st.anon.other) || refuse_path(s, arg.substr(15))) return;
     if (!set_mtime(arg.substr(15), *parse_mdtm(arg.substr(0, 14))))
       return s.reply(550, "Could not set file modification time.");
     return s.reply(213, "File modification time set.");
@@ -263,7 +273,7 @@ void cmd_mfmt(Session& s, const std::string& arg) {
     return s.reply(501, "Syntax error in parameters or arguments.");
   std::string path = arg.substr(space + 1);
   if (!s.cfg.mdtm_write) return s.reply(550, "Permission denied.");
-  if (refuse_path(s, path)) return;
+  if (anon_refuses(s, s.st.anon.other) || refuse_path(s, path)) return;
   if (!set_mtime(path, *t)) return s.reply(550, "Could not set file modification time.");
   s.reply(213, "Modify=" + time_mdtm(*t) + "; " + path);
 }
@@ -305,11 +315,13 @@ void cmd_retr(Session& s, const std::string& arg) {
 
 enum class StoreKind { kStor, kAppe, kStou };
 
+// `exclusive`: only a new file (STOU, and anonymous uploads without
+// anon_other_write_enable, which may neither overwrite nor append, as vsftpd).
 Result<UniqueFd> open_upload(const std::string& path, StoreKind kind, uint64_t offset,
-                             unsigned mode) {
+                             unsigned mode, bool exclusive) {
   int flags = O_WRONLY | O_CREAT | O_NONBLOCK | O_CLOEXEC | O_NOCTTY;
   if (kind == StoreKind::kAppe) flags |= O_APPEND;
-  if (kind == StoreKind::kStou) flags |= O_EXCL;
+  if (kind == StoreKind::kStou || exclusive) flags |= O_EXCL;
   UniqueFd fd(open(path.c_str(), flags, mode));
   struct stat st {};
   if (!fd) return fail(errno_text(errno));
@@ -323,8 +335,22 @@ Result<UniqueFd> open_upload(const std::string& path, StoreKind kind, uint64_t o
   return fd;
 }
 
+// chown_uploads: the helper gives a new anonymous upload to chown_username. A file the
+// session did not create (an overwrite with anon_other_write_enable) is left alone.
+void chown_upload(Session& s, int fd) {
+  struct stat st {};
+  if (fstat(fd, &st) != 0 || st.st_uid != getuid()) return;
+  auto sent = ipc_send(s.st.helper_fd, MsgType::kChownUpload, encode(ChownUpload{}),
+                       std::span(&fd, 1));
+  auto msg = sent ? ipc_recv(s.st.helper_fd) : Result<Message>(fail("send"));
+  if (!msg || msg->type != MsgType::kChownUploadResult) s.end_silently();
+  auto res = decode_chown_upload_result(msg->payload);
+  if (!res || !res->ok) s.end_silently();
+}
+
 void store(Session& s, const std::string& arg, StoreKind kind) {
   uint64_t offset = std::exchange(s.rest, 0);
+  if (anon_refuses(s, s.st.anon.upload)) return;
   if (!arg.empty() && refuse_path(s, arg)) return;
   if (!s.data_setup()) return s.reply(425, "Use PORT or PASV first.");
   std::string name = arg;
@@ -334,12 +360,14 @@ void store(Session& s, const std::string& arg, StoreKind kind) {
     for (int i = 0; i < 100 && !fd; ++i) {
       name = i ? base + "." + std::to_string(i) : base;
       if (filter_match_path(s.ctx.deny_file, name, s.absolute_path(name))) continue;
-      fd = open_upload(name, kind, 0, s.cfg.file_open_mode);
+      fd = open_upload(name, kind, 0, s.cfg.file_open_mode, true);
     }
   } else {
-    fd = open_upload(name, kind, offset, s.cfg.file_open_mode);
+    bool exclusive = s.st.anonymous && !s.st.anon.other;
+    fd = open_upload(name, kind, offset, s.cfg.file_open_mode, exclusive);
   }
   if (!fd) return s.reply(553, "Could not create file.");
+  if (s.st.anonymous && s.st.anon.chown) chown_upload(s, fd->get());
   TransferSpec spec;
   spec.kind = TransferSpec::kRecvFile;
   spec.file = std::move(*fd);

@@ -285,7 +285,9 @@ Result<std::string> apply_module_option(Config& cfg, std::string_view name,
   if (opt->def->type == MOAT_OPT_BOOL) {
     if (auto b = parse_bool(name, value); !b) return fail(b.error());
   } else if (opt->def->type == MOAT_OPT_UINT) {
-    if (auto n = parse_uint(name, value); !n) return fail(n.error());
+    auto n = parse_uint(name, value);
+    if (!n) return fail(n.error());
+    if (auto st = check_range(name, *n); !st) return fail(st.error());  // chown_upload_mode
   }
   cfg.module_options.insert_or_assign(std::string(name), std::string(value));
   return std::string(name);

@@ -16,6 +16,7 @@ const std::vector<FirstPartyOption>& first_party_options() {
 #define MOAT_MODULE_OPTION(name, type, def, description) \
   v.push_back({module, {#name, type, def, description}});
 #include "modules/mod_iplimit/mod_iplimit.def"
+#include "modules/mod_anon_upload/mod_anon_upload.def"
 #undef MOAT_MODULE_INFO
 #undef MOAT_MODULE_OPTION
     return v;
@@ -29,6 +30,7 @@ const std::vector<FirstPartyModule>& first_party_modules() {
 #define MOAT_MODULE_INFO(name, description) v.push_back({#name, description});
 #define MOAT_MODULE_OPTION(name, type, def, description)
 #include "modules/mod_iplimit/mod_iplimit.def"
+#include "modules/mod_anon_upload/mod_anon_upload.def"
 #undef MOAT_MODULE_INFO
 #undef MOAT_MODULE_OPTION
     return v;

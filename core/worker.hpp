@@ -12,6 +12,16 @@
 
 namespace moat {
 
+// What an anonymous session may change (mod_anon_upload, vsftpd's meanings), decided
+// by the helper at login; all false for local sessions, which write_enable governs.
+struct AnonRights {
+  bool upload = false;  // anon_upload_enable: STOR/STOU/APPE of new files
+  bool mkdir = false;   // anon_mkdir_write_enable: MKD
+  bool other = false;   // anon_other_write_enable: DELE, RMD, RNFR/RNTO, overwrite, append
+  bool chown = false;   // chown_uploads: uploads go to the helper (kChownUpload)
+  bool any() const { return upload || mkdir || other; }
+};
+
 struct WorkerStart {
   const ServerContext* ctx = nullptr;
   int control_fd = -1;
@@ -27,6 +37,7 @@ struct WorkerStart {
   std::string anon_password;   // the anonymous "password" (an e-mail by custom)
   bool chrooted = false;
   bool write_enable = false;   // writes allowed in this session
+  AnonRights anon;             // anonymous sessions: which writes (write_enable is any())
   std::string fatal_message;   // reply and end the session instead of 230
 };
 

@@ -25,7 +25,9 @@ int allow_severity = LOG_INFO;  // libwrap reads these globals
 int deny_severity = LOG_WARNING;
 #endif
 
+#include "core/config.hpp"
 #include "core/ftpcmd.hpp"
+#include "core/modules.hpp"
 #include "core/worker.hpp"
 #include "privsep/ipc.hpp"
 #include "privsep/master_link.hpp"
@@ -49,11 +51,15 @@ constexpr unsigned kPost = static_cast<unsigned>(HelperState::kPostauth);
 
 // Everything a worker may ask. Anything else, in any other state, or past its
 // limit ends the session.
-constexpr std::array<RequestRule, 3> kRules{{
+constexpr std::array<RequestRule, 4> kRules{{
     {MsgType::kLogin, kPre, 64},
     {MsgType::kHandover, kPre | kPost, 64},  // after a login; in post-auth: REIN
     {MsgType::kPort20Socket, kPost, 1u << 20},
+    {MsgType::kChownUpload, kPost, 1u << 20},  // anonymous sessions with chown_uploads only
 }};
+
+// The requests that carry exactly one descriptor; any other descriptor is malformed.
+bool carries_fd(MsgType t) { return t == MsgType::kHandover || t == MsgType::kChownUpload; }
 
 // Who a successful login makes the worker, decided here and nowhere else.
 struct Grant {
@@ -62,8 +68,47 @@ struct Grant {
   std::string anon_password;
   Identity identity;
   bool write_enable = false;
+  AnonRights anon;
+  uid_t chown_uid = 0;  // chown_uploads: chown_username's identity and chown_upload_mode
+  gid_t chown_gid = 0;
+  mode_t chown_mode = 0;
   std::string fatal_message;
 };
+
+// mod_anon_upload's options, read through the registry: unset, or the module not
+// loaded, is vsftpd's default (NO).
+bool anon_option(const Config& c, const char* name) {
+  const char* text = module_option_text(c, name, MOAT_OPT_BOOL);
+  if (text == nullptr) return false;
+  auto v = config_parse_bool(name, text);
+  return v && *v;
+}
+
+// vsftpd: every anonymous write needs write_enable=YES as well as its own option.
+AnonRights anon_rights(const Config& c) {
+  AnonRights r;
+  if (!c.write_enable) return r;
+  r.upload = anon_option(c, "anon_upload_enable");
+  r.mkdir = anon_option(c, "anon_mkdir_write_enable");
+  r.other = anon_option(c, "anon_other_write_enable");
+  r.chown = (r.upload || r.other) && anon_option(c, "chown_uploads");
+  return r;
+}
+
+// chown_uploads: chown_username looked up at login, so a missing user fails the login
+// (vsftpd dies at the first upload instead).
+Status grant_chown(const Config& c, Grant& g) {
+  const char* name = module_option_text(c, "chown_username", MOAT_OPT_STRING);
+  const char* mode = module_option_text(c, "chown_upload_mode", MOAT_OPT_UINT);
+  auto owner = user_lookup(name ? name : "root");
+  if (!owner) return fail("chown_username: " + owner.error());
+  auto m = config_parse_uint("chown_upload_mode", mode ? mode : "0600");
+  if (!m) return fail(m.error());
+  g.chown_uid = owner->uid;
+  g.chown_gid = owner->gid;
+  g.chown_mode = static_cast<mode_t>(*m & 07777);
+  return Ok{};
+}
 
 
 bool printable_name(const std::string& s) {
@@ -104,6 +149,7 @@ class Helper {
   void on_login(const Message& msg);
   void on_handover(Message& msg);
   void on_port20(const Message& msg);
+  void on_chown_upload(Message& msg);
   Result<Grant> authenticate(const LoginRequest& req);
   Result<Grant> grant_anonymous(const LoginRequest& req);
   Result<Grant> grant_local(const LoginRequest& req);
@@ -212,6 +258,7 @@ void Helper::spawn_postauth(UniqueFd control, std::string pending) {
   start.anon_password = g.anon_password;
   start.chrooted = !g.identity.chroot_dir.empty();
   start.write_enable = g.write_enable;
+  start.anon = g.anon;
   start.fatal_message = g.fatal_message;
   std::vector<int> keep{2};
   for (int fd : {ctx_->xferlog_fd, ctx_->vsftpd_log_fd, ctx_->syslog_fd})
@@ -266,7 +313,10 @@ Result<Grant> Helper::grant_anonymous(const LoginRequest& req) {
   g.anon_password = req.pass;
   std::string root = cfg_.anon_root.empty() ? ftp->home : cfg_.anon_root;
   g.identity = {ftp->uid, ftp->gid, {ftp->gid}, root, "/"};
-  g.write_enable = false;  // anonymous writes come with mod_anon_upload
+  g.anon = anon_rights(cfg_);  // anonymous writes come with mod_anon_upload
+  g.write_enable = g.anon.any();  // and so do the seccomp policy's write syscalls
+  if (g.anon.chown)
+    if (auto st = grant_chown(cfg_, g); !st) return fail(st.error());
   return g;
 }
 
@@ -376,6 +426,28 @@ void Helper::on_port20(const Message& msg) {
   if (!st) end(st.error());
 }
 
+// chown_uploads: the worker passes the fd of an upload it created. Only a regular file
+// owned by the anonymous uid with a single link is given away; anything else means a
+// confused or hostile worker, and the session ends (vsftpd does the same checks).
+void Helper::on_chown_upload(Message& msg) {
+  if (auto req = decode_chown_upload(msg.payload); !req) end("bad CHOWN_UPLOAD: " + req.error());
+  if (!grant_ || !grant_->anonymous || !grant_->anon.chown)
+    end("CHOWN_UPLOAD without chown_uploads for an anonymous session");
+  if (msg.fds.size() != 1) end("CHOWN_UPLOAD without the file");
+  int fd = msg.fds[0].get();
+  struct stat st {};
+  if (fstat(fd, &st) != 0) end("CHOWN_UPLOAD: fstat: " + errno_text(errno));
+  if (!S_ISREG(st.st_mode)) end("CHOWN_UPLOAD of something not a regular file");
+  if (st.st_uid != grant_->identity.uid) end("CHOWN_UPLOAD of a file not owned by the ftp user");
+  if (st.st_nlink != 1) end("CHOWN_UPLOAD of a file with more than one link");
+  if (fchown(fd, grant_->chown_uid, grant_->chown_gid) != 0)
+    end("CHOWN_UPLOAD: fchown: " + errno_text(errno));
+  if (fchmod(fd, grant_->chown_mode) != 0) end("CHOWN_UPLOAD: fchmod: " + errno_text(errno));
+  auto bytes = encode(ChownUploadResult{true});
+  if (auto sent = ipc_send(sock_.get(), MsgType::kChownUploadResult, bytes); !sent)
+    end(sent.error());
+}
+
 void Helper::handle(Message& msg) {
   const RequestRule* rule = nullptr;
   for (const auto& r : kRules)
@@ -383,14 +455,15 @@ void Helper::handle(Message& msg) {
   if (!rule) end("request not in the table");
   if (!(rule->states & static_cast<unsigned>(state_))) end("request out of state");
   if (++counts_[msg.type] > rule->max_count) end("request over its limit");
-  // Only HANDOVER carries a descriptor (the control connection); a stray one is malformed.
-  if (!msg.fds.empty() && msg.type != MsgType::kHandover) end("request with a descriptor");
+  // Only HANDOVER (the control connection) and CHOWN_UPLOAD (the file) carry one.
+  if (!msg.fds.empty() && !carries_fd(msg.type)) end("request with a descriptor");
   if (login_ok_ && state_ == HelperState::kPreauth && msg.type != MsgType::kHandover)
     end("request after login other than HANDOVER");
   switch (msg.type) {
     case MsgType::kLogin: return on_login(msg);
     case MsgType::kHandover: return on_handover(msg);
     case MsgType::kPort20Socket: return on_port20(msg);
+    case MsgType::kChownUpload: return on_chown_upload(msg);
     default: end("unexpected request");
   }
 }

@@ -21,7 +21,7 @@ Error truncated() { return fail("ipc: truncated message"); }
 
 bool known_type(uint16_t t) {
   return t >= static_cast<uint16_t>(MsgType::kLogin) &&
-         t <= static_cast<uint16_t>(MsgType::kLoginFailed);
+         t <= static_cast<uint16_t>(MsgType::kChownUploadResult);
 }
 
 Result<bool> read_bool(IpcReader& r) {
@@ -362,6 +362,28 @@ Result<LoginFailed> decode_login_failed(std::span<const uint8_t> p) {
   if (!user) return fail(user.error());
   if (auto end = r.finish(); !end) return fail(end.error());
   return LoginFailed{std::move(*user)};
+}
+
+std::vector<uint8_t> encode(const ChownUpload&) { return {}; }
+
+Result<ChownUpload> decode_chown_upload(std::span<const uint8_t> p) {
+  IpcReader r(p);
+  if (auto end = r.finish(); !end) return fail(end.error());
+  return ChownUpload{};
+}
+
+std::vector<uint8_t> encode(const ChownUploadResult& m) {
+  IpcWriter w;
+  w.u8(m.ok ? 1 : 0);
+  return w.data();
+}
+
+Result<ChownUploadResult> decode_chown_upload_result(std::span<const uint8_t> p) {
+  IpcReader r(p);
+  auto ok = read_bool(r);
+  if (!ok) return fail(ok.error());
+  if (auto end = r.finish(); !end) return fail(end.error());
+  return ChownUploadResult{*ok};
 }
 
 }  // namespace moat

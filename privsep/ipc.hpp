@@ -22,6 +22,8 @@ enum class MsgType : uint16_t {
   kPort20Socket = 4,  // worker -> helper: Port20Request
   kPort20Result = 5,  // helper -> worker: Port20Result (+ a bound socket fd on success)
   kLoginFailed = 6,   // helper -> master (privsep/master_link): LoginFailed
+  kChownUpload = 7,   // worker -> helper: ChownUpload + the uploaded file's fd
+  kChownUploadResult = 8,  // helper -> worker: ChownUploadResult
 };
 
 constexpr size_t kIpcHeaderSize = 8;
@@ -121,5 +123,18 @@ struct LoginFailed {
 };
 std::vector<uint8_t> encode(const LoginFailed& m);
 Result<LoginFailed> decode_login_failed(std::span<const uint8_t> p);
+
+// chown_uploads: give the anonymous upload whose fd travels with this message to
+// chown_username. No fields: the helper trusts nothing but the fd, which it checks.
+struct ChownUpload {};
+std::vector<uint8_t> encode(const ChownUpload& m);
+Result<ChownUpload> decode_chown_upload(std::span<const uint8_t> p);
+
+// Sent only on success: a refused request ends the session instead.
+struct ChownUploadResult {
+  bool ok = false;
+};
+std::vector<uint8_t> encode(const ChownUploadResult& m);
+Result<ChownUploadResult> decode_chown_upload_result(std::span<const uint8_t> p);
 
 }  // namespace moat

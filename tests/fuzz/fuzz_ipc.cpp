@@ -38,6 +38,8 @@ void decode_all(Span p) {
   auto failed = moat::decode_login_failed(p);
   if (failed.ok() && failed->user.size() > moat::kMaxUserLen) abort();
   check_round_trip(failed, p);
+  check_round_trip(moat::decode_chown_upload(p), p);
+  check_round_trip(moat::decode_chown_upload_result(p), p);
 }
 
 }  // namespace

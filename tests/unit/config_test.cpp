@@ -134,8 +134,11 @@ TEST(ConfigTable, TypesAndOwners) {
   // mod_iplimit's options are in its own table, not the core's.
   EXPECT_EQ(option_find("max_clients"), nullptr);
   EXPECT_STREQ(first_party_owner("max_per_ip"), "mod_iplimit");
-  EXPECT_STREQ(option_find("anon_upload_enable")->owner, "mod_anon_upload");
-  EXPECT_STREQ(option_find("chown_upload_mode")->owner, "mod_anon_upload");
+  // So are mod_anon_upload's.
+  EXPECT_EQ(option_find("anon_upload_enable"), nullptr);
+  EXPECT_STREQ(first_party_owner("anon_upload_enable"), "mod_anon_upload");
+  EXPECT_STREQ(first_party_owner("chown_upload_mode"), "mod_anon_upload");
+  EXPECT_STREQ(first_party_owner("chown_username"), "mod_anon_upload");
   EXPECT_STREQ(option_find("anon_max_rate")->owner, "mod_throttle");
 }
 
@@ -148,7 +151,10 @@ TEST(ConfigTable, DefaultTextIsHowFtpdConfWritesIt) {
   EXPECT_STREQ(option_find("local_umask")->default_text, "077");
   EXPECT_STREQ(option_find("anon_umask")->default_text, "077");
   EXPECT_STREQ(option_find("file_open_mode")->default_text, "0666");
-  EXPECT_STREQ(option_find("chown_upload_mode")->default_text, "0600");
+  for (const FirstPartyOption& o : first_party_options())
+    if (std::string_view(o.def.name) == "chown_upload_mode") {
+      EXPECT_STREQ(o.def.default_text, "0600");
+    }
   EXPECT_STREQ(option_find("pam_service_name")->default_text, "ftp");
   EXPECT_STREQ(option_find("secure_chroot_dir")->default_text, "/usr/share/empty");
   EXPECT_STREQ(option_find("anon_root")->default_text, "");
@@ -232,12 +238,6 @@ TEST(ConfigDefaults, EqualVsftpds) {
   EXPECT_FALSE(c.ascii_download_enable);
   EXPECT_FALSE(c.dirmessage_enable);
   EXPECT_EQ(c.message_file, ".message");
-  EXPECT_FALSE(c.anon_upload_enable);
-  EXPECT_FALSE(c.anon_mkdir_write_enable);
-  EXPECT_FALSE(c.anon_other_write_enable);
-  EXPECT_FALSE(c.chown_uploads);
-  EXPECT_EQ(c.chown_username, "root");
-  EXPECT_EQ(c.chown_upload_mode, 0600u);
   EXPECT_EQ(c.anon_max_rate, 0u);
   EXPECT_EQ(c.local_max_rate, 0u);
   EXPECT_TRUE(c.module_options.empty());
@@ -466,7 +466,7 @@ TEST(ConfigLine, PortAndModeRanges) {
               std::string(port) + "=65536: a port must be at most 65535");
   }
   EXPECT_EQ(cfg.listen_port, 65535u);
-  for (const char* mode : {"local_umask", "anon_umask", "file_open_mode", "chown_upload_mode"}) {
+  for (const char* mode : {"local_umask", "anon_umask", "file_open_mode"}) {
     ASSERT_TRUE(config_apply_line(cfg, std::string(mode) + "=0777").ok()) << mode;
     EXPECT_EQ(apply_error(std::string(mode) + "=01000"),
               std::string(mode) + "=01000: a mode must be at most 0777");
@@ -779,10 +779,12 @@ TEST(ConfigSeeds, TutorialExercisesLoadWithTheirModules) {
   EXPECT_EQ(cfg->listen_port, 2121u);
   EXPECT_STREQ(module_option_text(*cfg, "max_clients", MOAT_OPT_UINT), "100");
   EXPECT_STREQ(module_option_text(*cfg, "max_per_ip", MOAT_OPT_UINT), "3");
-  EXPECT_TRUE(cfg->anon_upload_enable);
-  EXPECT_TRUE(cfg->anon_mkdir_write_enable);
-  EXPECT_TRUE(cfg->chown_uploads);
-  EXPECT_EQ(cfg->chown_username, "ftpupload");
+  EXPECT_STREQ(module_option_text(*cfg, "anon_upload_enable", MOAT_OPT_BOOL), "YES");
+  EXPECT_STREQ(module_option_text(*cfg, "anon_mkdir_write_enable", MOAT_OPT_BOOL), "YES");
+  EXPECT_STREQ(module_option_text(*cfg, "anon_other_write_enable", MOAT_OPT_BOOL), "NO");
+  EXPECT_STREQ(module_option_text(*cfg, "chown_uploads", MOAT_OPT_BOOL), "YES");
+  EXPECT_STREQ(module_option_text(*cfg, "chown_username", MOAT_OPT_STRING), "ftpupload");
+  EXPECT_STREQ(module_option_text(*cfg, "chown_upload_mode", MOAT_OPT_UINT), "0600");
   EXPECT_FALSE(cfg->userlist_deny);
   EXPECT_EQ(cfg->banner_file, "/etc/vsftpd/banner.txt");
   EXPECT_EQ(cfg->ftpd_banner, "Welcome to blah FTP service. SOLDESK");
@@ -793,6 +795,12 @@ TEST(ConfigSeeds, TutorialExercisesLoadWithTheirModules) {
       {"module_dir=" + dir.path(), "load_module=mod_iplimit", "load_module=mod_anon_upload"});
   ASSERT_TRUE(ov.ok()) << ov.error();
   EXPECT_STREQ(module_option_text(*ov, "max_per_ip", MOAT_OPT_UINT), "3");
+  // chown_upload_mode keeps the core's mode check as a module option.
+  auto bad = config_load(seed("tutorial-exercises.conf"),
+                         {"module_dir=" + dir.path(), "load_module=mod_iplimit",
+                          "load_module=mod_anon_upload", "chown_upload_mode=01000"});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().find("a mode must be at most 0777"), std::string::npos) << bad.error();
 }
 
 // ---- the sample ftpd.conf ------------------------------------------------------

@@ -25,7 +25,12 @@
 #include <thread>
 #include <vector>
 
+#include "core/modules.hpp"
 #include "privsep/ipc.hpp"
+
+#ifndef MOAT_TEST_BUILD_DIR
+#define MOAT_TEST_BUILD_DIR "."
+#endif
 
 namespace moat {
 namespace {
@@ -262,6 +267,10 @@ class HelperTable : public ::testing::Test {
   static bool granted(const Message& m) {
     if (m.type == MsgType::kLoginResult) {
       auto r = decode_login_result(m.payload);
+      return !r || r->ok;
+    }
+    if (m.type == MsgType::kChownUploadResult) {
+      auto r = decode_chown_upload_result(m.payload);
       return !r || r->ok;
     }
     if (m.type == MsgType::kPort20Result) {
@@ -659,6 +668,141 @@ TEST_F(HelperTable, HandoversPastTheirLimit) {
   int fd = pre.control.get();
   ASSERT_TRUE(ipc_send(pre.ipc.get(), MsgType::kHandover, encode(Handover{}), std::span(&fd, 1)));
   expect_ended(pre.ipc.get(), "over its limit");
+}
+
+// ---- CHOWN_UPLOAD (mod_anon_upload's chown_uploads) --------------------------------------
+
+class HelperChown : public HelperTable {
+ protected:
+  void SetUp() override {
+    HelperTable::SetUp();
+    const std::string dir = std::string(MOAT_TEST_BUILD_DIR) + "/modules";
+    if (access((dir + "/mod_anon_upload.so").c_str(), F_OK) != 0)
+      GTEST_SKIP() << "mod_anon_upload is not built";
+    auto reg = ModuleRegistry::load(dir, {{"mod_anon_upload", "test"}});
+    ASSERT_TRUE(reg.ok()) << reg.error();
+    cfg_.modules = *reg;
+    passwd* daemon_user = getpwnam("daemon");
+    ASSERT_NE(daemon_user, nullptr) << "these tests need the user daemon";
+    owner_uid_ = daemon_user->pw_uid;
+    for (const char* line : {"write_enable=YES", "anon_upload_enable=YES", "chown_uploads=YES",
+                             "chown_username=daemon", "chown_upload_mode=0640"})
+      ASSERT_TRUE(config_apply_line(cfg_, line).ok()) << line;
+  }
+
+  // A file in the anonymous root, owned by `uid`, as an upload would be.
+  UniqueFd upload(const char* name, uid_t uid) {
+    std::string path = anon_root_ + "/" + name;
+    UniqueFd fd(open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+    EXPECT_TRUE(fd) << path;
+    EXPECT_EQ(fchown(fd.get(), uid, uid), 0);
+    return fd;
+  }
+
+  struct stat stat_of(const char* name) const {
+    struct stat st {};
+    stat((anon_root_ + "/" + name).c_str(), &st);
+    return st;
+  }
+
+  uid_t owner_uid_ = 0;
+};
+
+TEST_F(HelperChown, AnonymousWritesGetTheWritePolicy) {
+  Launch pre = start();
+  Launch post = logged_in(pre);
+  EXPECT_TRUE(post.info.write_enable);
+  EXPECT_TRUE(post.info.policy_write);
+}
+
+TEST_F(HelperChown, WithoutWriteEnableAnonymousStaysReadOnly) {
+  ASSERT_TRUE(config_apply_line(cfg_, "write_enable=NO").ok());
+  Launch pre = start();
+  Launch post = logged_in(pre);
+  EXPECT_FALSE(post.info.write_enable);
+  EXPECT_FALSE(post.info.policy_write);
+  UniqueFd f = upload("up.bin", nobody_uid_);
+  int fd = f.get();
+  ASSERT_TRUE(ipc_send(post.ipc.get(), MsgType::kChownUpload, encode(ChownUpload{}),
+                       std::span(&fd, 1)));
+  expect_ended(post.ipc.get(), "without chown_uploads");
+  EXPECT_EQ(stat_of("up.bin").st_uid, nobody_uid_);
+}
+
+TEST_F(HelperChown, AnUploadGoesToChownUsernameWithItsMode) {
+  Launch pre = start();
+  Launch post = logged_in(pre);
+  UniqueFd f = upload("up.bin", nobody_uid_);
+  int fd = f.get();
+  auto m = ask(post.ipc.get(), MsgType::kChownUpload, encode(ChownUpload{}), std::span(&fd, 1));
+  ASSERT_TRUE(m.has_value());
+  ASSERT_EQ(m->type, MsgType::kChownUploadResult);
+  auto r = decode_chown_upload_result(m->payload);
+  ASSERT_TRUE(r.ok() && r->ok);
+  struct stat st = stat_of("up.bin");
+  EXPECT_EQ(st.st_uid, owner_uid_);
+  EXPECT_EQ(st.st_mode & 07777, 0640u);
+}
+
+TEST_F(HelperChown, AHardLinkEndsTheSession) {
+  Launch pre = start();
+  Launch post = logged_in(pre);
+  UniqueFd f = upload("up.bin", nobody_uid_);
+  ASSERT_EQ(link((anon_root_ + "/up.bin").c_str(), (anon_root_ + "/other").c_str()), 0);
+  int fd = f.get();
+  ASSERT_TRUE(ipc_send(post.ipc.get(), MsgType::kChownUpload, encode(ChownUpload{}),
+                       std::span(&fd, 1)));
+  expect_ended(post.ipc.get(), "more than one link");
+  EXPECT_EQ(stat_of("other").st_uid, nobody_uid_);
+}
+
+TEST_F(HelperChown, SomeoneElsesFileEndsTheSession) {
+  Launch pre = start();
+  Launch post = logged_in(pre);
+  UniqueFd f = upload("shadow", 0);
+  int fd = f.get();
+  ASSERT_TRUE(ipc_send(post.ipc.get(), MsgType::kChownUpload, encode(ChownUpload{}),
+                       std::span(&fd, 1)));
+  expect_ended(post.ipc.get(), "not owned by the ftp user");
+  EXPECT_EQ(stat_of("shadow").st_uid, 0u);
+}
+
+TEST_F(HelperChown, ADirectoryEndsTheSession) {
+  Launch pre = start();
+  Launch post = logged_in(pre);
+  std::string dir = anon_root_ + "/d";
+  ASSERT_EQ(mkdir(dir.c_str(), 0755), 0);
+  ASSERT_EQ(chown(dir.c_str(), nobody_uid_, nobody_uid_), 0);
+  UniqueFd d(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  int fd = d.get();
+  ASSERT_TRUE(ipc_send(post.ipc.get(), MsgType::kChownUpload, encode(ChownUpload{}),
+                       std::span(&fd, 1)));
+  expect_ended(post.ipc.get(), "not a regular file");
+  EXPECT_EQ(stat_of("d").st_uid, nobody_uid_);
+}
+
+TEST_F(HelperChown, BeforeLoginEndsTheSession) {
+  Launch pre = start();
+  UniqueFd f = upload("up.bin", nobody_uid_);
+  int fd = f.get();
+  ASSERT_TRUE(ipc_send(pre.ipc.get(), MsgType::kChownUpload, encode(ChownUpload{}),
+                       std::span(&fd, 1)));
+  expect_ended(pre.ipc.get(), "out of state");
+  EXPECT_EQ(stat_of("up.bin").st_uid, nobody_uid_);
+}
+
+TEST_F(HelperChown, WithoutTheFileOrWithAPayloadEndsTheSession) {
+  Launch pre = start();
+  Launch post = logged_in(pre);
+  ASSERT_TRUE(ipc_send(post.ipc.get(), MsgType::kChownUpload, encode(ChownUpload{})));
+  expect_ended(post.ipc.get(), "without the file");
+  Launch pre2 = start();
+  Launch post2 = logged_in(pre2);
+  UniqueFd f = upload("up.bin", nobody_uid_);
+  int fd = f.get();
+  ASSERT_TRUE(ipc_send(post2.ipc.get(), MsgType::kChownUpload, std::vector<uint8_t>{1}, std::span(&fd, 1)));
+  expect_ended(post2.ipc.get(), "bad CHOWN_UPLOAD");
+  EXPECT_EQ(stat_of("up.bin").st_uid, nobody_uid_);
 }
 
 }  // namespace

@@ -153,7 +153,7 @@ TEST(IpcDecode, RejectsBadHeaders) {
   EXPECT_FALSE(ipc_decode({}).ok());
   EXPECT_FALSE(ipc_decode(Bytes{1, 0, 0, 0, 0, 0, 0}).ok());  // 7-byte header
   EXPECT_FALSE(ipc_decode(datagram(0, 0, {})).ok());          // type 0
-  EXPECT_FALSE(ipc_decode(datagram(7, 0, {})).ok());          // past the last type
+  EXPECT_FALSE(ipc_decode(datagram(9, 0, {})).ok());          // past the last type
   EXPECT_FALSE(ipc_decode(datagram(0xffff, 0, {})).ok());
   EXPECT_FALSE(ipc_decode(datagram(1, 1, {})).ok());  // flags must be 0
   EXPECT_FALSE(ipc_decode(datagram(1, 0x8000, {})).ok());
@@ -441,6 +441,25 @@ TEST(IpcMessages, LoginFailedRoundTripAndLimits) {
   Bytes truncated = encode(LoginFailed{"abc"});
   truncated.pop_back();
   EXPECT_FALSE(decode_login_failed(truncated).ok());
+}
+
+TEST(IpcMessages, ChownUploadCarriesNoFields) {
+  EXPECT_TRUE(encode(ChownUpload{}).empty());
+  EXPECT_TRUE(decode_chown_upload({}).ok());
+  EXPECT_FALSE(decode_chown_upload(Bytes{0}).ok());  // anything in the payload is malformed
+  EXPECT_FALSE(decode_chown_upload(Bytes{1, 2, 3}).ok());
+}
+
+TEST(IpcMessages, ChownUploadResultRoundTripAndLimits) {
+  auto m = decode_chown_upload_result(encode(ChownUploadResult{true}));
+  ASSERT_TRUE(m.ok()) << m.error();
+  EXPECT_TRUE(m->ok);
+  EXPECT_EQ(encode(ChownUploadResult{false}), Bytes{0});
+  EXPECT_FALSE(decode_chown_upload_result({}).ok());
+  EXPECT_FALSE(decode_chown_upload_result(Bytes{2}).ok());
+  EXPECT_FALSE(decode_chown_upload_result(plus_byte(encode(ChownUploadResult{true}))).ok());
+  EXPECT_TRUE(ipc_decode(datagram(7, 0, {})).ok());  // both types are known to the framing
+  EXPECT_TRUE(ipc_decode(datagram(8, 0, Bytes{1})).ok());
 }
 
 }  // namespace

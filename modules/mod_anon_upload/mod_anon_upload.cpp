@@ -1,0 +1,43 @@
+// mod_anon_upload: declares the anonymous-write options. It has no hooks on purpose:
+// the helper reads these options when it grants an anonymous login and the core does
+// every file operation and the chown itself (contrib/MODULES.md, "mod_anon_upload").
+#include "modules/moat_module.h"
+
+namespace {
+
+#define MOAT_MODULE_INFO(name, description) constexpr char kDescription[] = description;
+#define MOAT_MODULE_OPTION(name, type, def, description)
+#include "modules/mod_anon_upload/mod_anon_upload.def"
+#undef MOAT_MODULE_INFO
+#undef MOAT_MODULE_OPTION
+
+const moat_option kOptions[] = {
+#define MOAT_MODULE_INFO(name, description)
+#define MOAT_MODULE_OPTION(name, type, def, description) {#name, type, def, description},
+#include "modules/mod_anon_upload/mod_anon_upload.def"
+#undef MOAT_MODULE_INFO
+#undef MOAT_MODULE_OPTION
+    {nullptr, MOAT_OPT_BOOL, nullptr, nullptr},
+};
+
+}  // namespace
+
+MOAT_MODULE(mod_anon_upload) = {
+    MOAT_MODULE_ABI_VERSION,
+    sizeof(struct moat_module),
+    "mod_anon_upload",
+    kDescription,
+    kOptions,
+    nullptr,  // preauth_commands
+    nullptr,  // init
+    nullptr,  // admit
+    nullptr,  // session_closed
+    nullptr,  // login_failed
+    nullptr,  // priv_handler
+    nullptr,  // session_start
+    nullptr,  // command_pre
+    nullptr,  // command_post
+    nullptr,  // transfer_begin
+    nullptr,  // transfer_end
+    {},
+};
