@@ -5,20 +5,8 @@
 
 namespace {
 
-#define MOAT_MODULE_INFO(name, description) constexpr char kDescription[] = description;
-#define MOAT_MODULE_OPTION(name, type, def, description)
-#include "modules/mod_anon_upload/mod_anon_upload.def"
-#undef MOAT_MODULE_INFO
-#undef MOAT_MODULE_OPTION
-
-const moat_option kOptions[] = {
-#define MOAT_MODULE_INFO(name, description)
-#define MOAT_MODULE_OPTION(name, type, def, description) {#name, type, def, description},
-#include "modules/mod_anon_upload/mod_anon_upload.def"
-#undef MOAT_MODULE_INFO
-#undef MOAT_MODULE_OPTION
-    {nullptr, MOAT_OPT_BOOL, nullptr, nullptr},
-};
+#define MOAT_MODULE_DEF "modules/mod_anon_upload/mod_anon_upload.def"
+#include "modules/module_options.inc"
 
 }  // namespace
 

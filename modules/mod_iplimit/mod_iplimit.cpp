@@ -23,20 +23,8 @@ constexpr char kBanned[] =
 // tracked (and that is logged), so a flood of addresses cannot grow the master.
 constexpr std::size_t kMaxTracked = 65536;
 
-#define MOAT_MODULE_INFO(name, description) constexpr char kDescription[] = description;
-#define MOAT_MODULE_OPTION(name, type, def, description)
-#include "modules/mod_iplimit/mod_iplimit.def"
-#undef MOAT_MODULE_INFO
-#undef MOAT_MODULE_OPTION
-
-const moat_option kOptions[] = {
-#define MOAT_MODULE_INFO(name, description)
-#define MOAT_MODULE_OPTION(name, type, def, description) {#name, type, def, description},
-#include "modules/mod_iplimit/mod_iplimit.def"
-#undef MOAT_MODULE_INFO
-#undef MOAT_MODULE_OPTION
-    {nullptr, MOAT_OPT_BOOL, nullptr, nullptr},
-};
+#define MOAT_MODULE_DEF "modules/mod_iplimit/mod_iplimit.def"
+#include "modules/module_options.inc"
 
 // Times are milliseconds of CLOCK_MONOTONIC: wall-clock steps change no ban.
 struct Failures {
