@@ -406,18 +406,23 @@ void Helper::on_port20(const Message& msg) {
   if (!cfg_.connect_from_port_20) end("PORT20 request with connect_from_port_20=NO");
   if (!cfg_.port_promiscuous && (!same_host(req->peer, peer_) || sockaddr_port(req->peer) < 1024))
     end("PORT20 request for a foreign address");
+  // On a dual-stack listener an IPv4 client reaches ::ffff:a.b.c.d; bind its IPv4 form,
+  // the family the worker will connect with.
   sockaddr_storage bind_addr = local_;
+  sockaddr_unmap(bind_addr);
   if (bind_addr.ss_family == AF_INET)
     reinterpret_cast<sockaddr_in&>(bind_addr).sin_port = htons(cfg_.ftp_data_port);
   else
     reinterpret_cast<sockaddr_in6&>(bind_addr).sin6_port = htons(cfg_.ftp_data_port);
-  s.reset(socket(bind_addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  int one = 1;
-  if (s && setsockopt(s.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == 0 &&
-      bind(s.get(), reinterpret_cast<sockaddr*>(&bind_addr), sizeof bind_addr) == 0) {
-    res.ok = true;
+  if (bind_addr.ss_family != req->peer.ss_family) {
+    res.text = "the data connection must use the control connection's address family";
   } else {
-    res.text = "cannot bind port " + std::to_string(cfg_.ftp_data_port) + ": " + errno_text(errno);
+    s.reset(socket(bind_addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    int one = 1;
+    res.ok = s && setsockopt(s.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == 0 &&
+             bind(s.get(), reinterpret_cast<sockaddr*>(&bind_addr), sizeof bind_addr) == 0;
+    if (!res.ok)
+      res.text = "cannot bind port " + std::to_string(cfg_.ftp_data_port) + ": " + errno_text(errno);
   }
   auto bytes = encode(res);
   int fd = s.get();

@@ -9,6 +9,7 @@ into the running worker with ptrace (root may trace any process, no_new_privs an
 non-dumpable included; seccomp checks a traced process's calls all the same), so the
 test needs no hook in the server. Read-only sessions are killed for any write call."""
 
+import ftplib
 import ctypes
 import os
 import platform
@@ -346,3 +347,16 @@ def test_no_filter_without_seccomp_sandbox(server, env, tracing):
         kind, value = inject_syscall(pid, NR["socket"], AF_NETLINK, SOCK_RAW, 0)
         assert kind == "returned", (kind, value)
         assert c.login("anonymous", "x@y") == 230
+
+
+def test_connect_from_port_20_on_a_dual_stack_listener(server):
+    # listen_ipv6=YES alone (rhel-default.conf) takes IPv4 clients on an IPv6 socket:
+    # the control connection's local address is ::ffff:127.0.0.1, the PORT target IPv4.
+    srv = server({"listen": False, "listen_ipv6": True, "listen_address6": "",
+                  "connect_from_port_20": True, "ftp_data_port": 20})
+    ftp = ftplib.FTP()
+    ftp.connect("127.0.0.1", srv.port6, timeout=10)
+    ftp.login("anonymous", "x@y")
+    data, source, replies = active_retr(ftp)
+    assert data == ANON_README, replies
+    assert source == ("127.0.0.1", 20)
