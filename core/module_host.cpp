@@ -21,6 +21,9 @@ constexpr std::size_t kMaxLogMessage = 1024;
 
 const Config* g_cfg = nullptr;
 bool g_in_init = false;
+int g_current = -1;
+ModuleWorkerServices* g_worker = nullptr;
+constexpr size_t kMaxPrivPayload = 4096;
 
 template <class T>
 const T* core_field(const char* name) {
@@ -82,14 +85,26 @@ void unavailable(const char* service) {
   std::fprintf(stderr, "moatftpd: module host: %s is not available in this process\n", service);
 }
 
-void host_reply(int, const char*) { unavailable("reply"); }
-
-int host_privileged(uint16_t, const void*, size_t, int) {
-  unavailable("privileged");
-  return -1;
+void host_reply(int code, const char* text) {
+  if (g_worker == nullptr) return unavailable("reply");
+  // A module replies with a real FTP code: 100..599, anything else is a 5xx.
+  g_worker->reply(code >= 100 && code <= 599 ? code : 550, text ? text : "");
 }
 
-void host_rate_limit(uint64_t) { unavailable("rate_limit"); }
+int host_privileged(uint16_t type, const void* payload, size_t len, int fd) {
+  if (g_worker == nullptr || g_current < 0) {
+    unavailable("privileged");
+    return -1;
+  }
+  if (len > kMaxPrivPayload || (len > 0 && payload == nullptr)) return -1;
+  auto bytes = std::span(static_cast<const uint8_t*>(payload), len);
+  return g_worker->privileged(static_cast<uint16_t>(g_current), type, bytes, fd);
+}
+
+void host_rate_limit(uint64_t bytes_per_second) {
+  if (g_worker == nullptr) return unavailable("rate_limit");
+  g_worker->rate_limit(bytes_per_second);
+}
 
 moat_host make_host() {
   moat_host h{};
@@ -115,5 +130,11 @@ const moat_host* module_host() { return &g_host; }
 void module_host_bind(const Config* cfg) { g_cfg = cfg; }
 
 void module_host_set_init(bool in_init) { g_in_init = in_init; }
+
+void module_host_set_current(int index) { g_current = index; }
+
+int module_host_current() { return g_current; }
+
+void module_host_bind_worker(ModuleWorkerServices* services) { g_worker = services; }
 
 }  // namespace moat

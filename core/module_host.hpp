@@ -2,6 +2,10 @@
 // memory while the master runs init, and the worker services of phase 2.
 #pragma once
 
+#include <cstdint>
+#include <span>
+#include <string_view>
+
 #include "modules/moat_module.h"
 
 namespace moat {
@@ -17,5 +21,23 @@ void module_host_bind(const Config* cfg);
 
 // shared_alloc works only while the master runs the modules' init hooks.
 void module_host_set_init(bool in_init);
+
+// The module whose hook is running (load_module index), -1 outside hooks.
+void module_host_set_current(int index);
+int module_host_current();
+
+// What a session's worker gives modules: reply, privileged and rate_limit. Until a
+// worker binds one, those services log "not available in this process" and fail.
+class ModuleWorkerServices {
+ public:
+  virtual void reply(int code, std::string_view text) = 0;
+  virtual int privileged(uint16_t module, uint16_t type, std::span<const uint8_t> payload,
+                         int fd) = 0;
+  virtual void rate_limit(uint64_t bytes_per_second) = 0;
+
+ protected:
+  ~ModuleWorkerServices() = default;
+};
+void module_host_bind_worker(ModuleWorkerServices* services);
 
 }  // namespace moat

@@ -25,6 +25,7 @@ struct ModuleRegistry::Loaded {
   const moat_module* def = nullptr;
   void* state = nullptr;
   bool admitted = false;  // scratch for admit(): this module said MOAT_CONTINUE
+  moat_session session{};  // session processes: this module's view of the session
 
   ~Loaded() {
     if (handle != nullptr) dlclose(handle);
@@ -275,6 +276,126 @@ void ModuleRegistry::login_failed(const moat_conn& conn, std::string_view user) 
   for (const auto& m : modules_) {
     if (m->def->login_failed != nullptr) m->def->login_failed(m->state, &conn, name.c_str());
   }
+}
+
+// ---- session hooks (worker and helper) ----------------------------------------------
+
+namespace {
+
+// What a session process's modules share: the connection and the user name the
+// moat_session structs point at, alive as long as the process.
+struct SessionView {
+  moat_conn conn{};
+  std::string peer_text;
+  std::string user;
+};
+SessionView g_view;
+
+// Marks the module whose hook runs, for host->privileged, and clears it after.
+template <class F>
+void as_module(std::size_t index, F&& call) {
+  module_host_set_current(static_cast<int>(index));
+  call();
+  module_host_set_current(-1);
+}
+
+}  // namespace
+
+void ModuleRegistry::session_start(const moat_conn& conn, const std::string& user,
+                                   bool anonymous, bool logged_in) {
+  g_view.peer_text = conn.peer_text ? conn.peer_text : "";
+  g_view.conn = conn;
+  g_view.conn.peer_text = g_view.peer_text.c_str();
+  g_view.user = user;
+  for (std::size_t i = 0; i < modules_.size(); ++i) {
+    Loaded& m = *modules_[i];
+    m.session = moat_session{&g_view.conn, g_view.user.c_str(), anonymous ? 1 : 0, nullptr};
+    if (logged_in && m.def->session_start != nullptr)
+      as_module(i, [&] { m.def->session_start(m.state, &m.session); });
+  }
+}
+
+bool ModuleRegistry::declares_preauth(std::string_view verb) const {
+  for (const auto& m : modules_)
+    for (const char* const* v = m->def->preauth_commands; v != nullptr && *v != nullptr; ++v)
+      if (verb == *v) return true;
+  return false;
+}
+
+namespace {
+bool declares(const moat_module& def, std::string_view verb) {
+  for (const char* const* v = def.preauth_commands; v != nullptr && *v != nullptr; ++v)
+    if (verb == *v) return true;
+  return false;
+}
+}  // namespace
+
+int ModuleRegistry::command_pre(const std::string& verb, const std::string& arg) {
+  const bool logged_in = !g_view.user.empty();
+  moat_command cmd{verb.c_str(), arg.c_str(), 0};
+  for (std::size_t i = 0; i < modules_.size(); ++i) {
+    Loaded& m = *modules_[i];
+    if (m.def->command_pre == nullptr || (!logged_in && !declares(*m.def, verb))) continue;
+    int verdict = MOAT_CONTINUE;
+    as_module(i, [&] { verdict = m.def->command_pre(m.state, &m.session, &cmd); });
+    if (verdict == MOAT_REFUSE || verdict == MOAT_HANDLED) return verdict;
+  }
+  return MOAT_CONTINUE;
+}
+
+void ModuleRegistry::command_post(const std::string& verb, const std::string& arg, int code) {
+  if (g_view.user.empty()) return;  // before login only command_pre, for declared verbs
+  moat_command cmd{verb.c_str(), arg.c_str(), code};
+  for (std::size_t i = 0; i < modules_.size(); ++i) {
+    Loaded& m = *modules_[i];
+    if (m.def->command_post != nullptr)
+      as_module(i, [&] { m.def->command_post(m.state, &m.session, &cmd); });
+  }
+}
+
+bool ModuleRegistry::has_transfer_hooks() const {
+  return std::any_of(modules_.begin(), modules_.end(), [](const auto& m) {
+    return m->def->transfer_begin || m->def->transfer_progress || m->def->transfer_end;
+  });
+}
+
+void ModuleRegistry::transfer_begin(const moat_transfer& x) {
+  for (std::size_t i = 0; i < modules_.size(); ++i) {
+    Loaded& m = *modules_[i];
+    if (m.def->transfer_begin != nullptr)
+      as_module(i, [&] { m.def->transfer_begin(m.state, &m.session, &x); });
+  }
+}
+
+void ModuleRegistry::transfer_progress(const moat_transfer& x) {
+  for (std::size_t i = 0; i < modules_.size(); ++i) {
+    Loaded& m = *modules_[i];
+    if (m.def->transfer_progress != nullptr)
+      as_module(i, [&] { m.def->transfer_progress(m.state, &m.session, &x); });
+  }
+}
+
+void ModuleRegistry::transfer_end(const moat_transfer& x) {
+  for (std::size_t i = 0; i < modules_.size(); ++i) {
+    Loaded& m = *modules_[i];
+    if (m.def->transfer_end != nullptr)
+      as_module(i, [&] { m.def->transfer_end(m.state, &m.session, &x); });
+  }
+}
+
+int ModuleRegistry::priv_request(std::size_t module, const moat_conn& conn,
+                                 const moat_session& session, uint16_t type,
+                                 std::span<const uint8_t> payload, int fd) {
+  if (module >= modules_.size()) return -1;
+  Loaded& m = *modules_[module];
+  if (m.def->priv_handler == nullptr) return -1;
+  moat_session mine = session;
+  mine.module_state = nullptr;  // the worker's per-session pointer means nothing here
+  int rc = -1;
+  as_module(module, [&] {
+    rc = m.def->priv_handler(m.state, &conn, &mine, type, payload.data(), payload.size(), fd);
+  });
+  return rc == 0 ? 0 : -1;
 }
 
 // ---- option values -----------------------------------------------------------------

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -51,6 +52,27 @@ class ModuleRegistry {
   bool admit(const moat_conn& conn, std::string& reply);
   void session_closed(const moat_conn& conn);
   void login_failed(const moat_conn& conn, std::string_view user);
+
+  // Worker hooks, in a session's worker. session_start makes each module's
+  // moat_session (post-login: user and anonymous; before login user is ""); the
+  // other hooks need it first. Each hook runs with the module marked as the one
+  // calling (module_host_current), so host->privileged reaches its own handler only.
+  void session_start(const moat_conn& conn, const std::string& user, bool anonymous,
+                     bool logged_in);
+  // The first verdict other than MOAT_CONTINUE wins; before login only the modules
+  // that declared the verb in preauth_commands are asked.
+  int command_pre(const std::string& verb, const std::string& arg);
+  void command_post(const std::string& verb, const std::string& arg, int reply_code);
+  bool declares_preauth(std::string_view verb) const;
+  void transfer_begin(const moat_transfer& x);
+  void transfer_progress(const moat_transfer& x);
+  void transfer_end(const moat_transfer& x);
+  bool has_transfer_hooks() const;
+
+  // Helper: a privileged request from module number `module` (load_module order);
+  // 0 when its priv_handler granted it, -1 otherwise (no such module, no handler).
+  int priv_request(std::size_t module, const moat_conn& conn, const moat_session& session,
+                   uint16_t type, std::span<const uint8_t> payload, int fd);
 
   struct Loaded;
 

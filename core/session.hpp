@@ -12,6 +12,7 @@
 #include <string_view>
 
 #include "core/ftpcmd.hpp"
+#include "core/module_host.hpp"
 #include "core/transfer.hpp"
 #include "core/worker.hpp"
 #include "core/xferlog.hpp"
@@ -41,13 +42,13 @@ struct CommandSpec {
 const CommandSpec* command_find(std::string_view verb);
 std::string help_text();  // 214 reply listing every command
 
-class Session {
+class Session : private ModuleWorkerServices {
  public:
   explicit Session(const WorkerStart& start);
   [[noreturn]] void run();
 
-  // Replies on the control connection.
-  void reply(int code, std::string_view text);
+  // Replies on the control connection (also host->reply for modules).
+  void reply(int code, std::string_view text) override;
   void reply_raw(std::string_view text);
   [[noreturn]] void end_session(int code, std::string_view text);
   [[noreturn]] void end_silently();
@@ -70,6 +71,13 @@ class Session {
   void log_transfer(const TransferRecord& r);
   void log_event(std::string_view text, std::string_view user = {});
   std::string absolute_path(const std::string& arg) const;
+
+  // Modules' worker hooks (session_modules.cpp); no-ops without modules.
+  void modules_start();
+  int modules_command_pre(const std::string& verb, const std::string& arg);
+  void modules_command_post(const std::string& verb, const std::string& arg);
+  void modules_transfer(int phase, bool complete = false);  // kBegin, kProgress, kEnd
+  enum { kBegin, kProgress, kEnd };
 
   const ServerContext& ctx;
   const Config& cfg;
@@ -99,6 +107,12 @@ class Session {
   void begin_active_connect();
   [[noreturn]] void handover();
   void write_all(std::string_view bytes);
+  // ModuleWorkerServices: what host->privileged and rate_limit do here (host->reply
+  // is reply() above).
+  int privileged(uint16_t module, uint16_t type, std::span<const uint8_t> payload,
+                 int fd) override;
+  void rate_limit(uint64_t bytes_per_second) override;
+  void arm_progress_timer();
 
   std::string inbuf_;
   size_t line_start_ = 0;  // bytes of inbuf_ already handled
@@ -111,6 +125,8 @@ class Session {
   UniqueFd connecting_fd_;
   EventPtr setup_ev_;  // waiting for accept or connect
   std::unique_ptr<Transfer> xfer_;
+  EventPtr progress_ev_;       // transfer_progress while a transfer runs
+  int last_reply_code_ = 0;    // for command_post
 };
 
 }  // namespace moat

@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <algorithm>
 
 #include "core/ascii.hpp"
 #include "core/session.hpp"
@@ -55,6 +56,23 @@ Transfer::Transfer(event_base* base, TransferSpec spec, unsigned timeout_seconds
 
 Transfer::~Transfer() {
   if (bev_) bufferevent_free(bev_);
+  if (rate_cfg_) ev_token_bucket_cfg_free(rate_cfg_);
+}
+
+// A token bucket refilled every 100 ms, in both directions; its burst is one tick's
+// worth, so a transfer never runs ahead of the rate by more than 100 ms of data.
+void Transfer::set_rate_limit(uint64_t bytes_per_second) {
+  rate_ = bytes_per_second;
+  if (!bev_) return;  // applied by start()
+  ev_token_bucket_cfg* old = rate_cfg_;
+  rate_cfg_ = nullptr;
+  if (rate_ > 0) {
+    constexpr timeval kTick{0, 100 * 1000};
+    uint64_t per_tick = std::max<uint64_t>(1, std::min<uint64_t>(rate_ / 10, EV_RATE_LIMIT_MAX));
+    rate_cfg_ = ev_token_bucket_cfg_new(per_tick, per_tick, per_tick, per_tick, &kTick);
+  }
+  bufferevent_set_rate_limit(bev_, rate_cfg_);
+  if (old) ev_token_bucket_cfg_free(old);
 }
 
 double Transfer::seconds() const {
@@ -74,6 +92,7 @@ void Transfer::start(int data_fd) {
     bufferevent_set_timeouts(bev_, &tv, &tv);
   }
   bufferevent_setcb(bev_, on_read, on_write, on_event, this);
+  if (rate_ > 0) set_rate_limit(rate_);
   evbuffer* out = bufferevent_get_output(bev_);
   switch (spec_.kind) {
     case TransferSpec::kSendBuffer:
@@ -343,6 +362,7 @@ void Session::on_connected(int fd) {
   fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
   clear_data_setup();
   reply(150, xfer_->spec().opening);
+  modules_transfer(kBegin);  // may set a rate limit before the first byte
   xfer_->start(fd);
 }
 
@@ -362,6 +382,7 @@ static TransferRecord record_of(const Session& s, const Transfer& x, bool comple
 }
 
 void Session::transfer_done(bool ok, int code, const std::string& text) {
+  modules_transfer(kEnd, ok);
   std::unique_ptr<Transfer> x = std::move(xfer_);  // freed when this returns
   if (!x->spec().log_path.empty()) log_transfer(record_of(*this, *x, ok));
   if (code == 421) end_session(code, text);
@@ -376,6 +397,7 @@ void Session::abort_transfer() {
     return reply(225, "No transfer to ABOR.");
   }
   bool started = !setup_ev_;
+  if (started) modules_transfer(kEnd, false);
   if (started && !xfer_->spec().log_path.empty()) log_transfer(record_of(*this, *xfer_, false));
   bool upload = xfer_->upload();
   xfer_.reset();

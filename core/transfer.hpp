@@ -39,6 +39,8 @@ class Transfer {
   double seconds() const;
   const TransferSpec& spec() const { return spec_; }
   bool upload() const { return spec_.kind == TransferSpec::kRecvFile; }
+  // Bytes per second in each direction, 0 for none (modules: host->rate_limit).
+  void set_rate_limit(uint64_t bytes_per_second);
 
  private:
   static void on_read(bufferevent* bev, void* self);
@@ -58,6 +60,8 @@ class Transfer {
   bool prev_cr_ = false;
   bool queued_all_ = false;
   timespec started_{};
+  uint64_t rate_ = 0;
+  ev_token_bucket_cfg* rate_cfg_ = nullptr;
 };
 
 }  // namespace moat

@@ -14,6 +14,7 @@
 #include <ctime>
 
 #include "core/session.hpp"
+#include "modules/moat_module.h"
 #include "privsep/ipc.hpp"
 
 namespace moat {
@@ -50,6 +51,7 @@ void Session::write_all(std::string_view bytes) {
 }
 
 void Session::reply_raw(std::string_view text) {
+  if (text.size() >= 3) last_reply_code_ = (text[0] - '0') * 100 + (text[1] - '0') * 10 + (text[2] - '0');
   if (cfg.log_ftp_protocol) log_event("FTP response: Client \"" + sockaddr_host_text(st.peer) +
                                       "\", \"" + one_line(text.substr(0, text.find('\r'))) + "\"");
   write_all(text);
@@ -151,18 +153,27 @@ void Session::dispatch(const std::string& line) {
   }
   auto cmd = command_parse(line);
   const CommandSpec* spec = cmd ? command_find(cmd->verb) : nullptr;
+  // Modules see a command first: after login every one, before login only the verbs
+  // a module declared pre-auth. MOAT_REFUSE and MOAT_HANDLED mean it has replied.
+  if (cmd && modules_command_pre(cmd->verb, cmd->arg) != MOAT_CONTINUE) return;
   if (!st.logged_in && (!spec || !spec->preauth)) {
     if (!spec && ++preauth_unknown > kMaxUnknownBeforeLogin)
       end_session(421, "Too many unknown commands before login.");
     return reply(530, "Please login with USER and PASS.");
   }
   if (!cmd) return reply(500, "Syntax error, command unrecognized.");
-  if (!spec) return reply(502, "Command not implemented.");
-  if (spec->needs_arg && cmd->arg.empty())
-    return reply(501, "Syntax error in parameters or arguments.");
-  if (spec->writes && !st.write_enable) return reply(550, "Permission denied.");
-  if (cmd->verb != "RNTO") rnfr.clear();
-  spec->fn(*this, cmd->arg);
+  last_reply_code_ = 0;
+  if (!spec) {
+    reply(502, "Command not implemented.");
+  } else if (spec->needs_arg && cmd->arg.empty()) {
+    reply(501, "Syntax error in parameters or arguments.");
+  } else if (spec->writes && !st.write_enable) {
+    reply(550, "Permission denied.");
+  } else {
+    if (cmd->verb != "RNTO") rnfr.clear();
+    spec->fn(*this, cmd->arg);
+  }
+  modules_command_post(cmd->verb, cmd->arg);
 }
 
 // Handles every complete line; while a transfer runs only ABOR, STAT and NOOP
@@ -228,6 +239,7 @@ void Session::run() {
     log_event("CONNECT: Client \"" + sockaddr_host_text(st.peer) + "\"");
     reply_raw(ctx.greeting);
   }
+  modules_start();
   inbuf_ = st.pending;
   auto read_cb = [](evutil_socket_t, short, void* self) { static_cast<Session*>(self)->on_readable(); };
   ctrl_ev_.reset(event_new(base.get(), st.control_fd, EV_READ | EV_PERSIST, read_cb, this));

@@ -123,8 +123,9 @@ struct moat_host {
    * payload (at most 4 KiB) and optionally one descriptor. Returns 0 when the
    * module's priv_handler in the helper granted it, -1 otherwise. */
   int (*privileged)(uint16_t type, const void *payload, size_t len, int fd);
-  /* Worker, in transfer_begin: limit this transfer to `bytes_per_second` (0 = no
-   * limit), enforced with a token bucket on the data connection, never by sleeping. */
+  /* Worker, in transfer_begin or transfer_progress: limit the running transfer to
+   * `bytes_per_second` (0 = no limit), enforced with a libevent token bucket on the
+   * data connection, never by sleeping. The latest call wins. */
   void (*rate_limit)(uint64_t bytes_per_second);
   void *reserved[8];
 };
@@ -182,8 +183,13 @@ struct moat_module {
                          const struct moat_transfer *xfer);
   void (*transfer_end)(void *module_state, struct moat_session *session,
                        const struct moat_transfer *xfer);
+  /* About every 500 ms while a transfer runs (xfer->bytes: moved so far), so that
+   * a module can adjust host->rate_limit to what other sessions are doing. Added in
+   * place of reserved[0]: a module built before it has 0 here and is never called. */
+  void (*transfer_progress)(void *module_state, struct moat_session *session,
+                            const struct moat_transfer *xfer);
 
-  void *reserved[8];      /* zero: room to grow without breaking the ABI */
+  void *reserved[7];      /* zero: room to grow without breaking the ABI */
 };
 
 #ifdef __cplusplus

@@ -21,7 +21,7 @@ Error truncated() { return fail("ipc: truncated message"); }
 
 bool known_type(uint16_t t) {
   return t >= static_cast<uint16_t>(MsgType::kLogin) &&
-         t <= static_cast<uint16_t>(MsgType::kChownUploadResult);
+         t <= static_cast<uint16_t>(MsgType::kModulePrivResult);
 }
 
 Result<bool> read_bool(IpcReader& r) {
@@ -384,6 +384,40 @@ Result<ChownUploadResult> decode_chown_upload_result(std::span<const uint8_t> p)
   if (!ok) return fail(ok.error());
   if (auto end = r.finish(); !end) return fail(end.error());
   return ChownUploadResult{*ok};
+}
+
+std::vector<uint8_t> encode(const ModulePrivRequest& m) {
+  IpcWriter w;
+  w.u16(m.module);
+  w.u16(m.type);
+  w.bytes(m.payload);
+  return w.data();
+}
+
+Result<ModulePrivRequest> decode_module_priv_request(std::span<const uint8_t> p) {
+  IpcReader r(p);
+  auto module = r.u16();
+  if (!module) return fail(module.error());
+  auto type = r.u16();
+  if (!type) return fail(type.error());
+  auto payload = r.bytes(kMaxModulePayload);
+  if (!payload) return fail(payload.error());
+  if (auto end = r.finish(); !end) return fail(end.error());
+  return ModulePrivRequest{*module, *type, std::move(*payload)};
+}
+
+std::vector<uint8_t> encode(const ModulePrivResult& m) {
+  IpcWriter w;
+  w.u8(m.ok ? 1 : 0);
+  return w.data();
+}
+
+Result<ModulePrivResult> decode_module_priv_result(std::span<const uint8_t> p) {
+  IpcReader r(p);
+  auto ok = read_bool(r);
+  if (!ok) return fail(ok.error());
+  if (auto end = r.finish(); !end) return fail(end.error());
+  return ModulePrivResult{*ok};
 }
 
 }  // namespace moat

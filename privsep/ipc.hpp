@@ -24,6 +24,8 @@ enum class MsgType : uint16_t {
   kLoginFailed = 6,   // helper -> master (privsep/master_link): LoginFailed
   kChownUpload = 7,   // worker -> helper: ChownUpload + the uploaded file's fd
   kChownUploadResult = 8,  // helper -> worker: ChownUploadResult
+  kModulePriv = 9,         // worker -> helper: ModulePrivRequest (+ at most one fd)
+  kModulePrivResult = 10,  // helper -> worker: ModulePrivResult
 };
 
 constexpr size_t kIpcHeaderSize = 8;
@@ -136,5 +138,23 @@ struct ChownUploadResult {
 };
 std::vector<uint8_t> encode(const ChownUploadResult& m);
 Result<ChownUploadResult> decode_chown_upload_result(std::span<const uint8_t> p);
+
+// A module's privileged request (host->privileged): which loaded module asks (its
+// load_module index, set by the core, never by the module), the module's own request
+// type, and a payload the module's priv_handler in the helper validates.
+constexpr size_t kMaxModulePayload = 4096;
+struct ModulePrivRequest {
+  uint16_t module = 0;
+  uint16_t type = 0;
+  std::vector<uint8_t> payload;
+};
+std::vector<uint8_t> encode(const ModulePrivRequest& m);
+Result<ModulePrivRequest> decode_module_priv_request(std::span<const uint8_t> p);
+
+struct ModulePrivResult {
+  bool ok = false;  // the module's priv_handler granted it
+};
+std::vector<uint8_t> encode(const ModulePrivResult& m);
+Result<ModulePrivResult> decode_module_priv_result(std::span<const uint8_t> p);
 
 }  // namespace moat
