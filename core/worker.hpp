@@ -30,6 +30,7 @@ struct WorkerStart {
   sockaddr_storage local{};    // control connection's server address
   bool logged_in = false;      // post-auth worker
   bool after_rein = false;     // pre-auth worker started again by REIN
+  bool implicit_tls = false;   // pre-auth: TLS handshake before the greeting
   std::string pending;         // control bytes read by the previous worker, unhandled
   // Post-auth only:
   std::string user;            // login name (anonymous: the ftp_username)

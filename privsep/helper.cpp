@@ -51,15 +51,18 @@ constexpr unsigned kPost = static_cast<unsigned>(HelperState::kPostauth);
 
 // Everything a worker may ask. Anything else, in any other state, or past its
 // limit ends the session.
-constexpr std::array<RequestRule, 4> kRules{{
+constexpr std::array<RequestRule, 5> kRules{{
     {MsgType::kLogin, kPre, 64},
     {MsgType::kHandover, kPre | kPost, 64},  // after a login; in post-auth: REIN
     {MsgType::kPort20Socket, kPost, 1u << 20},
     {MsgType::kChownUpload, kPost, 1u << 20},  // anonymous sessions with chown_uploads only
+    {MsgType::kModulePriv, kPost, 1u << 20},   // judged by the asking module's priv_handler
 }};
 
-// The requests that carry exactly one descriptor; any other descriptor is malformed.
-bool carries_fd(MsgType t) { return t == MsgType::kHandover || t == MsgType::kChownUpload; }
+// The requests that may carry a descriptor (one at most); any other is malformed.
+bool carries_fd(MsgType t) {
+  return t == MsgType::kHandover || t == MsgType::kChownUpload || t == MsgType::kModulePriv;
+}
 
 // Who a successful login makes the worker, decided here and nowhere else.
 struct Grant {
@@ -137,7 +140,7 @@ class Helper {
          WorkerLauncher launcher)
       : ctx_(std::move(ctx)), cfg_(ctx_->cfg), peer_(peer), launcher_(std::move(launcher)) {}
 
-  [[noreturn]] void run(UniqueFd client);
+  [[noreturn]] void run(UniqueFd client, bool implicit_tls);
 
  private:
   void spawn_worker(UniqueFd control, WorkerStart start, const Identity& id,
@@ -150,6 +153,7 @@ class Helper {
   void on_handover(Message& msg);
   void on_port20(const Message& msg);
   void on_chown_upload(Message& msg);
+  void on_module_priv(Message& msg);
   Result<Grant> authenticate(const LoginRequest& req);
   Result<Grant> grant_anonymous(const LoginRequest& req);
   Result<Grant> grant_local(const LoginRequest& req);
@@ -168,6 +172,7 @@ class Helper {
   std::map<MsgType, unsigned> counts_;
   unsigned login_fails_ = 0;
   bool login_ok_ = false;  // a LoginResult{ok} was sent; the next message must be Handover
+  bool implicit_tls_ = false;
   std::optional<Grant> grant_;
   std::optional<PamLogin> pam_;
 };
@@ -237,6 +242,7 @@ void Helper::spawn_preauth(UniqueFd control, std::string pending, bool after_rei
   start.local = local_;
   start.pending = std::move(pending);
   start.after_rein = after_rein;
+  start.implicit_tls = implicit_tls_;
   state_ = HelperState::kPreauth;
   login_ok_ = false;
   std::vector<int> keep{2};  // the pre-login worker may log (CONNECT, FAIL LOGIN), not xferlog
@@ -453,6 +459,27 @@ void Helper::on_chown_upload(Message& msg) {
     end(sent.error());
 }
 
+// A module's own privileged request: the core checks who may ask (a logged-in
+// session, a loaded module with a handler), the module's priv_handler judges the
+// request. A refusal is an answer, not a protocol error: the session goes on.
+void Helper::on_module_priv(Message& msg) {
+  auto req = decode_module_priv_request(msg.payload);
+  if (!req) end("bad MODULE_PRIV request: " + req.error());
+  if (!grant_) end("MODULE_PRIV without a login");
+  ModulePrivResult res;
+  if (ModuleRegistry* m = cfg_.modules.get()) {
+    std::string peer_text = sockaddr_host_text(peer_);
+    moat_conn conn{peer_, local_, peer_text.c_str()};
+    moat_session session{&conn, grant_->user.name.c_str(), grant_->anonymous ? 1 : 0, nullptr};
+    int fd = msg.fds.empty() ? -1 : msg.fds[0].get();
+    res.ok = m->priv_request(req->module, conn, session, req->type, req->payload, fd) == 0;
+  }
+  msg.fds.clear();  // the helper closes a passed descriptor, whatever the module did
+  auto bytes = encode(res);
+  if (auto sent = ipc_send(sock_.get(), MsgType::kModulePrivResult, bytes); !sent)
+    end(sent.error());
+}
+
 void Helper::handle(Message& msg) {
   const RequestRule* rule = nullptr;
   for (const auto& r : kRules)
@@ -460,8 +487,9 @@ void Helper::handle(Message& msg) {
   if (!rule) end("request not in the table");
   if (!(rule->states & static_cast<unsigned>(state_))) end("request out of state");
   if (++counts_[msg.type] > rule->max_count) end("request over its limit");
-  // Only HANDOVER (the control connection) and CHOWN_UPLOAD (the file) carry one.
+  // HANDOVER (the control connection), CHOWN_UPLOAD (the file), MODULE_PRIV (optional).
   if (!msg.fds.empty() && !carries_fd(msg.type)) end("request with a descriptor");
+  if (msg.fds.size() > 1) end("request with more than one descriptor");
   if (login_ok_ && state_ == HelperState::kPreauth && msg.type != MsgType::kHandover)
     end("request after login other than HANDOVER");
   switch (msg.type) {
@@ -469,6 +497,7 @@ void Helper::handle(Message& msg) {
     case MsgType::kHandover: return on_handover(msg);
     case MsgType::kPort20Socket: return on_port20(msg);
     case MsgType::kChownUpload: return on_chown_upload(msg);
+    case MsgType::kModulePriv: return on_module_priv(msg);
     default: end("unexpected request");
   }
 }
@@ -503,7 +532,7 @@ bool wrappers_allow(const Config& cfg, const sockaddr_storage& peer) {
 #endif
 }
 
-void Helper::run(UniqueFd client) {
+void Helper::run(UniqueFd client, bool implicit_tls) {
   prctl(PR_SET_NAME, "moat-helper");
   socklen_t len = sizeof local_;
   if (getsockname(client.get(), reinterpret_cast<sockaddr*>(&local_), &len) != 0)
@@ -514,7 +543,9 @@ void Helper::run(UniqueFd client) {
     (void)ignored;
     end("refused by tcp_wrappers");
   }
+  implicit_tls_ = implicit_tls;
   spawn_preauth(std::move(client), "", false);
+  implicit_tls_ = false;  // a later pre-login worker (REIN) finds the TLS relay already there
   serve();
   _exit(0);
 }
@@ -522,14 +553,16 @@ void Helper::run(UniqueFd client) {
 }  // namespace
 
 void helper_run(std::shared_ptr<const ServerContext> ctx, UniqueFd client,
-                const sockaddr_storage& peer) {
-  helper_run_with_launcher(std::move(ctx), std::move(client), peer, fork_sandboxed_worker);
+                const sockaddr_storage& peer, bool implicit_tls) {
+  helper_run_with_launcher(std::move(ctx), std::move(client), peer, fork_sandboxed_worker,
+                           implicit_tls);
 }
 
 void helper_run_with_launcher(std::shared_ptr<const ServerContext> ctx, UniqueFd client,
-                              const sockaddr_storage& peer, WorkerLauncher launcher) {
+                              const sockaddr_storage& peer, WorkerLauncher launcher,
+                              bool implicit_tls) {
   Helper h(std::move(ctx), peer, std::move(launcher));
-  h.run(std::move(client));
+  h.run(std::move(client), implicit_tls);
 }
 
 }  // namespace moat

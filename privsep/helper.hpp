@@ -33,12 +33,13 @@ struct WorkerLaunch {
 // that takes the worker's side of the IPC socket instead.
 using WorkerLauncher = std::function<Result<pid_t>(WorkerLaunch&&)>;
 
+// implicit_tls: the client came to an implicit FTPS listener (TLS before the greeting).
 [[noreturn]] void helper_run(std::shared_ptr<const ServerContext> ctx, UniqueFd client,
-                             const sockaddr_storage& peer);
+                             const sockaddr_storage& peer, bool implicit_tls = false);
 
 // helper_run with another way of starting workers (tests/unit/helper_test.cpp).
 [[noreturn]] void helper_run_with_launcher(std::shared_ptr<const ServerContext> ctx,
                                            UniqueFd client, const sockaddr_storage& peer,
-                                           WorkerLauncher launcher);
+                                           WorkerLauncher launcher, bool implicit_tls = false);
 
 }  // namespace moat
