@@ -78,6 +78,7 @@ void cmd_user(Session& s, const std::string& arg) {
   bool listed = s.ctx.userlist.count(arg) > 0;
   if (s.cfg.userlist_enable && listed == s.cfg.userlist_deny)
     return s.reply(530, "Permission denied.");
+  if (std::string why = s.tls_login_refusal(anon); !why.empty()) return s.reply(530, why);
   s.pending_user = arg;
   s.user_given = true;
   if (anon && s.cfg.no_anon_password) return s.try_login(arg, "");
@@ -105,11 +106,21 @@ void cmd_syst(Session& s, const std::string&) { s.reply(215, "UNIX Type: L8"); }
 void cmd_allo(Session& s, const std::string&) { s.reply(202, "ALLO command ignored."); }
 void cmd_help(Session& s, const std::string&) { s.reply_raw(help_text()); }
 
+// FTPS verbs exist only with ssl_enable=YES; otherwise they are unknown verbs.
+template <void (Session::*Fn)(const std::string&)>
+void tls_verb(Session& s, const std::string& arg) {
+  if (s.tls_enabled()) return (s.*Fn)(arg);
+  if (!s.st.logged_in) return s.reply(530, "Please login with USER and PASS.");
+  s.reply(502, "Command not implemented.");
+}
+
 void cmd_feat(Session& s, const std::string&) {
   std::string facts = s.cfg.hide_ids ? "type*;size*;modify*;perm*;unix.mode*;"
                                      : "type*;size*;modify*;perm*;unix.mode*;unix.uid*;unix.gid*;";
-  s.reply_raw("211-Features:\r\n EPRT\r\n EPSV\r\n MDTM\r\n MFMT\r\n MLST " + facts +
-              "\r\n PASV\r\n REST STREAM\r\n SIZE\r\n TVFS\r\n UTF8\r\n211 End\r\n");
+  std::string tls = s.tls_enabled() ? " AUTH TLS\r\n AUTH SSL\r\n" : "";
+  std::string prot = s.tls_enabled() ? " PBSZ\r\n PROT\r\n" : "";
+  s.reply_raw("211-Features:\r\n" + tls + " EPRT\r\n EPSV\r\n MDTM\r\n MFMT\r\n MLST " + facts +
+              "\r\n PASV\r\n" + prot + " REST STREAM\r\n SIZE\r\n TVFS\r\n UTF8\r\n211 End\r\n");
 }
 
 void cmd_opts(Session& s, const std::string& arg) {
@@ -531,6 +542,10 @@ constexpr CommandSpec kCommands[] = {
     {"PASV", cmd_pasv, false, false, false}, {"EPSV", cmd_epsv, false, false, false},
     {"PORT", cmd_port, false, true, false},  {"EPRT", cmd_eprt, false, true, false},
     {"ABOR", cmd_abor, false, false, false},
+    {"AUTH", tls_verb<&Session::cmd_auth>, true, true, false},
+    {"PBSZ", tls_verb<&Session::cmd_pbsz>, true, true, false},
+    {"PROT", tls_verb<&Session::cmd_prot>, true, true, false},
+    {"CCC", tls_verb<&Session::cmd_ccc>, true, false, false},
 };
 
 }  // namespace

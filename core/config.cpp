@@ -30,23 +30,12 @@ constexpr std::array<std::string_view, 4> kPortOptions = {"listen_port", "ftp_da
 
 // vsftpd options moatftpd does not implement yet: named as such, so a vsftpd.conf that
 // uses them gets an honest message instead of "unknown option".
-constexpr auto kVsftpdOnly = std::to_array<std::string_view>({"rsa_cert_file",
-                                                          "rsa_private_key_file",
-                                                          "dsa_cert_file",
+// (dsa_*: DSA certificates are obsolete; rsa_cert_file takes any key type.)
+constexpr auto kVsftpdOnly = std::to_array<std::string_view>({"dsa_cert_file",
                                                           "dsa_private_key_file",
-                                                          "ca_certs_file",
-                                                          "allow_anon_ssl",
-                                                          "implicit_ssl",
-                                                          "require_cert",
-                                                          "validate_cert",
-                                                          "require_ssl_reuse",
-                                                          "debug_ssl",
-                                                          "strict_ssl_read_eof",
-                                                          "strict_ssl_write_shutdown",
                                                           "guest_enable",
                                                           "guest_username",
                                                           "virtual_use_local_privs",
-                                                          "user_config_dir",
                                                           "user_sub_token",
                                                           "cmds_allowed",
                                                           "cmds_denied",
@@ -76,11 +65,7 @@ bool contains(const std::array<std::string_view, N>& list, std::string_view name
 
 bool is_octal_option(std::string_view name) { return contains(kOctalOptions, name); }
 
-bool is_vsftpd_only(std::string_view name) {
-  if (name.starts_with("ssl_")) return true;
-  if (name.starts_with("force_") && name.ends_with("_ssl")) return true;
-  return contains(kVsftpdOnly, name);
-}
+bool is_vsftpd_only(std::string_view name) { return contains(kVsftpdOnly, name); }
 
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\v' || c == '\f' || c == '\r'; }
 
@@ -634,6 +619,63 @@ std::string config_man_page() {
   page += module_section();
   page += kManTail;
   return page;
+}
+
+// ---- per-user files (user_config_dir) -------------------------------------
+
+namespace {
+
+// Options read only by the master, or before login: a per-user value could never take
+// effect, so saying so beats ignoring it.
+constexpr auto kMasterOnly = std::to_array<std::string_view>(
+    {"background", "load_module", "module_dir", "max_clients", "max_per_ip",
+     "max_login_failures_per_ip", "login_failure_window", "login_ban_time", "tcp_wrappers",
+     "pasv_address", "pasv_addr_resolve", "connect_from_port_20", "ftp_data_port", "ca_certs_file",
+     "require_cert", "validate_cert", "nopriv_user", "secure_chroot_dir", "user_config_dir"});
+constexpr auto kMasterOnlyPrefixes =
+    std::to_array<std::string_view>({"listen", "implicit_ssl", "rsa_", "dsa_", "ssl_"});
+
+bool master_only(std::string_view name) {
+  if (contains(kMasterOnly, name)) return true;
+  return std::any_of(kMasterOnlyPrefixes.begin(), kMasterOnlyPrefixes.end(),
+                     [&](std::string_view prefix) { return name.starts_with(prefix); });
+}
+
+// The option a line would set, "" for a blank or comment line or one without '='
+// (apply_line then gives its own error).
+std::string_view option_of(std::string_view line) {
+  if (line.ends_with('\r')) line.remove_suffix(1);
+  if (blank_or_comment(line)) return {};
+  const std::size_t eq = line.find('=');
+  return eq == std::string_view::npos ? std::string_view() : line.substr(0, eq);
+}
+
+// vsftpd: a user without a file in user_config_dir just gets the main configuration.
+bool no_such_file(const std::string& path) {
+  struct stat st{};
+  return ::stat(path.c_str(), &st) != 0 && (errno == ENOENT || errno == ENOTDIR);
+}
+
+}  // namespace
+
+Status config_apply_user_file(Config& cfg, const std::string& path) {
+  if (no_such_file(path)) return Ok{};
+  auto text = read_file(path);
+  if (!text) return fail(text.error());
+  // Applied to a copy, so that cfg is untouched when a line is refused.
+  Loader ld;
+  ld.cfg = cfg;
+  const std::vector<SourceLine> lines = source_lines(path, *text, {});
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    const std::string_view name = option_of(lines[i].text);
+    if (master_only(name)) {
+      return fail(lines[i].where + ": " + shown(name) + " cannot be set per user");
+    }
+    if (auto st = ld.line(lines[i], i); !st) return st;
+  }
+  if (auto st = check_pasv_range(ld); !st) return st;
+  cfg = std::move(ld.cfg);
+  return Ok{};
 }
 
 }  // namespace moat

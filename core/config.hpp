@@ -61,6 +61,15 @@ Result<Config> config_load(const std::string& path, const std::vector<std::strin
 // modules are known only when cfg.modules is set.
 Status config_apply_line(Config& cfg, std::string_view line);
 
+// Per-user overrides (user_config_dir): applies FILE's name=value lines onto cfg. Options
+// that only the master uses (listen*, listen_port, load_module, module_dir, max_clients,
+// max_per_ip, pasv/port bind addresses, implicit_ssl*, rsa_*/ssl_* certificate settings,
+// nopriv_user, secure_chroot_dir, user_config_dir itself; also background, tcp_wrappers
+// and mod_iplimit's other options) are refused with "FILE:LINE: NAME cannot be set per
+// user". A missing file is not an error (vsftpd). Errors read "FILE:LINE: message"; on
+// an error cfg is left unchanged.
+Status config_apply_user_file(Config& cfg, const std::string& path);
+
 // The value parsers of the option table, shared with modules' option tables.
 Result<bool> config_parse_bool(std::string_view name, std::string_view value);
 Result<unsigned> config_parse_uint(std::string_view name, std::string_view value);

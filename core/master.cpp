@@ -43,6 +43,7 @@ using EventPtr = std::unique_ptr<event, EventFree>;
 struct Listener {
   UniqueFd fd;
   EventPtr ev;
+  bool implicit_tls = false;  // implicit FTPS: the client speaks TLS from its first byte
 };
 
 Result<UniqueFd> open_listener(int family, const std::string& address, unsigned port,
@@ -77,12 +78,12 @@ Result<UniqueFd> open_listener(int family, const std::string& address, unsigned 
   return fd;
 }
 
-void announce(int fd) {
+void announce(const Listener& l) {
   sockaddr_storage ss{};
   socklen_t len = sizeof ss;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
-  std::fprintf(stderr, "moatftpd: listening on %s port %u\n", sockaddr_host_text(ss).c_str(),
-               sockaddr_port(ss));
+  getsockname(l.fd.get(), reinterpret_cast<sockaddr*>(&ss), &len);
+  std::fprintf(stderr, "moatftpd: listening on %s port %u%s\n", sockaddr_host_text(ss).c_str(),
+               sockaddr_port(ss), l.implicit_tls ? " (implicit TLS)" : "");
 }
 
 // The master holds one link per session: a soft limit of 1024 descriptors would cap the
@@ -104,9 +105,12 @@ class Master {
 
  private:
   Status open_listeners();
+  Status open_family_listeners(unsigned port, bool implicit_tls);
+  bool is_implicit_listener(int lfd) const;
   void on_accept(int lfd);
-  void admit(UniqueFd client, const sockaddr_storage& peer);
-  void fork_session(UniqueFd client, const sockaddr_storage& peer, std::unique_ptr<ConnInfo> conn);
+  void admit(UniqueFd client, const sockaddr_storage& peer, bool implicit_tls);
+  void fork_session(UniqueFd client, const sockaddr_storage& peer, std::unique_ptr<ConnInfo> conn,
+                    bool implicit_tls);
   void on_signal(int sig);
   void reap();
   void reload();
@@ -122,26 +126,46 @@ class Master {
   std::unique_ptr<SessionTable> sessions_;
 };
 
-Status Master::open_listeners() {
+Status Master::open_family_listeners(unsigned port, bool implicit_tls) {
   const Config& c = ctx_->cfg;
   if (c.listen) {
-    auto fd = open_listener(AF_INET, c.listen_address, c.listen_port, false);
+    auto fd = open_listener(AF_INET, c.listen_address, port, false);
     if (!fd) return fail(fd.error());
-    listeners_.push_back({std::move(*fd), nullptr});
+    listeners_.push_back({std::move(*fd), nullptr, implicit_tls});
   }
   if (c.listen_ipv6) {
     // Alone, the IPv6 socket also takes IPv4 (as vsftpd's listen_ipv6); with
     // listen=YES as well, each family has its own socket.
-    auto fd = open_listener(AF_INET6, c.listen_address6, c.listen_port, c.listen);
+    auto fd = open_listener(AF_INET6, c.listen_address6, port, c.listen);
     if (!fd) return fail(fd.error());
-    listeners_.push_back({std::move(*fd), nullptr});
+    listeners_.push_back({std::move(*fd), nullptr, implicit_tls});
   }
-  for (auto& l : listeners_) announce(l.fd.get());
   return Ok{};
 }
 
+// implicit_ssl=YES adds implicit FTPS listeners on implicit_ssl_port, or, when that
+// is listen_port itself, makes the normal listeners implicit (vsftpd's implicit_ssl).
+Status Master::open_listeners() {
+  const Config& c = ctx_->cfg;
+  const bool implicit = c.ssl_enable && c.implicit_ssl;
+  const bool only_implicit = implicit && c.implicit_ssl_port == c.listen_port && c.listen_port != 0;
+  if (auto st = open_family_listeners(c.listen_port, only_implicit); !st) return st;
+  if (implicit && !only_implicit) {
+    if (auto st = open_family_listeners(c.implicit_ssl_port, true); !st) return st;
+  }
+  for (auto& l : listeners_) announce(l);
+  return Ok{};
+}
+
+bool Master::is_implicit_listener(int lfd) const {
+  for (const Listener& l : listeners_) {
+    if (l.fd.get() == lfd) return l.implicit_tls;
+  }
+  return false;
+}
+
 void Master::fork_session(UniqueFd client, const sockaddr_storage& peer,
-                          std::unique_ptr<ConnInfo> conn) {
+                          std::unique_ptr<ConnInfo> conn, bool implicit_tls) {
   auto link = master_link_pair();
   pid_t pid = link ? fork() : -1;
   if (pid < 0) {
@@ -163,17 +187,20 @@ void Master::fork_session(UniqueFd client, const sockaddr_storage& peer,
   for (int fd : {ctx_->xferlog_fd, ctx_->vsftpd_log_fd, ctx_->syslog_fd})
     if (fd >= 0) keep.push_back(fd);
   close_fds_except(keep);  // listeners, other sessions' links, the event loop's descriptors
-  helper_run(ctx_, std::move(client), peer);
+  helper_run(ctx_, std::move(client), peer, implicit_tls);
 }
 
 // The modules' admit hooks run before any fork: a refused client gets the module's
-// reply instead of the greeting and costs no process.
-void Master::admit(UniqueFd client, const sockaddr_storage& peer) {
+// reply instead of the greeting and costs no process. An implicit FTPS client expects
+// TLS, which the master never speaks: it is closed without a word rather than sent
+// cleartext.
+void Master::admit(UniqueFd client, const sockaddr_storage& peer, bool implicit_tls) {
   auto conn = ConnInfo::make(client.get(), peer);
   std::string reply;
   if (modules_->admit(conn->view, reply)) {
-    return fork_session(std::move(client), peer, std::move(conn));
+    return fork_session(std::move(client), peer, std::move(conn), implicit_tls);
   }
+  if (implicit_tls) return;
   reply += "\r\n";
   ssize_t ignored = send(client.get(), reply.data(), reply.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
   (void)ignored;
@@ -189,7 +216,7 @@ void Master::on_accept(int lfd) {
       if (errno != EAGAIN) std::fprintf(stderr, "moatftpd: accept: %s\n", errno_text(errno).c_str());
       return;
     }
-    admit(UniqueFd(fd), peer);
+    admit(UniqueFd(fd), peer, is_implicit_listener(lfd));
   }
 }
 

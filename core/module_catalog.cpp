@@ -17,6 +17,7 @@ const std::vector<FirstPartyOption>& first_party_options() {
   v.push_back({module, {#name, type, def, description}});
 #include "modules/mod_iplimit/mod_iplimit.def"
 #include "modules/mod_anon_upload/mod_anon_upload.def"
+#include "modules/mod_throttle/mod_throttle.def"
 #undef MOAT_MODULE_INFO
 #undef MOAT_MODULE_OPTION
     return v;
@@ -31,6 +32,7 @@ const std::vector<FirstPartyModule>& first_party_modules() {
 #define MOAT_MODULE_OPTION(name, type, def, description)
 #include "modules/mod_iplimit/mod_iplimit.def"
 #include "modules/mod_anon_upload/mod_anon_upload.def"
+#include "modules/mod_throttle/mod_throttle.def"
 #undef MOAT_MODULE_INFO
 #undef MOAT_MODULE_OPTION
     return v;

@@ -15,6 +15,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/tls.hpp"
 #include "privsep/users.hpp"
 
 namespace moat {
@@ -112,6 +113,24 @@ Result<int> open_syslog() {
   return fd;
 }
 
+// The certificate and key are read here, so start-up, `-t` and SIGHUP all name a
+// missing or unreadable file.
+Status prepare_tls(ServerContext& ctx) {
+  const Config& c = ctx.cfg;
+  if (c.implicit_ssl_port > 65535) {
+    return fail("implicit_ssl_port=" + std::to_string(c.implicit_ssl_port) +
+                ": a port must be at most 65535");
+  }
+  if (!c.ssl_enable) {
+    if (c.implicit_ssl) return fail("implicit_ssl=YES needs ssl_enable=YES");
+    return Ok{};
+  }
+  auto tls = tls_server_context(c);
+  if (!tls) return fail(tls.error());
+  ctx.tls = std::move(*tls);
+  return Ok{};
+}
+
 // vsftpd: xferlog_std_format selects the wu-ftpd log; dual_log_enable writes both.
 Status open_logs(ServerContext& ctx) {
   const Config& c = ctx.cfg;
@@ -191,6 +210,7 @@ Result<std::shared_ptr<const ServerContext>> server_prepare(Config cfg, bool wit
     if (!a) return fail(a.error());
     ctx->pasv_address = *a;
   }
+  if (auto st = prepare_tls(*ctx); !st) return fail(st.error());
 #ifndef HAVE_LIBWRAP
   if (c.tcp_wrappers) return fail("tcp_wrappers=YES but moatftpd was built without libwrap");
 #endif

@@ -13,6 +13,8 @@
 #include "core/filter.hpp"
 #include "core/util.hpp"
 
+typedef struct ssl_ctx_st SSL_CTX;  // <openssl/ssl.h>, for users that need no more of it
+
 namespace moat {
 
 struct ServerContext {
@@ -28,13 +30,16 @@ struct ServerContext {
   int xferlog_fd = -1;                  // wu-ftpd format log, or -1
   int vsftpd_log_fd = -1;               // vsftpd format log, or -1
   int syslog_fd = -1;                   // datagram socket connected to /dev/log, or -1
+  // ssl_enable=YES: certificate, key and ticket keys (core/tls.hpp); shared by fork
+  // with every session, so data connections can resume the control session.
+  std::shared_ptr<SSL_CTX> tls;
 
   ~ServerContext();
   bool vsftpd_log_enabled() const { return vsftpd_log_fd >= 0 || syslog_fd >= 0; }
 };
 
 // Reads the files the config names and checks what must exist (secure_chroot_dir,
-// nopriv_user). With open_logs the log files are opened (created 0600, appended).
+// nopriv_user, the TLS certificate and key with ssl_enable=YES). With open_logs the log files are opened (created 0600, appended).
 Result<std::shared_ptr<const ServerContext>> server_prepare(Config cfg, bool open_logs);
 
 // "220-line\r\n...220 last\r\n" from banner text; a default without any version.

@@ -13,11 +13,14 @@
 
 #include "core/ftpcmd.hpp"
 #include "core/module_host.hpp"
+#include "core/tls.hpp"
 #include "core/transfer.hpp"
 #include "core/worker.hpp"
 #include "core/xferlog.hpp"
 
 namespace moat {
+
+struct Handover;
 
 struct EventDeleter {
   void operator()(event* e) const { event_free(e); }
@@ -72,6 +75,15 @@ class Session : private ModuleWorkerServices {
   void log_event(std::string_view text, std::string_view user = {});
   std::string absolute_path(const std::string& arg) const;
 
+  // FTPS (session_tls.cpp).
+  bool tls_enabled() const;  // ssl_enable=YES and a server TLS context
+  void cmd_auth(const std::string& arg);
+  void cmd_pbsz(const std::string& arg);
+  void cmd_prot(const std::string& arg);
+  void cmd_ccc(const std::string& arg);
+  std::string tls_login_refusal(bool anonymous) const;  // "" when USER may go on
+  bool data_must_be_private() const;  // force_*_data_ssl without PROT P
+
   // Modules' worker hooks (session_modules.cpp); no-ops without modules.
   void modules_start();
   int modules_command_pre(const std::string& verb, const std::string& arg);
@@ -107,6 +119,12 @@ class Session : private ModuleWorkerServices {
   void begin_active_connect();
   [[noreturn]] void handover();
   void write_all(std::string_view bytes);
+  ssize_t control_read(char* buf, size_t len);
+  bool tls_handshake();
+  bool tls_wait(int ssl_error);
+  void tls_write_all(std::string_view bytes);
+  void tls_close();
+  void tls_handover(Handover& h);
   // ModuleWorkerServices: what host->privileged and rate_limit do here (host->reply
   // is reply() above).
   int privileged(uint16_t module, uint16_t type, std::span<const uint8_t> payload,
@@ -125,6 +143,8 @@ class Session : private ModuleWorkerServices {
   UniqueFd connecting_fd_;
   EventPtr setup_ev_;  // waiting for accept or connect
   std::unique_ptr<Transfer> xfer_;
+  SslPtr ssl_;                 // the control connection's TLS, in the worker that has it
+  bool discard_pending_input_ = false;  // after AUTH: plaintext sent after it is dropped
   EventPtr progress_ev_;       // transfer_progress while a transfer runs
   int last_reply_code_ = 0;    // for command_post
 };

@@ -60,7 +60,14 @@ void tls_import_session(SSL_CTX* ctx, std::string_view der);
 // Kernel TLS: asks OpenSSL to use it for this SSL when the kernel and OpenSSL offer
 // it (probed at run time); true when sends go through the kernel, so that SSL_sendfile
 // can be used. Falls back silently otherwise.
+// OpenSSL must be asked before the handshake: tls_new_data_ssl does that when the
+// master's probe (tls_server_context) found the kernel's "tls" ULP; call this one
+// after the handshake.
 bool tls_ktls_send_enabled(SSL* ssl);
+
+// With debug_ssl=YES on ssl's context: "moatftpd: tls: MESSAGE" on stderr (e.g. a
+// data connection's handshake failure with tls_error_text()). Otherwise nothing.
+void tls_debug_log(const SSL* ssl, std::string_view message);
 
 // One-line description of the last OpenSSL error(s) on this thread, and clears them.
 std::string tls_error_text();

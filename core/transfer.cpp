@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 #include <event2/buffer.h>
+#include <event2/bufferevent_ssl.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -82,9 +83,19 @@ double Transfer::seconds() const {
          static_cast<double>(now.tv_nsec - started_.tv_nsec) / 1e9;
 }
 
-void Transfer::start(int data_fd) {
+void Transfer::start(int data_fd, DataTls tls) {
   clock_gettime(CLOCK_MONOTONIC, &started_);
-  bev_ = bufferevent_socket_new(base_, data_fd, BEV_OPT_CLOSE_ON_FREE);
+  if (tls.ssl) {
+    tls_ = handshaking_ = true;
+    reuse_tag_ = std::move(tls.reuse_tag);
+    bev_ = bufferevent_openssl_socket_new(base_, data_fd, tls.ssl.release(),
+                                          BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+    // Without strict_ssl_read_eof a client that closes without close_notify still
+    // ends its upload (OpenSSL's SSL_OP_IGNORE_UNEXPECTED_EOF is set when strict is off).
+    bufferevent_openssl_set_allow_dirty_shutdown(bev_, tls.strict_eof ? 0 : 1);
+  } else {
+    bev_ = bufferevent_socket_new(base_, data_fd, BEV_OPT_CLOSE_ON_FREE);
+  }
   bufferevent_set_max_single_write(bev_, kMaxSingleWrite);
   bufferevent_set_max_single_read(bev_, kMaxSingleRead);
   if (timeout_) {
@@ -93,6 +104,14 @@ void Transfer::start(int data_fd) {
   }
   bufferevent_setcb(bev_, on_read, on_write, on_event, this);
   if (rate_ > 0) set_rate_limit(rate_);
+  if (handshaking_) {  // nothing moves before the handshake and the reuse check
+    bufferevent_enable(bev_, EV_READ);
+    return;
+  }
+  begin_io();
+}
+
+void Transfer::begin_io() {
   evbuffer* out = bufferevent_get_output(bev_);
   switch (spec_.kind) {
     case TransferSpec::kSendBuffer:
@@ -165,7 +184,20 @@ bool Transfer::drain_input() {
 
 void Transfer::finish(bool ok, int code, const std::string& text) {
   bufferevent_disable(bev_, EV_READ | EV_WRITE);
+  if (tls_ && ok) tls_shutdown();
   done_(ok, code, text);  // may destroy this: nothing after
+}
+
+// close_notify after the last byte, on a blocking socket with a send timeout: the
+// output buffer is empty here, so this is one small record.
+void Transfer::tls_shutdown() {
+  SSL* ssl = bufferevent_openssl_get_ssl(bev_);
+  int fd = bufferevent_getfd(bev_);
+  if (ssl == nullptr || fd < 0) return;
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  timeval tv = seconds_tv(timeout_ ? std::min(timeout_, 10u) : 10u);
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  SSL_shutdown(ssl);
 }
 
 void Transfer::on_read(bufferevent*, void* self) {
@@ -182,8 +214,19 @@ void Transfer::on_write(bufferevent* bev, void* self) {
   t->finish(true, 226, t->spec_.complete);
 }
 
-void Transfer::on_event(bufferevent*, short what, void* self) {
+void Transfer::on_event(bufferevent* bev, short what, void* self) {
   auto* t = static_cast<Transfer*>(self);
+  if (what & BEV_EVENT_CONNECTED) {
+    t->handshaking_ = false;
+    if (!t->reuse_tag_.empty() &&
+        !tls_resumed_control_session(bufferevent_openssl_get_ssl(bev), t->reuse_tag_))
+      return t->finish(false, 522, "SSL connection failed: session reuse required");
+    return t->begin_io();
+  }
+  if (t->handshaking_) {
+    if (what & BEV_EVENT_TIMEOUT) return t->finish(false, 421, "Data timeout. Reconnect. Sorry.");
+    return t->finish(false, 522, "SSL connection failed: " + tls_error_text());
+  }
   if (what & BEV_EVENT_TIMEOUT) return t->finish(false, 421, "Data timeout. Reconnect. Sorry.");
   if (t->upload() && (what & BEV_EVENT_EOF)) {
     if (!t->drain_input())
@@ -266,6 +309,7 @@ void Session::cmd_port(const sockaddr_storage& target) {
 
 void Session::start_transfer(TransferSpec spec) {
   if (!data_setup()) return reply(425, "Use PORT or PASV first.");
+  if (data_must_be_private()) return reply(522, "Data connections must be encrypted.");
   xfer_ = std::make_unique<Transfer>(
       base.get(), std::move(spec), cfg.data_connection_timeout,
       [this](bool ok, int code, const std::string& text) { transfer_done(ok, code, text); });
@@ -363,7 +407,13 @@ void Session::on_connected(int fd) {
   clear_data_setup();
   reply(150, xfer_->spec().opening);
   modules_transfer(kBegin);  // may set a rate limit before the first byte
-  xfer_->start(fd);
+  DataTls tls;
+  if (st.tls.prot_private) {
+    tls.ssl = tls_new_data_ssl(ctx.tls.get());
+    tls.reuse_tag = cfg.require_ssl_reuse ? st.tls.tag : "";
+    tls.strict_eof = cfg.strict_ssl_read_eof;
+  }
+  xfer_->start(fd, std::move(tls));
 }
 
 static TransferRecord record_of(const Session& s, const Transfer& x, bool complete) {

@@ -9,6 +9,7 @@
 #include <functional>
 #include <string>
 
+#include "core/tls.hpp"
 #include "core/util.hpp"
 
 namespace moat {
@@ -24,6 +25,14 @@ struct TransferSpec {
   std::string log_path;   // absolute path for the transfer log; empty: not logged
 };
 
+// A protected (PROT P) data connection: the server SSL, and whether the handshake
+// must resume the control connection's session (require_ssl_reuse).
+struct DataTls {
+  SslPtr ssl;
+  std::string reuse_tag;  // empty: any handshake will do
+  bool strict_eof = false;  // strict_ssl_read_eof: an upload must end with close_notify
+};
+
 class Transfer {
  public:
   // Reports the end: ok, and for a failure the reply (code and text).
@@ -34,7 +43,7 @@ class Transfer {
   Transfer(const Transfer&) = delete;
   Transfer& operator=(const Transfer&) = delete;
 
-  void start(int data_fd);  // takes ownership of data_fd
+  void start(int data_fd, DataTls tls = {});  // takes ownership of data_fd
   uint64_t bytes() const { return bytes_; }
   double seconds() const;
   const TransferSpec& spec() const { return spec_; }
@@ -49,6 +58,8 @@ class Transfer {
   void fill_output();
   bool drain_input();
   void finish(bool ok, int code, const std::string& text);
+  void begin_io();
+  void tls_shutdown();
 
   event_base* base_;
   TransferSpec spec_;
@@ -60,6 +71,9 @@ class Transfer {
   bool prev_cr_ = false;
   bool queued_all_ = false;
   timespec started_{};
+  bool tls_ = false;
+  bool handshaking_ = false;
+  std::string reuse_tag_;
   uint64_t rate_ = 0;
   ev_token_bucket_cfg* rate_cfg_ = nullptr;
 };

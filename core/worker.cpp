@@ -39,9 +39,13 @@ bool is_during_transfer_verb(const std::string& line) {
 }  // namespace
 
 Session::Session(const WorkerStart& start)
-    : ctx(*start.ctx), cfg(start.ctx->cfg), st(start), base(event_base_new()) {}
+    : ctx(*start.ctx),
+      cfg(start.session_cfg ? *start.session_cfg : start.ctx->cfg),
+      st(start),
+      base(event_base_new()) {}
 
 void Session::write_all(std::string_view bytes) {
+  if (ssl_) return tls_write_all(bytes);
   while (!bytes.empty()) {
     ssize_t n = send(st.control_fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) continue;
@@ -70,6 +74,7 @@ void Session::end_session(int code, std::string_view text) {
 
 void Session::end_silently() {
   xfer_.reset();
+  tls_close();
   _exit(0);
 }
 
@@ -118,8 +123,10 @@ std::string Session::absolute_path(const std::string& arg) const {
 }
 
 void Session::handover() {
-  Handover h{inbuf_.substr(line_start_)};
+  Handover h;
+  h.pending = inbuf_.substr(line_start_);
   if (h.pending.size() > kMaxPending) end_session(500, "Too much pipelined input.");
+  tls_handover(h);  // with TLS here, this process becomes the relay and never returns
   auto bytes = encode(h);
   int fd = st.control_fd;
   if (auto s = ipc_send(st.helper_fd, MsgType::kHandover, bytes, std::span(&fd, 1)); !s)
@@ -195,6 +202,12 @@ void Session::process_input() {
     if (xfer_ && !is_during_transfer_verb(line)) break;
     line_start_ = eol + 1;
     dispatch(line);
+    if (discard_pending_input_) {  // AUTH: what follows in plaintext is not trusted
+      discard_pending_input_ = false;
+      inbuf_.clear();
+      line_start_ = 0;
+      return;
+    }
   }
   inbuf_.erase(0, line_start_);
   line_start_ = 0;
@@ -204,13 +217,20 @@ void Session::process_input() {
   }
 }
 
+// TLS may hold decrypted bytes libevent cannot see: read until nothing is ready.
 void Session::on_readable() {
   char buf[16384];
-  ssize_t n = recv(st.control_fd, buf, sizeof buf, MSG_DONTWAIT);
-  if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
-  if (n <= 0) end_silently();
-  inbuf_.append(buf, static_cast<size_t>(n));
-  if (inbuf_.size() > kMaxBufferedInput) end_session(500, "Too much input.");
+  bool got = false;
+  for (;;) {
+    ssize_t n = control_read(buf, sizeof buf);
+    if (n < 0) break;
+    if (n == 0) end_silently();
+    inbuf_.append(buf, static_cast<size_t>(n));
+    got = true;
+    if (inbuf_.size() > kMaxBufferedInput) end_session(500, "Too much input.");
+    if (!ssl_) break;
+  }
+  if (!got) return;
   arm_idle_timer();
   process_input();
 }
@@ -224,12 +244,17 @@ void Session::arm_idle_timer() {
 void Session::run() {
   int one = 1;
   setsockopt(st.control_fd, SOL_SOCKET, SO_OOBINLINE, &one, sizeof one);  // ABOR's urgent byte
+  // Implicit FTPS: TLS before the greeting, no plaintext at all.
+  if (st.implicit_tls && !st.logged_in && !st.after_rein && !tls_handshake()) end_silently();
   if (st.logged_in) {
     if (!st.fatal_message.empty()) {
       reply_raw(st.fatal_message);
       end_silently();
     }
     umask(st.anonymous ? cfg.anon_umask : cfg.local_umask);
+    // TLS 1.2 clients may resume the control session by id, not ticket.
+    if (st.tls.active && ctx.tls && !st.tls.session.empty())
+      tls_import_session(ctx.tls.get(), st.tls.session);
     log_event("OK LOGIN: Client \"" + sockaddr_host_text(st.peer) + "\"" +
               (st.anonymous ? ", anon password \"" + one_line(st.anon_password) + "\"" : ""));
     reply(230, "Login successful.");

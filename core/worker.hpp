@@ -6,6 +6,7 @@
 
 #include <strings.h>
 
+#include <memory>
 #include <string>
 
 #include "core/server.hpp"
@@ -22,16 +23,29 @@ struct AnonRights {
   bool any() const { return upload || mkdir || other; }
 };
 
+// The control connection's TLS state (RFC 4217), carried from worker to worker.
+// The TLS itself stays in the first pre-login worker, which relays the control
+// connection after login; later workers see plaintext on a socketpair.
+struct TlsState {
+  bool active = false;        // AUTH TLS (or implicit TLS) done
+  bool pbsz = false;          // PBSZ 0 received
+  bool prot_private = false;  // PROT P: data connections use TLS
+  std::string tag;            // what data connections must resume (require_ssl_reuse)
+  std::string session;        // the control session, DER, for the session-id cache
+};
+
 struct WorkerStart {
   const ServerContext* ctx = nullptr;
   int control_fd = -1;
   int helper_fd = -1;          // IPC socket to the session helper
   sockaddr_storage peer{};     // control connection's client address
   sockaddr_storage local{};    // control connection's server address
+  std::shared_ptr<const Config> session_cfg;  // post-auth: with user_config_dir applied
   bool logged_in = false;      // post-auth worker
   bool after_rein = false;     // pre-auth worker started again by REIN
   bool implicit_tls = false;   // pre-auth: TLS handshake before the greeting
   std::string pending;         // control bytes read by the previous worker, unhandled
+  TlsState tls;
   // Post-auth only:
   std::string user;            // login name (anonymous: the ftp_username)
   bool anonymous = false;

@@ -76,6 +76,7 @@ struct Grant {
   gid_t chown_gid = 0;
   mode_t chown_mode = 0;
   std::string fatal_message;
+  std::shared_ptr<const Config> cfg;  // the session's options: ftpd.conf + user_config_dir
 };
 
 // mod_anon_upload's options, read through the registry: unset, or the module not
@@ -145,8 +146,8 @@ class Helper {
  private:
   void spawn_worker(UniqueFd control, WorkerStart start, const Identity& id,
                     const SeccompPolicy& policy, std::vector<int> keep);
-  void spawn_preauth(UniqueFd control, std::string pending, bool after_rein);
-  void spawn_postauth(UniqueFd control, std::string pending);
+  void spawn_preauth(UniqueFd control, std::string pending, bool after_rein, TlsState tls = {});
+  void spawn_postauth(UniqueFd control, std::string pending, TlsState tls);
   void serve();
   void handle(Message& msg);
   void on_login(const Message& msg);
@@ -158,6 +159,7 @@ class Helper {
   Result<Grant> grant_anonymous(const LoginRequest& req);
   Result<Grant> grant_local(const LoginRequest& req);
   void decide_root(Grant& g, const std::string& home);
+  Result<std::shared_ptr<const Config>> user_config(const std::string& name);
   [[noreturn]] void end(const std::string& why);
   void reap_worker();
 
@@ -173,6 +175,7 @@ class Helper {
   unsigned login_fails_ = 0;
   bool login_ok_ = false;  // a LoginResult{ok} was sent; the next message must be Handover
   bool implicit_tls_ = false;
+  pid_t relay_ = -1;  // the TLS relay of the control connection, once logged in
   std::optional<Grant> grant_;
   std::optional<PamLogin> pam_;
 };
@@ -186,6 +189,7 @@ void Helper::end(const std::string& why) {
     waitpid(worker_, nullptr, 0);
   }
   pam_.reset();
+  if (relay_ > 0) waitpid(relay_, nullptr, 0);  // it sends close_notify, then exits
   _exit(0);
 }
 
@@ -232,7 +236,8 @@ void Helper::spawn_worker(UniqueFd control, WorkerStart start, const Identity& i
   worker_ = *pid;
 }
 
-void Helper::spawn_preauth(UniqueFd control, std::string pending, bool after_rein) {
+void Helper::spawn_preauth(UniqueFd control, std::string pending, bool after_rein,
+                           TlsState tls) {
   auto nopriv = user_lookup(cfg_.nopriv_user);
   if (!nopriv) end("nopriv_user: " + nopriv.error());
   Identity id{nopriv->uid, nopriv->gid, {nopriv->gid}, cfg_.secure_chroot_dir, "/"};
@@ -243,6 +248,7 @@ void Helper::spawn_preauth(UniqueFd control, std::string pending, bool after_rei
   start.pending = std::move(pending);
   start.after_rein = after_rein;
   start.implicit_tls = implicit_tls_;
+  start.tls = std::move(tls);
   state_ = HelperState::kPreauth;
   login_ok_ = false;
   std::vector<int> keep{2};  // the pre-login worker may log (CONNECT, FAIL LOGIN), not xferlog
@@ -251,10 +257,12 @@ void Helper::spawn_preauth(UniqueFd control, std::string pending, bool after_rei
   spawn_worker(std::move(control), start, id, {SeccompProfile::kPreauth, false}, keep);
 }
 
-void Helper::spawn_postauth(UniqueFd control, std::string pending) {
+void Helper::spawn_postauth(UniqueFd control, std::string pending, TlsState tls) {
   const Grant& g = *grant_;
   WorkerStart start;
+  start.tls = std::move(tls);
   start.ctx = ctx_.get();
+  start.session_cfg = g.cfg;
   start.peer = peer_;
   start.local = local_;
   start.logged_in = true;
@@ -276,19 +284,31 @@ void Helper::spawn_postauth(UniqueFd control, std::string pending) {
 
 // chroot_local_user, chroot_list, passwd_chroot_enable and local_root, as vsftpd.
 void Helper::decide_root(Grant& g, const std::string& home) {
-  bool chroot = cfg_.chroot_local_user;
-  if (cfg_.chroot_list_enable && ctx_->chroot_list.count(g.user.name)) chroot = !chroot;
+  const Config& c = *g.cfg;
+  bool chroot = c.chroot_local_user;
+  if (c.chroot_list_enable && ctx_->chroot_list.count(g.user.name)) chroot = !chroot;
   std::string root = home;
   std::string start = "/";
   auto marker = home.find("/./");
-  if (cfg_.passwd_chroot_enable && marker != std::string::npos) {
+  if (c.passwd_chroot_enable && marker != std::string::npos) {
     chroot = true;
     root = home.substr(0, marker);
     start = home.substr(marker + 2);
   }
-  if (!cfg_.local_root.empty()) root = cfg_.local_root, start = "/";
+  if (!c.local_root.empty()) root = c.local_root, start = "/";
   g.identity.chroot_dir = chroot ? root : "";
-  g.identity.start_dir = chroot ? start : (cfg_.local_root.empty() ? home : cfg_.local_root);
+  g.identity.start_dir = chroot ? start : (c.local_root.empty() ? home : c.local_root);
+}
+
+// user_config_dir: the file named after the user overrides ftpd.conf for the session
+// (read here, as root, like vsftpd). A broken file refuses the login and says why in
+// the log rather than running the session with half of it.
+Result<std::shared_ptr<const Config>> Helper::user_config(const std::string& name) {
+  if (cfg_.user_config_dir.empty()) return std::shared_ptr<const Config>(ctx_, &cfg_);
+  auto c = std::make_shared<Config>(cfg_);
+  if (auto st = config_apply_user_file(*c, cfg_.user_config_dir + "/" + name); !st)
+    return fail("user_config_dir: " + st.error());
+  return std::shared_ptr<const Config>(std::move(c));
 }
 
 // deny_email_enable and secure_email_list_enable: the anonymous "password" (an
@@ -313,16 +333,19 @@ Result<Grant> Helper::grant_anonymous(const LoginRequest& req) {
   if (auto st = check_anon_password(*ctx_, req.pass); !st) return fail(st.error());
   auto ftp = user_lookup(cfg_.ftp_username);
   if (!ftp) return fail("anonymous login: ftp_username: " + ftp.error());
+  auto c = user_config(ftp->name);
+  if (!c) return fail(c.error());
   Grant g;
+  g.cfg = *c;
   g.user = *ftp;
   g.anonymous = true;
   g.anon_password = req.pass;
-  std::string root = cfg_.anon_root.empty() ? ftp->home : cfg_.anon_root;
+  std::string root = g.cfg->anon_root.empty() ? ftp->home : g.cfg->anon_root;
   g.identity = {ftp->uid, ftp->gid, {ftp->gid}, root, "/"};
-  g.anon = anon_rights(cfg_);  // anonymous writes come with mod_anon_upload
+  g.anon = anon_rights(*g.cfg);  // anonymous writes come with mod_anon_upload
   g.write_enable = g.anon.any();  // and so do the seccomp policy's write syscalls
   if (g.anon.chown)
-    if (auto st = grant_chown(cfg_, g); !st) return fail(st.error());
+    if (auto st = grant_chown(*g.cfg, g); !st) return fail(st.error());
   return g;
 }
 
@@ -335,10 +358,13 @@ Result<Grant> Helper::grant_local(const LoginRequest& req) {
   auto user = user_lookup(login->user());
   if (!user) return fail(user.error());
   if (user->uid == 0) return fail("root may not log in");
+  auto c = user_config(user->name);
+  if (!c) return fail(c.error());
   Grant g;
+  g.cfg = *c;
   g.user = *user;
   g.identity = {user->uid, user->gid, user->groups, "", ""};
-  g.write_enable = cfg_.write_enable;
+  g.write_enable = g.cfg->write_enable;
   decide_root(g, user->home);
   pam_.emplace(std::move(*login));
   return g;
@@ -354,7 +380,7 @@ Result<Grant> Helper::authenticate(const LoginRequest& req) {
   struct stat st {};
   if (!root.empty() && stat(root.c_str(), &st) != 0)
     return fail("session root " + root + ": " + errno_text(errno));
-  if (!root.empty() && writable_by(st, g->user) && !cfg_.allow_writeable_chroot)
+  if (!root.empty() && writable_by(st, g->user) && !g->cfg->allow_writeable_chroot)
     g->fatal_message = writable_root_message(root);
   return g;
 }
@@ -392,14 +418,22 @@ void Helper::on_handover(Message& msg) {
   if (msg.fds.size() != 1) end("HANDOVER without the control connection");
   if (state_ == HelperState::kPreauth && !login_ok_) end("HANDOVER before login");
   UniqueFd control = std::move(msg.fds[0]);
+  TlsState tls{h->tls, h->pbsz, h->prot_private, std::move(h->tls_tag), std::move(h->tls_session)};
   sock_.reset();
-  reap_worker();
+  // With TLS the pre-login worker that did the handshake stays, relaying the control
+  // connection; it ends when the session's last worker has gone (see end()).
+  if (h->relay && state_ == HelperState::kPreauth && relay_ < 0) {
+    relay_ = worker_;
+    worker_ = -1;
+  } else {
+    reap_worker();
+  }
   if (state_ == HelperState::kPreauth) {
-    spawn_postauth(std::move(control), std::move(h->pending));
+    spawn_postauth(std::move(control), std::move(h->pending), std::move(tls));
   } else {  // REIN: back to a fresh pre-login worker; the login's grants go.
     grant_.reset();
     pam_.reset();
-    spawn_preauth(std::move(control), std::move(h->pending), true);
+    spawn_preauth(std::move(control), std::move(h->pending), true, std::move(tls));
   }
 }
 
@@ -409,17 +443,18 @@ void Helper::on_port20(const Message& msg) {
   if (!req) end("bad PORT20 request: " + req.error());
   Port20Result res;
   UniqueFd s;
-  if (!cfg_.connect_from_port_20) end("PORT20 request with connect_from_port_20=NO");
-  if (!cfg_.port_promiscuous && (!same_host(req->peer, peer_) || sockaddr_port(req->peer) < 1024))
+  const Config& c = grant_ ? *grant_->cfg : cfg_;
+  if (!c.connect_from_port_20) end("PORT20 request with connect_from_port_20=NO");
+  if (!c.port_promiscuous && (!same_host(req->peer, peer_) || sockaddr_port(req->peer) < 1024))
     end("PORT20 request for a foreign address");
   // On a dual-stack listener an IPv4 client reaches ::ffff:a.b.c.d; bind its IPv4 form,
   // the family the worker will connect with.
   sockaddr_storage bind_addr = local_;
   sockaddr_unmap(bind_addr);
   if (bind_addr.ss_family == AF_INET)
-    reinterpret_cast<sockaddr_in&>(bind_addr).sin_port = htons(cfg_.ftp_data_port);
+    reinterpret_cast<sockaddr_in&>(bind_addr).sin_port = htons(c.ftp_data_port);
   else
-    reinterpret_cast<sockaddr_in6&>(bind_addr).sin6_port = htons(cfg_.ftp_data_port);
+    reinterpret_cast<sockaddr_in6&>(bind_addr).sin6_port = htons(c.ftp_data_port);
   if (bind_addr.ss_family != req->peer.ss_family) {
     res.text = "the data connection must use the control connection's address family";
   } else {
@@ -428,7 +463,7 @@ void Helper::on_port20(const Message& msg) {
     res.ok = s && setsockopt(s.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == 0 &&
              bind(s.get(), reinterpret_cast<sockaddr*>(&bind_addr), sizeof bind_addr) == 0;
     if (!res.ok)
-      res.text = "cannot bind port " + std::to_string(cfg_.ftp_data_port) + ": " + errno_text(errno);
+      res.text = "cannot bind port " + std::to_string(c.ftp_data_port) + ": " + errno_text(errno);
   }
   auto bytes = encode(res);
   int fd = s.get();

@@ -247,15 +247,36 @@ Result<LoginResult> decode_login_result(std::span<const uint8_t> p) {
 std::vector<uint8_t> encode(const Handover& m) {
   IpcWriter w;
   w.str(m.pending);
+  w.u8(m.tls ? 1 : 0);
+  w.u8(m.relay ? 1 : 0);
+  w.u8(m.pbsz ? 1 : 0);
+  w.u8(m.prot_private ? 1 : 0);
+  w.str(m.tls_tag);
+  w.str(m.tls_session);
   return w.data();
 }
 
 Result<Handover> decode_handover(std::span<const uint8_t> p) {
   IpcReader r(p);
+  Handover h;
   auto pending = r.str(kMaxPending);
   if (!pending) return fail(pending.error());
+  h.pending = std::move(*pending);
+  for (bool* flag : {&h.tls, &h.relay, &h.pbsz, &h.prot_private}) {
+    auto b = read_bool(r);
+    if (!b) return fail(b.error());
+    *flag = *b;
+  }
+  auto tag = r.str(kMaxTlsTag);
+  if (!tag) return fail(tag.error());
+  auto session = r.str(kMaxTlsSession);
+  if (!session) return fail(session.error());
   if (auto end = r.finish(); !end) return fail(end.error());
-  return Handover{std::move(*pending)};
+  h.tls_tag = std::move(*tag);
+  h.tls_session = std::move(*session);
+  if (!h.tls && (h.relay || h.pbsz || h.prot_private || !h.tls_tag.empty() || !h.tls_session.empty()))
+    return fail("TLS details without TLS");
+  return h;
 }
 
 namespace {

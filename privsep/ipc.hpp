@@ -101,7 +101,17 @@ Result<LoginResult> decode_login_result(std::span<const uint8_t> p);
 
 struct Handover {
   std::string pending;  // control bytes read but not yet handled (pipelining)
+  // The control connection's TLS state (core/worker.hpp TlsState); the fd that travels
+  // is then the plaintext side of the pre-login worker's TLS relay.
+  bool tls = false;
+  bool relay = false;  // the sender stays alive as the TLS relay (not to be reaped now)
+  bool pbsz = false;
+  bool prot_private = false;
+  std::string tls_tag;      // at most kMaxTlsTag bytes
+  std::string tls_session;  // at most kMaxTlsSession bytes
 };
+constexpr size_t kMaxTlsTag = 64;
+constexpr size_t kMaxTlsSession = 8192;
 constexpr size_t kMaxPending = 16 * 1024;
 std::vector<uint8_t> encode(const Handover& m);
 Result<Handover> decode_handover(std::span<const uint8_t> p);

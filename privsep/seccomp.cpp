@@ -101,6 +101,12 @@ constexpr Rule kEventLoopRules[] = {
     allow(SCMP_SYS(set_robust_list)), allow(SCMP_SYS(rseq)),  // glibc thread setup
 };
 
+// Pre-auth only: at a login over TLS the worker becomes the control connection's
+// relay, and the post-login worker gets the other end of a stream socketpair.
+constexpr Rule kPreauthRules[] = {
+    allow(SCMP_SYS(socketpair), eq(0, AF_UNIX), kStream),
+};
+
 // Post-auth, any policy: browsing and downloading inside the session root.
 constexpr Rule kPostauthRules[] = {
     allow(SCMP_SYS(getdents64)), allow(SCMP_SYS(readlink)),
@@ -175,7 +181,7 @@ Status add_profile(scmp_filter_ctx ctx, const SeccompPolicy& policy) {
 #ifdef MOAT_SANITIZERS
   if (auto s = add_rules(ctx, kSanitizerRules, omit); !s) return s;
 #endif
-  if (policy.profile == SeccompProfile::kPreauth) return Ok{};
+  if (policy.profile == SeccompProfile::kPreauth) return add_rules(ctx, kPreauthRules, omit);
   if (auto s = add_rules(ctx, kPostauthRules, omit); !s) return s;
   return add_rules(ctx,
                    policy.write_enable ? std::span<const Rule>(kWriteRules)

@@ -14,6 +14,9 @@ API (kept stable for tests/bench):
                                       config_path, pids(), connect(ipv6=False)
     raw_cmd(ftp, line)                send one command, return the reply text, never raise
     Control(host, port)               raw control connection for pipelining tests
+                                      (.start_tls() for FTPS)
+    self_signed_cert(dir)             throwaway certificate + key for ssl_enable
+    tls_client_context()              strict client SSLContext for FTPS tests
     proc_* helpers                    read /proc for the process-model tests
 """
 
@@ -26,6 +29,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import threading
@@ -42,6 +46,7 @@ VSFTPD_DEFAULT_BINARY = "/work/vsftpd-pkg/root/usr/sbin/vsftpd"
 READY_TIMEOUT = 15.0
 STOP_TIMEOUT = 10.0
 LISTEN_RE = re.compile(r"^moatftpd: listening on (\S+) port (\d+)$")
+IMPLICIT_LISTEN_RE = r"^moatftpd: listening on (\S+) port (\d+) \(implicit TLS\)$"
 ETC_FILES = ("passwd", "shadow", "group", "gshadow")
 
 
@@ -263,6 +268,7 @@ class Server:
         self.proc = None
         self.port = None
         self.port6 = None
+        self.implicit_port = None  # implicit FTPS listener (implicit_ssl=YES)
         self._vsftpd_port = None
         self._stderr_lines = []
         self._stderr_cond = threading.Condition()
@@ -293,6 +299,9 @@ class Server:
         opts.pop("load_module", None)
         opts.pop("module_dir", None)
         opts.setdefault("seccomp_sandbox", False)
+        # vsftpd has no separate implicit listener: implicit_ssl=YES makes its one
+        # listener implicit (see _find_implicit_listener).
+        opts.pop("implicit_ssl_port", None)
         if _is_yes(opts.get("listen", False)) and _is_yes(opts.get("listen_ipv6", False)):
             opts["listen"] = False
         if _is_yes(opts.get("listen_ipv6", False)) and not _is_yes(opts.get("listen", False)):
@@ -326,7 +335,19 @@ class Server:
             self._wait_vsftpd_listening(opts, timeout)
         else:
             self._wait_listening_lines(timeout)
+        self._find_implicit_listener(opts, timeout)
         return self
+
+    def _find_implicit_listener(self, opts, timeout):
+        if not _is_yes(opts.get("implicit_ssl", False)):
+            return
+        if self.kind == "vsftpd":
+            self.implicit_port = self.port if self.port is not None else self.port6
+            return
+        m = self.wait_stderr(IMPLICIT_LISTEN_RE, timeout)
+        if not m:
+            self._fail_start("implicit_ssl=YES but no 'listening on ... (implicit TLS)' line")
+        self.implicit_port = int(m.group(2))
 
     def _read_stderr(self):
         for raw in iter(self.proc.stderr.readline, b""):
@@ -463,11 +484,13 @@ class Server:
         ftp.connect(host, port)
         return ftp
 
-    def url(self, user=None, password=None, path="/", ipv6=False):
-        host, port = self.address(ipv6)
+    def url(self, user=None, password=None, path="/", ipv6=False, scheme="ftp", port=None):
+        """scheme "ftps" with port=self.implicit_port is implicit FTPS (curl, lftp)."""
+        host, default_port = self.address(ipv6)
+        port = default_port if port is None else port
         host = f"[{host}]" if ipv6 else host
         cred = f"{user}:{password}@" if user else ""
-        return f"ftp://{cred}{host}:{port}{path}"
+        return f"{scheme}://{cred}{host}:{port}{path}"
 
     def xferlog(self):
         path = self.options["xferlog_file"]
@@ -519,6 +542,15 @@ class Control:
         self.send(line + "\r\n")
         return self.reply()
 
+    def start_tls(self, context=None, server_hostname=None):
+        """Handshake now (after AUTH TLS's 234, or at once for implicit FTPS); later
+        send/reply/cmd go through TLS. Raises ssl.SSLError when the server refuses."""
+        self.file.close()  # the socket itself stays open
+        self.sock = (context or tls_client_context()).wrap_socket(
+            self.sock, server_hostname=server_hostname)
+        self.file = self.sock.makefile("rb")
+        return self.sock
+
     def login(self, user, password):
         c, _ = self.cmd("USER " + user)
         if c == 331:
@@ -550,6 +582,39 @@ class Control:
 
     def __exit__(self, *exc):
         self.close()
+
+
+# --- TLS ---------------------------------------------------------------------------
+def self_signed_cert(directory, cn="localhost"):
+    """A throwaway self-signed RSA certificate and key (CN=localhost, SAN localhost and
+    127.0.0.1) made with the openssl CLI. Returns (cert_path, key_path)."""
+    os.makedirs(directory, exist_ok=True)
+    cert = os.path.join(directory, "cert.pem")
+    key = os.path.join(directory, "key.pem")
+    _run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+          "-subj", "/CN=" + cn, "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+          "-keyout", key, "-out", cert], capture_output=True)
+    os.chmod(key, 0o600)
+    return cert, key
+
+
+def tls_client_context(cafile=None, alpn=None, tls13=None):
+    """A strict client context: an EOF without close_notify raises ssl.SSLEOFError.
+    cafile verifies the chain (not the host name: SNI tests send other names);
+    alpn is a list of protocols to offer; tls13 True/False pins TLS 1.3/1.2."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    if cafile:
+        ctx.load_verify_locations(cafile)
+    else:
+        ctx.verify_mode = ssl.CERT_NONE
+    ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)
+    if alpn is not None:
+        ctx.set_alpn_protocols(alpn)
+    if tls13 is not None:
+        version = ssl.TLSVersion.TLSv1_3 if tls13 else ssl.TLSVersion.TLSv1_2
+        ctx.minimum_version = ctx.maximum_version = version
+    return ctx
 
 
 # --- deterministic big data -------------------------------------------------------

@@ -92,6 +92,35 @@ def test_harness_config_passes(tmpdir_e2e, env):
     assert r.returncode == 0, r.stderr
 
 
+def _tls_server(tmpdir, **options):
+    return harness.Server(tmpdir, {"ssl_enable": True, **options})
+
+
+def test_tls_certificate_passes(tmpdir_e2e, env):
+    cert, key = harness.self_signed_cert(os.path.join(tmpdir_e2e, "tls"))
+    srv = _tls_server(tmpdir_e2e, rsa_cert_file=cert, rsa_private_key_file=key)
+    r = moatftpd("-t", srv.write_config())
+    assert r.returncode == 0, r.stderr
+
+
+def test_missing_tls_certificate_is_named(tmpdir_e2e, env):
+    missing = os.path.join(tmpdir_e2e, "no-such-cert.pem")
+    srv = _tls_server(tmpdir_e2e, rsa_cert_file=missing)
+    r = moatftpd("-t", srv.write_config())
+    assert r.returncode == 1
+    assert f"rsa_cert_file {missing}: No such file or directory" in r.stderr, r.stderr
+
+
+def test_tls_key_mismatch_is_named(tmpdir_e2e, env):
+    cert, _ = harness.self_signed_cert(os.path.join(tmpdir_e2e, "a"))
+    _, other_key = harness.self_signed_cert(os.path.join(tmpdir_e2e, "b"))
+    srv = _tls_server(tmpdir_e2e, rsa_cert_file=cert, rsa_private_key_file=other_key)
+    r = moatftpd("-t", srv.write_config())
+    assert r.returncode == 1
+    assert f"rsa_private_key_file {other_key}: does not match the certificate" in r.stderr, \
+        r.stderr
+
+
 def test_version():
     r = moatftpd("--version")
     assert r.returncode == 0

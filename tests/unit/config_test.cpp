@@ -139,7 +139,10 @@ TEST(ConfigTable, TypesAndOwners) {
   EXPECT_STREQ(first_party_owner("anon_upload_enable"), "mod_anon_upload");
   EXPECT_STREQ(first_party_owner("chown_upload_mode"), "mod_anon_upload");
   EXPECT_STREQ(first_party_owner("chown_username"), "mod_anon_upload");
-  EXPECT_STREQ(option_find("anon_max_rate")->owner, "mod_throttle");
+  // And mod_throttle's.
+  EXPECT_EQ(option_find("anon_max_rate"), nullptr);
+  EXPECT_STREQ(first_party_owner("anon_max_rate"), "mod_throttle");
+  EXPECT_STREQ(first_party_owner("server_max_rate"), "mod_throttle");
 }
 
 TEST(ConfigTable, DefaultTextIsHowFtpdConfWritesIt) {
@@ -238,8 +241,6 @@ TEST(ConfigDefaults, EqualVsftpds) {
   EXPECT_FALSE(c.ascii_download_enable);
   EXPECT_FALSE(c.dirmessage_enable);
   EXPECT_EQ(c.message_file, ".message");
-  EXPECT_EQ(c.anon_max_rate, 0u);
-  EXPECT_EQ(c.local_max_rate, 0u);
   EXPECT_TRUE(c.module_options.empty());
   EXPECT_FALSE(c.modules);
   EXPECT_TRUE(c.pasv_enable);
@@ -379,19 +380,11 @@ TEST(ConfigLine, MalformedLines) {
 }
 
 TEST(ConfigLine, VsftpdOptionsNotSupportedYet) {
-  for (const char* name : {"ssl_enable",
-                           "rsa_cert_file",
-                           "rsa_private_key_file",
-                           "ssl_ciphers",
-                           "ssl_tlsv1",
-                           "force_local_data_ssl",
-                           "force_local_logins_ssl",
-                           "allow_anon_ssl",
-                           "implicit_ssl",
+  for (const char* name : {"dsa_cert_file",
+                           "dsa_private_key_file",
                            "guest_enable",
                            "guest_username",
                            "virtual_use_local_privs",
-                           "user_config_dir",
                            "user_sub_token",
                            "cmds_allowed",
                            "cmds_denied",
@@ -413,6 +406,56 @@ TEST(ConfigLine, VsftpdOptionsNotSupportedYet) {
   Config cfg;
   ASSERT_TRUE(config_apply_line(cfg, "pasv_addr_resolve=YES").ok());
   EXPECT_TRUE(cfg.pasv_addr_resolve);
+}
+
+// vsftpd's TLS options parse, with vsftpd's defaults; TLS below 1.2 is never offered,
+// but the options that would ask for it are accepted so vsftpd configs still load.
+TEST(ConfigLine, TlsOptions) {
+  const Config defaults;
+  EXPECT_FALSE(defaults.ssl_enable);
+  EXPECT_EQ(defaults.rsa_cert_file, "/usr/share/ssl/certs/vsftpd.pem");
+  EXPECT_EQ(defaults.rsa_private_key_file, "");
+  EXPECT_EQ(defaults.ssl_ciphers, "DEFAULT");
+  EXPECT_TRUE(defaults.ssl_tlsv1_2);
+  EXPECT_TRUE(defaults.ssl_tlsv1_3);
+  EXPECT_TRUE(defaults.force_local_logins_ssl);
+  EXPECT_TRUE(defaults.force_local_data_ssl);
+  EXPECT_FALSE(defaults.force_anon_logins_ssl);
+  EXPECT_FALSE(defaults.force_anon_data_ssl);
+  EXPECT_FALSE(defaults.allow_anon_ssl);
+  EXPECT_TRUE(defaults.require_ssl_reuse);
+  EXPECT_TRUE(defaults.ssl_request_cert);
+  EXPECT_FALSE(defaults.require_cert);
+  EXPECT_FALSE(defaults.validate_cert);
+  EXPECT_FALSE(defaults.implicit_ssl);
+  EXPECT_EQ(defaults.implicit_ssl_port, 990u);
+  EXPECT_EQ(defaults.ssl_sni_hostname, "");
+  Config cfg;
+  for (const char* line :
+       {"ssl_enable=YES", "rsa_cert_file=/etc/ssl/ftp.pem", "rsa_private_key_file=/etc/ssl/ftp.key",
+        "ssl_ciphers=HIGH", "ssl_tlsv1_2=NO", "ssl_sslv2=YES", "ssl_sslv3=YES", "ssl_tlsv1=YES",
+        "ssl_tlsv1_1=YES", "force_local_logins_ssl=NO", "force_anon_data_ssl=YES",
+        "allow_anon_ssl=YES", "implicit_ssl=YES", "implicit_ssl_port=2990",
+        "ca_certs_file=/etc/ssl/ca.pem", "require_cert=YES", "validate_cert=YES",
+        "require_ssl_reuse=NO", "strict_ssl_read_eof=YES", "strict_ssl_write_shutdown=YES",
+        "debug_ssl=YES", "ssl_sni_hostname=ftp.example.com", "ssl_request_cert=NO"}) {
+    EXPECT_TRUE(config_apply_line(cfg, line).ok()) << line;
+  }
+  EXPECT_TRUE(cfg.ssl_enable);
+  EXPECT_EQ(cfg.rsa_private_key_file, "/etc/ssl/ftp.key");
+  EXPECT_EQ(cfg.ssl_ciphers, "HIGH");
+  EXPECT_FALSE(cfg.ssl_tlsv1_2);
+  EXPECT_TRUE(cfg.ssl_tlsv1_1);
+  EXPECT_EQ(cfg.implicit_ssl_port, 2990u);
+  EXPECT_EQ(cfg.ssl_sni_hostname, "ftp.example.com");
+  EXPECT_FALSE(cfg.ssl_request_cert);
+  EXPECT_EQ(apply_error("ssl_enable=MAYBE"),
+            "bad boolean value 'MAYBE' for ssl_enable (use YES or NO)");
+  EXPECT_EQ(apply_error("ssl_tlsv1_4=YES"), "unknown option 'ssl_tlsv1_4'");
+  const OptionInfo* port = option_find("implicit_ssl_port");
+  ASSERT_NE(port, nullptr);
+  EXPECT_STREQ(port->default_text, "990");
+  EXPECT_STREQ(port->owner, "core");
 }
 
 // Access-control options that were once "not supported yet" now parse as vsftpd's.
@@ -522,11 +565,11 @@ TEST(ConfigLoad, UnknownOptionWithLine) {
 }
 
 TEST(ConfigLoad, VsftpdOnlyOptionWithLine) {
-  TempFile f("listen=YES\nssl_enable=YES\n");
+  TempFile f("listen=YES\nguest_enable=YES\n");
   auto cfg = config_load(f.path(), {});
   ASSERT_FALSE(cfg.ok());
   EXPECT_EQ(cfg.error(),
-            f.path() + ":2: 'ssl_enable' is a vsftpd option moatftpd does not support yet");
+            f.path() + ":2: 'guest_enable' is a vsftpd option moatftpd does not support yet");
 }
 
 TEST(ConfigLoad, UnreadableFiles) {
@@ -892,6 +935,103 @@ TEST(ConfigManPage, EveryRequestIsKnownAndTextIsEscaped) {
     }
   }
   EXPECT_EQ(entries, option_table().size() + first_party_options().size());
+}
+
+// ---- per-user files (user_config_dir) -------------------------------------
+
+TEST(ConfigUserFile, AppliesLinesAndAMissingFileIsNoError) {
+  Config cfg;
+  cfg.write_enable = true;
+  ASSERT_TRUE(config_apply_user_file(cfg, "/nonexistent-moat-user-dir/alice").ok());
+  ASSERT_TRUE(config_apply_user_file(cfg, "/etc/passwd/not-a-dir").ok());
+  EXPECT_TRUE(cfg.write_enable);
+  TempFile f("# alice\nwrite_enable=NO\r\nlocal_umask=027\n\nlocal_root=/srv/alice\n");
+  ASSERT_TRUE(config_apply_user_file(cfg, f.path()).ok());
+  EXPECT_FALSE(cfg.write_enable);
+  EXPECT_EQ(cfg.local_umask, 027u);
+  EXPECT_EQ(cfg.local_root, "/srv/alice");
+  EXPECT_EQ(cfg.anon_umask, 077u);  // untouched
+}
+
+TEST(ConfigUserFile, MasterOnlyOptionsAreRefusedWithFileAndLine) {
+  for (const std::string name :
+       {"listen", "listen_ipv6", "listen_port", "listen_address", "load_module", "module_dir",
+        "max_clients", "max_per_ip", "pasv_address", "ftp_data_port", "implicit_ssl",
+        "rsa_cert_file", "ssl_enable", "ssl_ciphers", "nopriv_user", "secure_chroot_dir",
+        "user_config_dir", "background"}) {
+    TempFile f("write_enable=NO\n" + name + "=1\n");
+    Config cfg;
+    cfg.write_enable = true;
+    Status st = config_apply_user_file(cfg, f.path());
+    ASSERT_FALSE(st.ok()) << name;
+    EXPECT_EQ(st.error(), f.path() + ":2: " + name + " cannot be set per user");
+    EXPECT_TRUE(cfg.write_enable) << "cfg changed although the file was refused";
+  }
+  // Per-session options that merely look alike are fine.
+  TempFile ok("force_local_data_ssl=NO\npasv_enable=NO\n");
+  Config cfg;
+  ASSERT_TRUE(config_apply_user_file(cfg, ok.path()).ok());
+  EXPECT_FALSE(cfg.pasv_enable);
+}
+
+TEST(ConfigUserFile, BadLinesGiveFileLineErrorsAndLeaveCfgAlone) {
+  Config cfg;
+  TempFile bad_bool("local_umask=022\nwrite_enable=maybe\n");
+  Status st = config_apply_user_file(cfg, bad_bool.path());
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error(), bad_bool.path() + ":2: bad boolean value 'maybe' for write_enable (use YES or NO)");
+  EXPECT_EQ(cfg.local_umask, 077u);
+  TempFile unknown("frobnicate=1\n");
+  st = config_apply_user_file(cfg, unknown.path());
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error(), unknown.path() + ":1: unknown option 'frobnicate'");
+  TempFile no_eq("\n\nwrite_enable\n");
+  st = config_apply_user_file(cfg, no_eq.path());
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error(), no_eq.path() + ":3: expected name=value, got 'write_enable'");
+  TempFile spaced(" listen=YES\n");  // not taken for listen: whitespace is an error
+  st = config_apply_user_file(cfg, spaced.path());
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error(), spaced.path() + ":1: whitespace before option name ' listen' is not allowed");
+  // A module's option without its module, and a directory instead of a file.
+  TempFile rate("anon_max_rate=1000\n");
+  st = config_apply_user_file(cfg, rate.path());
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error(), rate.path() + ":1: anon_max_rate requires load_module=mod_throttle");
+  st = config_apply_user_file(cfg, "/tmp");
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().rfind("/tmp: ", 0), 0u) << st.error();
+}
+
+TEST(ConfigUserFile, PassivePortRangeStaysOrdered) {
+  Config cfg;
+  cfg.pasv_min_port = 5000;
+  cfg.pasv_max_port = 5100;
+  TempFile f("pasv_min_port=6000\n");
+  Status st = config_apply_user_file(cfg, f.path());
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error(), f.path() + ":1: pasv_min_port=6000 is greater than pasv_max_port=5100");
+  EXPECT_EQ(cfg.pasv_min_port, 5000u);
+  TempFile both("pasv_min_port=6000\npasv_max_port=6100\n");
+  ASSERT_TRUE(config_apply_user_file(cfg, both.path()).ok());
+  EXPECT_EQ(cfg.pasv_min_port, 6000u);
+}
+
+TEST(ConfigUserFile, LoadedModulesOptionsPerUser) {
+  if (!built_module("mod_throttle")) GTEST_SKIP() << "mod_throttle is not built";
+  auto cfg = config_load("", {"listen=YES", "module_dir=" + kBuiltModules,
+                              "load_module=mod_throttle", "local_max_rate=1000"});
+  ASSERT_TRUE(cfg.ok()) << cfg.error();
+  TempFile f("local_max_rate=5000\nip_max_rate=0100\n");
+  ASSERT_TRUE(config_apply_user_file(*cfg, f.path()).ok());
+  EXPECT_STREQ(module_option_text(*cfg, "local_max_rate", MOAT_OPT_UINT), "5000");
+  EXPECT_STREQ(module_option_text(*cfg, "ip_max_rate", MOAT_OPT_UINT), "0100");
+  TempFile bad("local_max_rate=fast\n");
+  Status st = config_apply_user_file(*cfg, bad.path());
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().rfind(bad.path() + ":1: bad number 'fast' for local_max_rate", 0), 0u)
+      << st.error();
+  EXPECT_STREQ(module_option_text(*cfg, "local_max_rate", MOAT_OPT_UINT), "5000");
 }
 
 }  // namespace

@@ -232,6 +232,10 @@ long sys_udp() { return syscall(SYS_socket, AF_INET, SOCK_DGRAM, 0); }
 long sys_raw() { return syscall(SYS_socket, AF_INET6, SOCK_RAW, IPPROTO_ICMPV6); }
 long sys_mptcp() { return syscall(SYS_socket, AF_INET, SOCK_STREAM, 262 /* IPPROTO_MPTCP */); }
 long sys_socketpair() { return syscall(SYS_socketpair, AF_UNIX, SOCK_STREAM, 0, g_page); }
+// Pre-auth may make a stream socketpair (the TLS relay at login), nothing else.
+long sys_socketpair_seqpacket() {
+  return syscall(SYS_socketpair, AF_UNIX, SOCK_SEQPACKET, 0, g_page);
+}
 long sys_open_marker() { return syscall(SYS_openat, AT_FDCWD, "/marker", O_RDONLY); }
 long sys_open_legacy() { return syscall(SYS_open, "/marker", O_RDONLY); }
 long sys_clone() { return syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0); }
@@ -279,7 +283,7 @@ const Forbidden kForbidden[] = {
     {"pre_socket_udp", kPre, sys_udp},
     {"pre_socket_raw6", kPre, sys_raw},
     {"pre_socket_mptcp", kPre, sys_mptcp},
-    {"pre_socketpair", kPre, sys_socketpair},
+    {"pre_socketpair_seqpacket", kPre, sys_socketpair_seqpacket},
     {"pre_openat", kPre, sys_open_marker},
     {"pre_open", kPre, sys_open_legacy},
     {"pre_getdents64", kPre, sys_getdents},
@@ -315,6 +319,8 @@ const Forbidden kForbidden[] = {
     {"rw_linkat", kPostWrite, sys_link},
     {"rw_mmap_exec", kPostWrite, sys_mmap_exec},
     {"rw_chroot", kPostWrite, sys_chroot},
+    {"rw_socketpair", kPostWrite, sys_socketpair},
+    {"ro_socketpair", kPostRead, sys_socketpair},
 };
 
 void PrintTo(const Forbidden& f, std::ostream* os) { *os << f.name; }
