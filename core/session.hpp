@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <utility>
 #include <string>
 #include <string_view>
 
@@ -147,6 +148,7 @@ class Session : private ModuleWorkerServices {
   bool discard_pending_input_ = false;  // after AUTH: plaintext sent after it is dropped
   EventPtr progress_ev_;       // transfer_progress while a transfer runs
   int last_reply_code_ = 0;    // for command_post
+  std::optional<std::pair<std::string, std::string>> pending_post_;  // a transfer's verb, arg
 };
 
 }  // namespace moat

@@ -58,6 +58,7 @@ Transfer::Transfer(event_base* base, TransferSpec spec, unsigned timeout_seconds
 Transfer::~Transfer() {
   if (bev_) bufferevent_free(bev_);
   if (rate_cfg_) ev_token_bucket_cfg_free(rate_cfg_);
+  if (segment_) evbuffer_file_segment_free(segment_);  // after the chains using it
 }
 
 // A token bucket refilled every 100 ms, in both directions; its burst is one tick's
@@ -88,6 +89,7 @@ void Transfer::start(int data_fd, DataTls tls) {
   if (tls.ssl) {
     tls_ = handshaking_ = true;
     reuse_tag_ = std::move(tls.reuse_tag);
+    strict_shutdown_ = tls.strict_shutdown;
     bev_ = bufferevent_openssl_socket_new(base_, data_fd, tls.ssl.release(),
                                           BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
     // Without strict_ssl_read_eof a client that closes without close_notify still
@@ -123,9 +125,10 @@ void Transfer::begin_io() {
       remaining_ = spec_.length;
       if (!spec_.ascii && remaining_ > 0) {
         off_t offset = lseek(spec_.file.get(), 0, SEEK_CUR);
-        evbuffer_add_file(out, spec_.file.release(), offset, static_cast<ev_off_t>(remaining_));
-        bytes_ = remaining_;
-        remaining_ = 0;
+        segment_ = evbuffer_file_segment_new(spec_.file.get(), offset,
+                                             static_cast<ev_off_t>(remaining_),
+                                             EVBUF_FS_CLOSE_ON_FREE);
+        if (segment_) spec_.file.release();
       }
       fill_output();
       break;
@@ -141,9 +144,32 @@ void Transfer::begin_io() {
 }
 
 // ASCII downloads are converted a chunk at a time as the socket drains.
+// Binary downloads go out in pieces of the file segment (sendfile without TLS):
+// libevent sends a whole piece at once whatever the token bucket says, so under a
+// rate limit a piece is one tick's worth; otherwise it is large.
+uint64_t Transfer::piece_size() const {
+  constexpr uint64_t kUnlimitedPiece = 16 << 20;
+  return rate_ > 0 ? std::max<uint64_t>(rate_ / 10, 4096) : kUnlimitedPiece;
+}
+
+uint64_t Transfer::bytes() const {
+  if (upload() || bev_ == nullptr) return bytes_;
+  return bytes_ - evbuffer_get_length(bufferevent_get_output(bev_));  // moved, not queued
+}
+
 void Transfer::fill_output() {
   if (remaining_ == 0) {
     queued_all_ = true;
+    return;
+  }
+  if (segment_) {
+    uint64_t piece = std::min(remaining_, piece_size());
+    evbuffer_add_file_segment(bufferevent_get_output(bev_), segment_,
+                              static_cast<ev_off_t>(segment_pos_), static_cast<ev_off_t>(piece));
+    segment_pos_ += piece;
+    remaining_ -= piece;
+    bytes_ += piece;
+    queued_all_ = remaining_ == 0;
     return;
   }
   std::string in(std::min<uint64_t>(remaining_, kAsciiChunk), '\0');
@@ -184,20 +210,27 @@ bool Transfer::drain_input() {
 
 void Transfer::finish(bool ok, int code, const std::string& text) {
   bufferevent_disable(bev_, EV_READ | EV_WRITE);
-  if (tls_ && ok) tls_shutdown();
+  if (tls_ && ok && !tls_shutdown())
+    return done_(false, 426, "Failure writing network stream: no TLS shutdown from the client.");
   done_(ok, code, text);  // may destroy this: nothing after
 }
 
 // close_notify after the last byte, on a blocking socket with a send timeout: the
 // output buffer is empty here, so this is one small record.
-void Transfer::tls_shutdown() {
+// With strict_ssl_write_shutdown a download counts only when the client answers
+// with its own close_notify (waited for as long as a data timeout, at most 10 s).
+bool Transfer::tls_shutdown() {
   SSL* ssl = bufferevent_openssl_get_ssl(bev_);
   int fd = bufferevent_getfd(bev_);
-  if (ssl == nullptr || fd < 0) return;
+  if (ssl == nullptr || fd < 0) return true;
   fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
   timeval tv = seconds_tv(timeout_ ? std::min(timeout_, 10u) : 10u);
   setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  SSL_shutdown(ssl);
+  int rc = SSL_shutdown(ssl);
+  if (!strict_shutdown_ || upload()) return true;
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  if (rc == 0) rc = SSL_shutdown(ssl);  // now waits for the client's close_notify
+  return rc == 1;
 }
 
 void Transfer::on_read(bufferevent*, void* self) {
@@ -412,6 +445,7 @@ void Session::on_connected(int fd) {
     tls.ssl = tls_new_data_ssl(ctx.tls.get());
     tls.reuse_tag = cfg.require_ssl_reuse ? st.tls.tag : "";
     tls.strict_eof = cfg.strict_ssl_read_eof;
+    tls.strict_shutdown = cfg.strict_ssl_write_shutdown;
   }
   xfer_->start(fd, std::move(tls));
 }

@@ -2,6 +2,7 @@
 // a buffer (listings), a file out (RETR, sendfile when binary) or a file in (STOR).
 #pragma once
 
+#include <event2/buffer.h>
 #include <event2/bufferevent.h>
 
 #include <cstdint>
@@ -31,6 +32,8 @@ struct DataTls {
   SslPtr ssl;
   std::string reuse_tag;  // empty: any handshake will do
   bool strict_eof = false;  // strict_ssl_read_eof: an upload must end with close_notify
+  bool strict_shutdown = false;  // strict_ssl_write_shutdown: so must the client's side
+                                 // of a download (it confirms receipt)
 };
 
 class Transfer {
@@ -44,7 +47,7 @@ class Transfer {
   Transfer& operator=(const Transfer&) = delete;
 
   void start(int data_fd, DataTls tls = {});  // takes ownership of data_fd
-  uint64_t bytes() const { return bytes_; }
+  uint64_t bytes() const;  // moved so far (downloads: sent, not just queued)
   double seconds() const;
   const TransferSpec& spec() const { return spec_; }
   bool upload() const { return spec_.kind == TransferSpec::kRecvFile; }
@@ -56,10 +59,11 @@ class Transfer {
   static void on_write(bufferevent* bev, void* self);
   static void on_event(bufferevent* bev, short what, void* self);
   void fill_output();
+  uint64_t piece_size() const;
   bool drain_input();
   void finish(bool ok, int code, const std::string& text);
   void begin_io();
-  void tls_shutdown();
+  bool tls_shutdown();
 
   event_base* base_;
   TransferSpec spec_;
@@ -67,12 +71,15 @@ class Transfer {
   Done done_;
   bufferevent* bev_ = nullptr;
   uint64_t bytes_ = 0;
-  uint64_t remaining_ = 0;  // kSendFile, ASCII pump
+  uint64_t remaining_ = 0;  // kSendFile: bytes not yet queued
+  evbuffer_file_segment* segment_ = nullptr;  // binary kSendFile
+  uint64_t segment_pos_ = 0;
   bool prev_cr_ = false;
   bool queued_all_ = false;
   timespec started_{};
   bool tls_ = false;
   bool handshaking_ = false;
+  bool strict_shutdown_ = false;
   std::string reuse_tag_;
   uint64_t rate_ = 0;
   ev_token_bucket_cfg* rate_cfg_ = nullptr;

@@ -59,6 +59,12 @@ void Session::reply_raw(std::string_view text) {
   if (cfg.log_ftp_protocol) log_event("FTP response: Client \"" + sockaddr_host_text(st.peer) +
                                       "\", \"" + one_line(text.substr(0, text.find('\r'))) + "\"");
   write_all(text);
+  // The final reply of a transfer command (226, 426, 425...) completes it for modules.
+  if (pending_post_ && !xfer_ && last_reply_code_ >= 200) {
+    auto [verb, arg] = std::move(*pending_post_);
+    pending_post_.reset();
+    modules_command_post(verb, arg);
+  }
 }
 
 void Session::reply(int code, std::string_view text) {
@@ -178,7 +184,12 @@ void Session::dispatch(const std::string& line) {
     reply(550, "Permission denied.");
   } else {
     if (cmd->verb != "RNTO") rnfr.clear();
+    bool was_transferring = xfer_ != nullptr;  // ABOR, STAT, NOOP during a transfer
     spec->fn(*this, cmd->arg);
+    if (xfer_ && !was_transferring) {  // command_post waits for the transfer's last reply
+      pending_post_ = {cmd->verb, cmd->arg};
+      return;
+    }
   }
   modules_command_post(cmd->verb, cmd->arg);
 }

@@ -5,11 +5,16 @@ The EX7/EX8 replies are vsftpd's own, so those tests also run against vsftpd
 after SIGKILL, bans, hooks, module loading) is marked moatftpd_only.
 """
 
+import io
 import os
+import pwd
 import re
+import shutil
 import signal
 import socket
+import struct
 import subprocess
+import time
 
 import pytest
 
@@ -280,6 +285,333 @@ def test_init_runs_once_in_the_master(server, tmpdir_e2e):
     assert [h for h, _ in hook_lines(log)] == ["init"]
     assert harness.proc_comm(srv.proc.pid) == "moatftpd"
     assert proc_uids(srv.proc.pid)[0] == 0
+
+
+# ---- worker and helper hooks ------------------------------------------------------------
+#
+# The session processes' hooks write "moatftpd: mod_hooktest: HOOK pid=N [comm=C] uid=N
+# key=value..." through host->log. A worker cannot name its own comm (its seccomp filter
+# has no prctl, its chroot no /proc), so for worker lines the comm is read from
+# /proc/PID/comm while that process is still alive; the uid comes from the line and
+# is checked against /proc too.
+
+SESSION_LINE = re.compile(r"^moatftpd: (mod_hooktest|mod_t_privother): (\w+) ?(.*)$")
+MIB = 1024 * 1024
+
+
+def session_lines(srv, hook, module="mod_hooktest"):
+    out = []
+    for line in srv.stderr_text().splitlines():
+        m = SESSION_LINE.match(line)
+        if m and m[1] == module and m[2] == hook:
+            out.append(dict(x.split("=", 1) for x in m[3].split()))
+    return out
+
+
+def wait_lines(srv, hook, count=1, module="mod_hooktest"):
+    """The hook's lines once there are at least `count` of them (stderr is read async)."""
+    lines = wait_for(lambda: len(session_lines(srv, hook, module)) >= count)
+    assert lines, (hook, srv.stderr_text())
+    return session_lines(srv, hook, module)
+
+
+def assert_process(fields, comm, uid):
+    """The line came from a live process with this comm and uid."""
+    pid = int(fields["pid"])
+    assert fields.get("comm", comm) == comm, fields
+    assert proc_comm(pid) == comm, (fields, proc_comm(pid))
+    assert int(fields["uid"]) == uid and proc_uids(pid)[0] == uid, fields
+    return pid
+
+
+def parent(pid):
+    return int(harness.proc_status(pid)["PPid"])
+
+
+def hooktest(server, **options):
+    return server(dict({"load_module": "mod_hooktest", "module_dir": module_dir()}, **options))
+
+
+def logged_in(srv, user):
+    c = harness.Control(*srv.address())
+    assert c.reply()[0] == 220
+    assert c.login(user.name, user.password) == 230
+    return c
+
+
+def nobody_uid():
+    return pwd.getpwnam("nobody").pw_uid
+
+
+def put_file(path, data, user):
+    with open(path, "wb") as f:
+        f.write(data)
+    os.chown(path, user.uid, user.gid)
+
+
+@moatftpd_only
+def test_session_and_command_hooks_run_in_the_logged_in_worker(server, env):
+    srv = hooktest(server)
+    c = logged_in(srv, env.alice)
+    assert c.cmd("NOOP") == (200, ["200 NOOP ok."])
+    assert c.cmd("XHOOK") == (200, ["200 XHOOK handled by mod_hooktest."])
+    assert c.cmd("CWD /nonexistent")[0] == 550
+    start = wait_lines(srv, "session_start")
+    assert len(start) == 1  # not in the pre-login worker
+    worker = assert_process(start[0], "moat-session", env.alice.uid)
+    assert start[0]["user"] == env.alice.name and start[0]["anonymous"] == "0"
+    assert start[0]["peer"] == "127.0.0.1"
+    helper = parent(worker)
+    assert proc_comm(helper) == "moat-helper" and parent(helper) == srv.proc.pid
+    pre = wait_lines(srv, "command_pre", 3)
+    post = wait_lines(srv, "command_post", 2)
+    for f in pre + post:
+        assert f["pid"] == str(worker) and f["uid"] == str(env.alice.uid), f
+        assert f["user"] == env.alice.name, f
+    assert [f["verb"] for f in pre] == ["NOOP", "XHOOK", "CWD"]
+    # MOAT_HANDLED: the core neither ran XHOOK nor reports it to command_post.
+    assert [(f["verb"], f["reply_code"]) for f in post] == [("NOOP", "200"), ("CWD", "550")]
+    assert post[1]["arg"] == "/nonexistent"
+    assert c.cmd("QUIT")[0] == 221
+    c.close()
+    anon = harness.Control(*srv.address())
+    assert anon.reply()[0] == 220 and anon.login("anonymous", "e@x") == 230
+    start = wait_lines(srv, "session_start", 2)[1]
+    assert_process(start, "moat-session", env.ftp.uid)
+    assert start["anonymous"] == "1" and start["user"] == env.ftp.name
+    anon.close()
+
+
+@moatftpd_only
+def test_only_declared_module_verbs_work_before_login(server, env):
+    srv = hooktest(server)
+    c = harness.Control(*srv.address())
+    assert c.reply()[0] == 220
+    # XHOOK is the module's, but not declared pre-auth: the core answers, the module
+    # is not even asked.
+    assert c.cmd("XHOOK") == (530, ["530 Please login with USER and PASS."])
+    # XPRE is declared: the module handles it in the pre-login worker, where
+    # host->privileged fails without a word to the helper and without ending anything.
+    assert c.cmd("XPRE") == (200, ["200 XPRE privileged=-1"])
+    pre = wait_lines(srv, "command_pre")
+    assert [f["verb"] for f in pre] == ["XPRE"] and pre[0]["user"] == ""
+    preauth = assert_process(pre[0], "moat-preauth", nobody_uid())
+    assert proc_comm(parent(preauth)) == "moat-helper"
+    assert c.login(env.alice.name, env.alice.password) == 230
+    # USER and PASS went by without the module: before login it sees only XPRE.
+    assert [f["verb"] for f in session_lines(srv, "command_pre")] == ["XPRE"]
+    assert session_lines(srv, "priv") == [] and session_lines(srv, "command_post") == []
+    assert c.cmd("XPRE") == (200, ["200 XPRE privileged=0"])  # after login: granted
+    after = wait_lines(srv, "command_pre", 2)[1]
+    assert_process(after, "moat-session", env.alice.uid)
+    assert after["pid"] != pre[0]["pid"]
+    assert len(wait_lines(srv, "priv")) == 1
+    c.close()
+
+
+@moatftpd_only
+def test_command_pre_refuses_a_core_command(server, env):
+    srv = hooktest(server, hooktest_refuse_verb="DELE")
+    victim = os.path.join(env.alice.home, "victim.txt")
+    put_file(victim, b"keep me\n", env.alice)
+    c = logged_in(srv, env.alice)
+    assert c.cmd("DELE victim.txt") == (550, ["550 Refused by mod_hooktest."])
+    assert os.path.exists(victim)
+    assert c.cmd("NOOP")[0] == 200  # the session goes on; other commands are untouched
+    pre = wait_lines(srv, "command_pre", 2)
+    assert pre[0]["verb"] == "DELE" and pre[0]["arg"] == "victim.txt"
+    assert_process(pre[0], "moat-session", env.alice.uid)
+    assert [f["verb"] for f in wait_lines(srv, "command_post")] == ["NOOP"]  # not DELE
+    c.close()
+    os.unlink(victim)
+
+
+@moatftpd_only
+def test_privileged_requests_are_judged_by_the_module_in_the_helper(server, env):
+    srv = hooktest(server)
+    c = logged_in(srv, env.alice)
+    assert c.cmd("XPRIV ok") == (200, ["200 XPRIV result=0"])
+    assert c.cmd("XPRIV bad") == (200, ["200 XPRIV result=-1"])
+    assert c.cmd("XPRIV") == (200, ["200 XPRIV result=-1"])
+    # 4096 bytes reach the handler (which refuses them); 4097 never leave the worker.
+    assert c.cmd("XPRIVBIG") == (200, ["200 XPRIVBIG at_limit=-1 over=-1"])
+    assert c.cmd("NOOP")[0] == 200  # a refusal is an answer: the session goes on
+    priv = wait_lines(srv, "priv", 4)
+    assert len(priv) == 4, priv
+    assert [(f["payload"][:4], f["len"], f["grant"]) for f in priv] == [
+        ("ok", "2", "1"), ("bad", "3", "0"), ("", "0", "0"), ("oooo", "4096", "0")]
+    worker = int(wait_lines(srv, "session_start")[0]["pid"])
+    for f in priv:
+        helper = assert_process(f, "moat-helper", 0)
+        assert helper == parent(worker)
+        assert f["type"] == "1" and f["fd"] == "none"
+        assert f["user"] == env.alice.name and f["peer"] == "127.0.0.1"
+        assert f["nested"] == "-1"  # the helper offers no worker services to modules
+    assert "module host: privileged is not available in this process" in srv.stderr_text()
+    c.close()
+
+
+@moatftpd_only
+def test_a_passed_descriptor_reaches_the_handler_and_the_helper_closes_it(server, env):
+    srv = hooktest(server)
+    c = logged_in(srv, env.alice)
+    # The module passes the read end of a pipe and keeps the write end: once the
+    # answer is back, no process may still hold a reader.
+    assert c.cmd("XPRIVFD") == (200, ["200 XPRIVFD result=0 reader_closed=yes"])
+    priv = wait_lines(srv, "priv")
+    assert priv[0]["fd"] == "fifo" and priv[0]["grant"] == "1"
+    assert_process(priv[0], "moat-helper", 0)
+    assert c.cmd("NOOP")[0] == 200
+    c.close()
+
+
+@pytest.fixture
+def two_priv_modules(tmpdir_e2e):
+    """A module_dir with mod_hooktest and mod_t_privother (from the test variants)."""
+    d = harness.make_dir(os.path.join(tmpdir_e2e, "mods"), 0o755)
+    build = os.path.dirname(harness.default_binary("moatftpd"))
+    shutil.copy(os.path.join(module_dir(), "mod_hooktest.so"), d)
+    shutil.copy(os.path.join(build, "tests", "modules", "mod_t_variants.so"),
+                os.path.join(d, "mod_t_privother.so"))
+    for name in os.listdir(d):
+        os.chmod(os.path.join(d, name), 0o755)
+    return d
+
+
+@moatftpd_only
+def test_a_privileged_request_reaches_only_its_own_module(server, env, two_priv_modules):
+    # mod_t_privother is loaded first and grants "other"; mod_hooktest grants "ok".
+    srv = server({"load_module": "mod_t_privother", "module_dir": two_priv_modules},
+                 args=["-o", "load_module=mod_hooktest"])
+    c = logged_in(srv, env.alice)
+    assert c.cmd("XPRIV other") == (200, ["200 XPRIV result=-1"])
+    assert c.cmd("XPRIV ok") == (200, ["200 XPRIV result=0"])
+    assert c.cmd("XOTHER ok") == (200, ["200 XOTHER result=-1"])
+    assert c.cmd("XOTHER other") == (200, ["200 XOTHER result=0"])
+    mine = wait_lines(srv, "priv", 2)
+    theirs = wait_lines(srv, "priv_other", 2, module="mod_t_privother")
+    assert [(f["payload"], f["grant"]) for f in mine] == [("other", "0"), ("ok", "1")]
+    assert [(f["len"], f["grant"]) for f in theirs] == [("2", "0"), ("5", "1")]
+    c.close()
+
+
+# ---- transfer hooks and host->rate_limit --------------------------------------------------
+
+def data_connection(c):
+    """PASV on a raw control connection; returns the connected data socket."""
+    code, lines = c.cmd("PASV")
+    assert code == 227, lines
+    nums = re.search(r"\((\d+),(\d+),(\d+),(\d+),(\d+),(\d+)\)", lines[0]).groups()
+    s = socket.create_connection((".".join(nums[:4]), int(nums[4]) * 256 + int(nums[5])), 10)
+    return s
+
+
+@moatftpd_only
+def test_transfer_hooks_describe_each_transfer(server, env):
+    srv = hooktest(server)
+    put_file(os.path.join(env.alice.home, "down.bin"), b"d" * 1000, env.alice)
+    ftp = srv.connect()
+    ftp.login(env.alice.name, env.alice.password)
+    assert ftp.retrbinary("RETR down.bin", lambda b: None).startswith("226")
+    ftp.storbinary("STOR up.bin", io.BytesIO(b"u" * 3000))
+    ftp.retrlines("LIST", lambda line: None)
+    begin = wait_lines(srv, "transfer_begin", 3)
+    end = wait_lines(srv, "transfer_end", 3)
+    down, up = (os.path.join(env.alice.home, n) for n in ("down.bin", "up.bin"))
+    assert [(f["upload"], f["listing"], f["path"], f["bytes"], f["complete"]) for f in begin] == [
+        ("0", "0", down, "0", "0"), ("1", "0", up, "0", "0"), ("0", "1", "", "0", "0")]
+    assert [(f["upload"], f["listing"], f["path"], f["complete"]) for f in end] == [
+        ("0", "0", down, "1"), ("1", "0", up, "1"), ("0", "1", "", "1")]
+    assert [int(f["bytes"]) for f in end[:2]] == [1000, 3000] and int(end[2]["bytes"]) > 0
+    for f in begin + end:
+        assert_process(f, "moat-session", env.alice.uid)
+        assert f["pid"] == begin[0]["pid"]
+    ftp.quit()
+
+
+@moatftpd_only
+def test_command_post_of_a_transfer_sees_its_reply(server, env):
+    srv = hooktest(server)
+    put_file(os.path.join(env.alice.home, "down.bin"), b"d" * 1000, env.alice)
+    ftp = srv.connect()
+    ftp.login(env.alice.name, env.alice.password)
+    ftp.retrbinary("RETR down.bin", lambda b: None)
+    ftp.quit()
+    post = [f for f in wait_lines(srv, "command_post") if f["verb"] == "RETR"]
+    assert post and post[0]["reply_code"] in ("150", "226"), post
+
+
+def assert_rate_limited(srv, uid, seconds, total, upload):
+    """One transfer of `total` bytes at 1 MB/s set by transfer_begin: slow, with progress."""
+    assert seconds >= 1.5, seconds  # 2 MiB at 1 MB/s: about 2 s (one 100 ms burst)
+    begin = wait_lines(srv, "transfer_begin")[0]
+    assert begin["rate"] == "1000000" and begin["upload"] == str(upload)
+    worker = assert_process(begin, "moat-session", uid)
+    end = wait_lines(srv, "transfer_end")[0]
+    assert end["complete"] == "1" and int(end["bytes"]) >= total
+    progress = session_lines(srv, "transfer_progress")
+    assert len(progress) >= 2, progress  # about every 500 ms
+    moved = [int(f["bytes"]) for f in progress]
+    assert moved == sorted(moved) and moved[0] < total, moved
+    for f in progress:
+        assert f["pid"] == str(worker) and f["uid"] == str(uid), f
+
+
+@moatftpd_only
+def test_rate_limit_from_transfer_begin_slows_an_upload(server, env):
+    srv = hooktest(server, hooktest_rate=1000000)
+    ftp = srv.connect()
+    ftp.login(env.alice.name, env.alice.password)
+    t0 = time.monotonic()
+    ftp.storbinary("STOR up.bin", io.BytesIO(b"r" * (2 * MIB)))
+    seconds = time.monotonic() - t0
+    assert os.path.getsize(os.path.join(env.alice.home, "up.bin")) == 2 * MIB
+    assert_rate_limited(srv, env.alice.uid, seconds, 2 * MIB, upload=1)
+    ftp.quit()
+
+
+@moatftpd_only
+def test_rate_limit_from_transfer_begin_slows_an_ascii_download(server, env):
+    srv = hooktest(server, hooktest_rate=1000000, ascii_download_enable=True)
+    put_file(os.path.join(env.alice.home, "big.txt"), (b"a" * 1023 + b"\n") * 2048, env.alice)
+    ftp = srv.connect()
+    ftp.login(env.alice.name, env.alice.password)
+    t0 = time.monotonic()
+    ftp.retrlines("RETR big.txt", lambda line: None)
+    seconds = time.monotonic() - t0
+    assert_rate_limited(srv, env.alice.uid, seconds, 2 * MIB, upload=0)
+    ftp.quit()
+
+
+@moatftpd_only
+def test_rate_limit_from_transfer_begin_slows_a_binary_download(server, env):
+    srv = hooktest(server, hooktest_rate=1000000)
+    put_file(os.path.join(env.alice.home, "big.bin"), b"b" * (2 * MIB), env.alice)
+    ftp = srv.connect()
+    ftp.login(env.alice.name, env.alice.password)
+    t0 = time.monotonic()
+    ftp.retrbinary("RETR big.bin", lambda b: None)
+    seconds = time.monotonic() - t0
+    assert_rate_limited(srv, env.alice.uid, seconds, 2 * MIB, upload=0)  # worker still alive
+    ftp.quit()
+
+
+@moatftpd_only
+def test_a_broken_download_ends_incomplete(server, env):
+    srv = hooktest(server, hooktest_rate=1000000, ascii_download_enable=True)
+    put_file(os.path.join(env.alice.home, "big.txt"), (b"a" * 1023 + b"\n") * 2048, env.alice)
+    c = logged_in(srv, env.alice)
+    assert c.cmd("TYPE A")[0] == 200
+    data = data_connection(c)
+    assert c.cmd("RETR big.txt")[0] == 150
+    assert data.recv(65536)
+    data.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    data.close()  # a reset, mid-transfer
+    assert c.reply()[0] == 426
+    end = wait_lines(srv, "transfer_end")[0]
+    assert end["complete"] == "0" and int(end["bytes"]) < 2 * MIB + 2048, end
+    assert_process(end, "moat-session", env.alice.uid)
+    c.close()
 
 
 # ---- loading, and -t ----------------------------------------------------------------

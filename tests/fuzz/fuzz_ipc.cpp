@@ -40,6 +40,10 @@ void decode_all(Span p) {
   check_round_trip(failed, p);
   check_round_trip(moat::decode_chown_upload(p), p);
   check_round_trip(moat::decode_chown_upload_result(p), p);
+  auto priv = moat::decode_module_priv_request(p);
+  if (priv.ok() && priv->payload.size() > moat::kMaxModulePayload) abort();
+  check_round_trip(priv, p);
+  check_round_trip(moat::decode_module_priv_result(p), p);
 }
 
 }  // namespace

@@ -1,8 +1,11 @@
 // Test-only modules for the loader tests (tests/unit/modules_test.cpp): one shared
 // object exporting one module per case. The test links it into a temporary module_dir
 // under each case's name (mod_t_badabi.so -> this file), so the loader looks up that
-// case's moat_module_NAME.
+// case's moat_module_NAME. The e2e module tests use one of them, mod_t_privother.
 #include <cstdint>
+#include <cstring>
+#include <string>
+#include <string_view>
 
 #include "modules/moat_module.h"
 
@@ -90,6 +93,41 @@ moat_module init_fails() {
   return m;
 }
 
+// mod_t_privother: a second module with a priv_handler, for the e2e test that a
+// module's privileged request reaches its own handler and no other. It grants type 1
+// with the payload "other"; XOTHER <payload> asks for it from the worker.
+const moat_host* g_other_host = nullptr;
+
+int other_init(const moat_host* host, void** state) {
+  g_other_host = host;
+  *state = nullptr;
+  return 0;
+}
+
+int other_priv(void*, const moat_conn*, const moat_session*, uint16_t type, const void* payload,
+               size_t len, int) {
+  const std::string_view data(static_cast<const char*>(payload), payload ? len : 0);
+  const bool grant = type == 1 && data == "other";
+  const std::string line = "priv_other len=" + std::to_string(len) + " grant=" + (grant ? "1" : "0");
+  g_other_host->log("mod_t_privother", line.c_str());
+  return grant ? 0 : -1;
+}
+
+int other_command_pre(void*, moat_session*, const moat_command* cmd) {
+  if (std::strcmp(cmd->verb, "XOTHER") != 0) return MOAT_CONTINUE;
+  const int rc = g_other_host->privileged(1, cmd->arg, std::strlen(cmd->arg), -1);
+  g_other_host->reply(200, ("XOTHER result=" + std::to_string(rc)).c_str());
+  return MOAT_HANDLED;
+}
+
+moat_module priv_other() {
+  moat_module m = base("mod_t_privother");
+  m.init = other_init;
+  m.priv_handler = other_priv;
+  m.command_pre = other_command_pre;
+  return m;
+}
+
 }  // namespace
 
 MOAT_MODULE(mod_t_good) = good();
@@ -108,3 +146,4 @@ MOAT_MODULE(mod_t_firstparty) = base("mod_t_firstparty", kFirstParty);
 MOAT_MODULE(mod_t_nodesc) = base("mod_t_nodesc", kNoDescription);
 MOAT_MODULE(mod_t_badverb) = bad_verbs();
 MOAT_MODULE(mod_t_initfail) = init_fails();
+MOAT_MODULE(mod_t_privother) = priv_other();

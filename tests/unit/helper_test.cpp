@@ -25,6 +25,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/module_host.hpp"
 #include "core/modules.hpp"
 #include "privsep/ipc.hpp"
 
@@ -275,6 +276,10 @@ class HelperTable : public ::testing::Test {
     }
     if (m.type == MsgType::kPort20Result) {
       auto r = decode_port20_result(m.payload);
+      return !r || r->ok;
+    }
+    if (m.type == MsgType::kModulePrivResult) {
+      auto r = decode_module_priv_result(m.payload);
       return !r || r->ok;
     }
     return true;  // the helper sends nothing else
@@ -574,7 +579,8 @@ TEST_F(HelperTable, HandoverWithoutOrWithTooManyDescriptors) {
     int fds[2] = {pre.control.get(), pre.control.get()};
     ASSERT_TRUE(ipc_send(pre.ipc.get(), MsgType::kHandover, encode(Handover{}),
                          std::span(fds, static_cast<size_t>(nfds))));
-    expect_ended(pre.ipc.get(), "HANDOVER without the control connection");
+    expect_ended(pre.ipc.get(), nfds == 0 ? "HANDOVER without the control connection"
+                                          : "more than one descriptor");
   }
 }
 
@@ -803,6 +809,184 @@ TEST_F(HelperChown, WithoutTheFileOrWithAPayloadEndsTheSession) {
   ASSERT_TRUE(ipc_send(post2.ipc.get(), MsgType::kChownUpload, std::vector<uint8_t>{1}, std::span(&fd, 1)));
   expect_ended(post2.ipc.get(), "bad CHOWN_UPLOAD");
   EXPECT_EQ(stat_of("up.bin").st_uid, nobody_uid_);
+}
+
+// ---- MODULE_PRIV (a module's own privileged requests) ------------------------------------
+
+// mod_anon_upload (load_module index 0, no priv_handler) and mod_hooktest (index 1),
+// whose priv_handler grants type 1 with the payload "ok" and logs every request it
+// judges to stderr ("mod_hooktest: priv ...").
+class HelperModulePriv : public HelperTable {
+ protected:
+  static constexpr uint16_t kAnonUpload = 0;
+  static constexpr uint16_t kHooktest = 1;
+
+  void SetUp() override {
+    HelperTable::SetUp();
+    const std::string dir = std::string(MOAT_TEST_BUILD_DIR) + "/modules";
+    for (const char* so : {"/mod_anon_upload.so", "/mod_hooktest.so"})
+      if (access((dir + so).c_str(), F_OK) != 0) GTEST_SKIP() << so << " is not built";
+    auto reg = ModuleRegistry::load(dir, {{"mod_anon_upload", "test"}, {"mod_hooktest", "test"}});
+    ASSERT_TRUE(reg.ok()) << reg.error();
+    cfg_.modules = *reg;
+    testing::internal::CaptureStderr();  // init's own report of what the host answers
+    const bool init_ok = cfg_.modules->init(cfg_).ok();  // as the master does before any fork
+    testing::internal::GetCapturedStderr();
+    ASSERT_TRUE(init_ok);
+  }
+
+  void TearDown() override {
+    HelperTable::TearDown();
+    module_host_bind(nullptr);
+  }
+
+  static std::vector<uint8_t> request(uint16_t module, std::string_view payload,
+                                      uint16_t type = 1) {
+    return encode(ModulePrivRequest{module, type, {payload.begin(), payload.end()}});
+  }
+
+  // The helper's answer to one request: granted or not; nothing if it sent no answer.
+  static std::optional<bool> priv(int ipc, uint16_t module, std::string_view payload,
+                                  uint16_t type = 1, std::span<const int> fds = {}) {
+    auto m = ask(ipc, MsgType::kModulePriv, request(module, payload, type), fds);
+    if (!m || m->type != MsgType::kModulePrivResult || !m->fds.empty()) return std::nullopt;
+    auto r = decode_module_priv_result(m->payload);
+    if (!r) return std::nullopt;
+    return r->ok;
+  }
+
+  // What the helper has written to stderr so far (it logs before it answers).
+  std::string helper_stderr() {
+    std::string text;
+    char buf[4096];
+    ssize_t n;
+    fcntl(stderr_.get(), F_SETFL, O_NONBLOCK);
+    while ((n = read(stderr_.get(), buf, sizeof buf)) > 0) text.append(buf, size_t(n));
+    return text;
+  }
+
+  static size_t count(const std::string& text, std::string_view what) {
+    size_t n = 0;
+    for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+    return n;
+  }
+};
+
+TEST_F(HelperModulePriv, BeforeLoginEndsTheSession) {
+  Launch pre = start();
+  ASSERT_TRUE(ipc_send(pre.ipc.get(), MsgType::kModulePriv, request(kHooktest, "ok")));
+  Aftermath a = aftermath(pre.ipc.get());
+  EXPECT_TRUE(a.eof && a.exited && !a.granted && a.replies == 0) << a.stderr_text;
+  EXPECT_NE(a.stderr_text.find("out of state"), std::string::npos) << a.stderr_text;
+  EXPECT_EQ(a.stderr_text.find("mod_hooktest: priv"), std::string::npos) << "handler was asked";
+}
+
+TEST_F(HelperModulePriv, BetweenLoginAndHandoverEndsTheSession) {
+  Launch pre = start();
+  auto r = login(pre.ipc.get(), "anonymous");
+  ASSERT_TRUE(r && r->ok);
+  ASSERT_TRUE(ipc_send(pre.ipc.get(), MsgType::kModulePriv, request(kHooktest, "ok")));
+  Aftermath a = aftermath(pre.ipc.get());
+  EXPECT_TRUE(a.eof && a.exited && !a.granted && !a.launched) << a.stderr_text;
+  EXPECT_EQ(a.stderr_text.find("mod_hooktest: priv"), std::string::npos) << a.stderr_text;
+}
+
+TEST_F(HelperModulePriv, AfterLoginTheAskingModulesHandlerDecides) {
+  Launch pre = start();
+  Launch post = logged_in(pre);
+  const int ipc = post.ipc.get();
+  EXPECT_EQ(priv(ipc, kHooktest, "ok"), std::optional<bool>(true));
+  EXPECT_EQ(priv(ipc, kHooktest, "no"), std::optional<bool>(false));
+  EXPECT_EQ(priv(ipc, kHooktest, "ok", 2), std::optional<bool>(false));  // another type
+  EXPECT_EQ(priv(ipc, kHooktest, ""), std::optional<bool>(false));
+  EXPECT_EQ(priv(ipc, kHooktest, std::string(kMaxModulePayload, 'o')),
+            std::optional<bool>(false));
+  // No handler, no such module: refused by the core without asking anyone.
+  EXPECT_EQ(priv(ipc, kAnonUpload, "ok"), std::optional<bool>(false));
+  EXPECT_EQ(priv(ipc, 2, "ok"), std::optional<bool>(false));
+  EXPECT_EQ(priv(ipc, 0xffff, "ok"), std::optional<bool>(false));
+  // Refusals are answers: the session goes on and is granted again.
+  EXPECT_EQ(priv(ipc, kHooktest, "ok"), std::optional<bool>(true));
+  const std::string err = helper_stderr();
+  EXPECT_EQ(count(err, "mod_hooktest: priv "), 6u) << err;  // mod_hooktest's requests only
+  EXPECT_EQ(count(err, " comm=moat-helper uid=0 "), 6u) << err;
+  EXPECT_EQ(count(err, "grant=1"), 2u) << err;
+  EXPECT_NE(err.find("type=1 len=2 payload=ok fd=none user=nobody peer=127.0.0.1"),
+            std::string::npos)
+      << err;
+  EXPECT_NE(err.find("len=4096 "), std::string::npos) << err;
+}
+
+TEST_F(HelperModulePriv, ADescriptorIsPassedToTheHandlerAndClosed) {
+  Launch pre = start();
+  Launch post = logged_in(pre);
+  int p[2];
+  ASSERT_EQ(pipe2(p, O_CLOEXEC), 0);
+  UniqueFd reader(p[0]), writer(p[1]);
+  const int fd = reader.get();
+  EXPECT_EQ(priv(post.ipc.get(), kHooktest, "ok", 1, std::span(&fd, 1)),
+            std::optional<bool>(true));
+  reader.reset();
+  // The helper's copy is gone too: the pipe has no reader left.
+  pollfd pf{writer.get(), POLLOUT, 0};
+  ASSERT_EQ(poll(&pf, 1, 0), 1);
+  EXPECT_TRUE(pf.revents & POLLERR) << pf.revents;
+  EXPECT_NE(helper_stderr().find("fd=fifo"), std::string::npos);
+  // A refused request's descriptor is closed as well.
+  ASSERT_EQ(pipe2(p, O_CLOEXEC), 0);
+  reader.reset(p[0]);
+  writer.reset(p[1]);
+  const int fd2 = reader.get();
+  EXPECT_EQ(priv(post.ipc.get(), kHooktest, "no", 1, std::span(&fd2, 1)),
+            std::optional<bool>(false));
+  reader.reset();
+  pf = pollfd{writer.get(), POLLOUT, 0};
+  ASSERT_EQ(poll(&pf, 1, 0), 1);
+  EXPECT_TRUE(pf.revents & POLLERR) << pf.revents;
+}
+
+TEST_F(HelperModulePriv, TwoDescriptorsEndTheSession) {
+  Launch pre = start();
+  Launch post = logged_in(pre);
+  int p[2];
+  ASSERT_EQ(pipe2(p, O_CLOEXEC), 0);
+  UniqueFd reader(p[0]), writer(p[1]);
+  const int fds[2] = {reader.get(), reader.get()};
+  ASSERT_TRUE(ipc_send(post.ipc.get(), MsgType::kModulePriv, request(kHooktest, "ok"), fds));
+  Aftermath a = aftermath(post.ipc.get());
+  EXPECT_TRUE(a.eof && a.exited && !a.granted && a.replies == 0) << a.stderr_text;
+  EXPECT_NE(a.stderr_text.find("more than one descriptor"), std::string::npos) << a.stderr_text;
+  EXPECT_EQ(a.stderr_text.find("mod_hooktest: priv"), std::string::npos) << a.stderr_text;
+}
+
+TEST_F(HelperModulePriv, MalformedRequestsEndTheSession) {
+  auto trailing = request(kHooktest, "ok");
+  trailing.push_back(0);
+  auto truncated = request(kHooktest, "ok");
+  truncated.pop_back();
+  const std::vector<std::vector<uint8_t>> bad = {
+      {}, trailing, truncated, request(kHooktest, std::string(kMaxModulePayload + 1, 'o'))};
+  for (const auto& payload : bad) {
+    Launch pre = start();
+    Launch post = logged_in(pre);
+    ASSERT_TRUE(ipc_send(post.ipc.get(), MsgType::kModulePriv, payload));
+    Aftermath a = aftermath(post.ipc.get());
+    EXPECT_TRUE(a.eof && a.exited && !a.granted && a.replies == 0) << a.stderr_text;
+    EXPECT_NE(a.stderr_text.find("bad MODULE_PRIV"), std::string::npos) << a.stderr_text;
+  }
+}
+
+TEST_F(HelperModulePriv, AfterReinItIsOutOfStateAgain) {
+  Launch pre = start();
+  Launch post = logged_in(pre);
+  EXPECT_EQ(priv(post.ipc.get(), kHooktest, "ok"), std::optional<bool>(true));
+  int fd = post.control.get();
+  ASSERT_TRUE(ipc_send(post.ipc.get(), MsgType::kHandover, encode(Handover{}), std::span(&fd, 1)));
+  auto again = receive_launch(channel_.get());
+  ASSERT_TRUE(again.has_value());
+  ASSERT_FALSE(again->info.logged_in);
+  ASSERT_TRUE(ipc_send(again->ipc.get(), MsgType::kModulePriv, request(kHooktest, "ok")));
+  expect_ended(again->ipc.get(), "out of state");
 }
 
 }  // namespace

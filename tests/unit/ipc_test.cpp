@@ -9,6 +9,8 @@
 #include <netinet/in.h>
 #include <sys/stat.h>
 
+#include <algorithm>
+#include <cstddef>
 #include <cstring>
 
 namespace moat {
@@ -139,8 +141,10 @@ TEST(IpcCodec, FinishReportsTrailingBytes) {
 
 // ---- framing ------------------------------------------------------------------
 
+constexpr uint16_t kLastType = static_cast<uint16_t>(MsgType::kModulePrivResult);
+
 TEST(IpcDecode, AcceptsEveryKnownType) {
-  for (uint16_t t = 1; t <= 6; ++t) {
+  for (uint16_t t = 1; t <= kLastType; ++t) {
     auto m = ipc_decode(datagram(t, 0, {9, 8}));
     ASSERT_TRUE(m.ok()) << t << ": " << m.error();
     EXPECT_EQ(static_cast<uint16_t>(m->type), t);
@@ -153,7 +157,7 @@ TEST(IpcDecode, RejectsBadHeaders) {
   EXPECT_FALSE(ipc_decode({}).ok());
   EXPECT_FALSE(ipc_decode(Bytes{1, 0, 0, 0, 0, 0, 0}).ok());  // 7-byte header
   EXPECT_FALSE(ipc_decode(datagram(0, 0, {})).ok());          // type 0
-  EXPECT_FALSE(ipc_decode(datagram(9, 0, {})).ok());          // past the last type
+  EXPECT_FALSE(ipc_decode(datagram(kLastType + 1, 0, {})).ok());  // past the last type
   EXPECT_FALSE(ipc_decode(datagram(0xffff, 0, {})).ok());
   EXPECT_FALSE(ipc_decode(datagram(1, 1, {})).ok());  // flags must be 0
   EXPECT_FALSE(ipc_decode(datagram(1, 0x8000, {})).ok());
@@ -262,7 +266,7 @@ TEST(IpcSocket, RejectsMalformedDatagrams) {
   SocketPair sp;
   const Bytes bad[] = {
       Bytes{1, 0, 0},              // shorter than a header
-      datagram(9, 0, {}),          // unknown type
+      datagram(kLastType + 1, 0, {}),  // unknown type
       datagram(1, 4, {}),          // flags set
       plus_byte(header(1, 0, 0)),  // header says 0, one byte follows
       header(1, 0, 5),             // header says 5, nothing follows
@@ -460,6 +464,73 @@ TEST(IpcMessages, ChownUploadResultRoundTripAndLimits) {
   EXPECT_FALSE(decode_chown_upload_result(plus_byte(encode(ChownUploadResult{true}))).ok());
   EXPECT_TRUE(ipc_decode(datagram(7, 0, {})).ok());  // both types are known to the framing
   EXPECT_TRUE(ipc_decode(datagram(8, 0, Bytes{1})).ok());
+}
+
+Bytes module_priv_wire(uint16_t module, uint16_t type, const Bytes& payload) {
+  IpcWriter w;
+  w.u16(module);
+  w.u16(type);
+  w.bytes(payload);
+  return w.data();
+}
+
+TEST(IpcMessages, ModulePrivRequestRoundTrip) {
+  const Bytes wire = encode(ModulePrivRequest{3, 0x0102, {'o', 'k'}});
+  EXPECT_EQ(wire, (Bytes{3, 0, 2, 1, 2, 0, 0, 0, 'o', 'k'}));  // module, type, u32 length
+  auto m = decode_module_priv_request(wire);
+  ASSERT_TRUE(m.ok()) << m.error();
+  EXPECT_EQ(m->module, 3);
+  EXPECT_EQ(m->type, 0x0102);
+  EXPECT_EQ(m->payload, (Bytes{'o', 'k'}));
+  auto empty = decode_module_priv_request(encode(ModulePrivRequest{0xffff, 0, {}}));
+  ASSERT_TRUE(empty.ok()) << empty.error();
+  EXPECT_EQ(empty->module, 0xffff);
+  EXPECT_TRUE(empty->payload.empty());
+}
+
+TEST(IpcMessages, ModulePrivRequestPayloadLimitIsExact) {
+  auto largest = decode_module_priv_request(
+      encode(ModulePrivRequest{1, 1, Bytes(kMaxModulePayload, 'p')}));
+  ASSERT_TRUE(largest.ok()) << largest.error();
+  EXPECT_EQ(largest->payload.size(), kMaxModulePayload);
+  EXPECT_EQ(kMaxModulePayload, 4096u);  // moat_module.h promises modules 4 KiB
+  EXPECT_FALSE(decode_module_priv_request(
+                   encode(ModulePrivRequest{1, 1, Bytes(kMaxModulePayload + 1, 'p')}))
+                   .ok());
+  // A length field that claims more than the limit, whatever follows.
+  Bytes claims = module_priv_wire(1, 1, {});
+  claims[4] = 0x01;
+  claims[5] = 0x10;  // 4097
+  EXPECT_FALSE(decode_module_priv_request(claims).ok());
+  Bytes huge = module_priv_wire(1, 1, {});
+  std::fill(huge.begin() + 4, huge.end(), 0xff);
+  EXPECT_FALSE(decode_module_priv_request(huge).ok());
+}
+
+TEST(IpcMessages, ModulePrivRequestRejectsTruncationAndTrailingBytes) {
+  const Bytes good = encode(ModulePrivRequest{2, 7, {'a', 'b', 'c'}});
+  for (size_t len = 0; len < good.size(); ++len) {
+    EXPECT_FALSE(decode_module_priv_request(Bytes(good.begin(), good.begin() + static_cast<std::ptrdiff_t>(len))).ok())
+        << "cut to " << len << " bytes";
+  }
+  EXPECT_FALSE(decode_module_priv_request(plus_byte(good)).ok());
+  EXPECT_FALSE(decode_module_priv_request(plus_byte(encode(ModulePrivRequest{}))).ok());
+}
+
+TEST(IpcMessages, ModulePrivResultRoundTripAndLimits) {
+  auto yes = decode_module_priv_result(encode(ModulePrivResult{true}));
+  ASSERT_TRUE(yes.ok()) << yes.error();
+  EXPECT_TRUE(yes->ok);
+  EXPECT_EQ(encode(ModulePrivResult{false}), Bytes{0});
+  auto no = decode_module_priv_result(Bytes{0});
+  ASSERT_TRUE(no.ok());
+  EXPECT_FALSE(no->ok);
+  EXPECT_FALSE(decode_module_priv_result({}).ok());
+  EXPECT_FALSE(decode_module_priv_result(Bytes{2}).ok());
+  EXPECT_FALSE(decode_module_priv_result(Bytes{0xff}).ok());
+  EXPECT_FALSE(decode_module_priv_result(plus_byte(encode(ModulePrivResult{true}))).ok());
+  EXPECT_TRUE(ipc_decode(datagram(9, 0, encode(ModulePrivRequest{}))).ok());  // known types
+  EXPECT_TRUE(ipc_decode(datagram(10, 0, Bytes{1})).ok());
 }
 
 }  // namespace
