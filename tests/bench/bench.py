@@ -1,7 +1,9 @@
 """Side-by-side benchmark of moatftpd and vsftpd, run by tests/bench/run inside nsrun.
 
-Measures a 1 GiB anonymous download (curl, median of 3, servers alternating) and
-anonymous logins per second (connect/USER/PASS/QUIT, 1 and 4 concurrent clients).
+Measures a 1 GiB anonymous download (curl, median of 3, servers alternating), plain and
+over explicit FTPS with PROT P (a second pair of servers with ssl_enable=YES and
+allow_anon_ssl=YES, so the plain rows and the login rows keep their TLS-free servers),
+and anonymous logins per second (connect/USER/PASS/QUIT, 1 and 4 concurrent clients).
 Figures are reported, never asserted: a baseline for performance work, not a test.
 """
 
@@ -9,6 +11,7 @@ import argparse
 import multiprocessing
 import os
 import platform
+import re
 import shlex
 import statistics
 import subprocess
@@ -21,12 +24,16 @@ import harness  # noqa: E402
 
 BIG_NAME = "big.bin"
 BIG_SIZE = 1 << 30
+SMALL_NAME, SMALL_TEXT = "small.txt", "probe\n"  # for the probes
 DOWNLOAD_RUNS = 3
 CONCURRENCY = (1, 4)
 WARMUP_LOGINS = 20
 LOGIN_ROUNDS = 5
 CURL_TIMEOUT = 120
 LOGIN_RUN_LIMIT = 120  # seconds; a login run that takes longer stops and fails
+CERT_KEY = "rsa:2048"  # openssl req -newkey: the throwaway certificate's key type
+TLS_STAT = "/proc/net/tls_stat"  # kTLS counters; per network namespace, so only ours
+TLS_LINE_RE = re.compile(r"^\* SSL connection using (\S+) / (\S+)", re.M)
 
 
 def parse_args():
@@ -51,13 +58,38 @@ def make_anon_root(etc, workdir):
         for _ in range(BIG_SIZE // len(block)):
             f.write(block)
     os.chmod(path, 0o644)
-    with open(os.path.join(root, "small.txt"), "w") as f:
-        f.write("probe\n")
+    with open(os.path.join(root, SMALL_NAME), "w") as f:
+        f.write(SMALL_TEXT)
     return root
 
 
-def server_options(anon_root, seccomp):
+def make_cert(workdir):
+    """A throwaway self-signed certificate and key for both FTPS servers (openssl CLI)."""
+    directory = os.path.join(workdir, "tls")
+    os.makedirs(directory, mode=0o700)
+    cert, key = os.path.join(directory, "cert.pem"), os.path.join(directory, "key.pem")
+    out = subprocess.run(["openssl", "req", "-x509", "-newkey", CERT_KEY, "-nodes",
+                          "-days", "1", "-subj", "/CN=localhost", "-keyout", key,
+                          "-out", cert], capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise SystemExit(f"bench: openssl req failed: {out.stderr.strip()}")
+    os.chmod(key, 0o600)
+    return cert, key
+
+
+def tls_options(cert, key):
+    """What the FTPS pair adds to server_options; everything else (ciphers, protocol
+    versions, require_ssl_reuse) stays at each server's default."""
     return {
+        "ssl_enable": True,
+        "allow_anon_ssl": True,
+        "rsa_cert_file": cert,
+        "rsa_private_key_file": key,
+    }
+
+
+def server_options(anon_root, seccomp, tls=None):
+    opts = {
         "anonymous_enable": True,
         "local_enable": False,
         "write_enable": False,
@@ -65,6 +97,8 @@ def server_options(anon_root, seccomp):
         "xferlog_enable": False,
         "seccomp_sandbox": seccomp,
     }
+    opts.update(tls or {})
+    return opts
 
 
 def probe(srv):
@@ -73,7 +107,7 @@ def probe(srv):
         ftp = srv.connect(timeout=5)
         ftp.login("anonymous", "x")
         ftp.nlst()
-        ftp.retrbinary("RETR small.txt", lambda _: None)
+        ftp.retrbinary("RETR " + SMALL_NAME, lambda _: None)
         ftp.quit()
         return True
     except Exception:  # noqa: BLE001 - any failure means "this sandbox does not work"
@@ -99,20 +133,112 @@ def start_server(kind, workdir, anon_root, binary, notes):
     return srv
 
 
+def start_tls_server(kind, workdir, anon_root, binary, seccomp, tls, notes):
+    """The FTPS twin of a plain server, or None (with a note) when it will not start or
+    will not serve a PROT P download: the plain rows still get measured."""
+    try:
+        srv = harness.Server(workdir, server_options(anon_root, seccomp, tls),
+                             binary=binary, server=kind).start()
+    except harness.HarnessError as e:
+        notes.append(f"FTPS: {kind} with ssl_enable=YES did not start: {first_line(e)}")
+        return None
+    try:
+        srv.tls_info = tls_probe(srv)
+        return srv
+    except CurlError as e:
+        srv.stop()
+        stderr = srv.stderr_text().strip().splitlines()
+        notes.append(f"FTPS: {kind} failed the PROT P probe: {e}"
+                     + (f" (its stderr ends: {stderr[-1]})" if stderr else ""))
+        return None
+
+
+def first_line(error):
+    return (str(error).strip().splitlines() or ["?"])[0]
+
+
 # --- measurements -----------------------------------------------------------------
-def curl_argv(srv):
-    return ["curl", "-sS", "--max-time", str(CURL_TIMEOUT), "-o", "/dev/null",
-            "-w", "%{time_total} %{size_download}", srv.url(path="/" + BIG_NAME)]
+class CurlError(Exception):
+    """A curl download that failed or came back short."""
 
 
-def download_once(srv):
-    out = subprocess.run(curl_argv(srv), capture_output=True, text=True, check=False)
+def curl_argv(srv, tls=False, path="/" + BIG_NAME, verbose=False):
+    """curl sends AUTH, PBSZ 0 and PROT P itself with --ssl-reqd; -k because the
+    certificate is a throwaway self-signed one."""
+    argv = ["curl", "-sS", "--max-time", str(CURL_TIMEOUT), "-o", "/dev/null",
+            "-w", "%{time_total} %{size_download}"]
+    argv += ["--ssl-reqd", "-k"] if tls else []
+    argv += ["-v"] if verbose else []
+    return argv + [srv.url(path=path)]
+
+
+def run_curl(srv, tls, path, size, verbose=False):
+    """(seconds, curl's stderr) for one checked download of `size` bytes."""
+    out = subprocess.run(curl_argv(srv, tls, path, verbose), capture_output=True,
+                         text=True, check=False)
     if out.returncode != 0:
-        raise SystemExit(f"bench: curl from {srv.kind} failed: {out.stderr.strip()}")
-    seconds, size = out.stdout.split()
-    if int(size) != BIG_SIZE:
-        raise SystemExit(f"bench: {srv.kind} sent {size} bytes, expected {BIG_SIZE}")
-    return float(seconds)
+        raise CurlError(f"curl from {srv.kind} failed: " + (
+            out.stderr.strip().splitlines() or ["?"])[-1])
+    seconds, got = out.stdout.split()
+    if int(got) != size:
+        raise CurlError(f"{srv.kind} sent {got} bytes, expected {size}")
+    return float(seconds), out.stderr
+
+
+def tls_probe(srv):
+    """Download small.txt with curl -v over FTPS and read what was negotiated: the
+    "SSL connection using" lines are the control connection, then the data one."""
+    _, log = run_curl(srv, True, "/" + SMALL_NAME, len(SMALL_TEXT), verbose=True)
+    if "> PROT P" not in log:
+        raise CurlError(f"curl did not send PROT P to {srv.kind}")
+    found = TLS_LINE_RE.findall(log)
+    if len(found) < 2:
+        raise CurlError(f"expected TLS on control and data connections, curl saw {found}")
+    return {"control": found[0], "data": found[1],
+            "reused": "SSL re-using session ID" in log}
+
+
+def tls_summary(info):
+    control = " ".join(info["control"])
+    data = "same" if info["data"] == info["control"] else " ".join(info["data"])
+    reuse = "session resumed" if info["reused"] else "full handshake"
+    return f"control {control}, data {data} ({reuse})"
+
+
+def ktls_tx_sessions():
+    """Kernel TLS transmit sessions opened so far in this namespace, or None without
+    CONFIG_TLS (then no server can use kTLS here)."""
+    try:
+        with open(TLS_STAT) as f:
+            fields = dict(line.split() for line in f if line.strip())
+    except OSError:
+        return None
+    return int(fields.get("TlsTxSw", 0)) + int(fields.get("TlsTxDevice", 0))
+
+
+def timed_downloads(servers, tls, notes):
+    """DOWNLOAD_RUNS downloads per server, alternating between servers, and the kTLS
+    transmit sessions each server opened (None when the kernel has no kTLS). A failed
+    plain download ends the bench; a failed FTPS one leaves that server out of the
+    FTPS rows, with a note."""
+    times = {k: [] for k in servers}
+    ktls = {k: 0 for k in servers}
+    for _ in range(DOWNLOAD_RUNS):
+        for kind, srv in servers.items():
+            if kind not in times:
+                continue
+            before = ktls_tx_sessions()
+            try:
+                times[kind].append(run_curl(srv, tls, "/" + BIG_NAME, BIG_SIZE)[0])
+            except CurlError as e:
+                if not tls:
+                    raise SystemExit(f"bench: {e}") from None
+                notes.append(f"FTPS: 1 GiB PROT P download failed: {e}")
+                del times[kind]
+                continue
+            after = ktls_tx_sessions()
+            ktls[kind] = None if before is None else ktls[kind] + after - before
+    return times, ktls
 
 
 def login_loop(port, count, barrier, results):
@@ -189,18 +315,23 @@ def yesno(value):
 
 
 def ratio(kinds, values):
-    if len(kinds) < 2 or not values.get("vsftpd"):
+    if len(kinds) < 2 or not values.get("vsftpd") or values.get("moatftpd") is None:
         return "-"
     return f"{values['moatftpd'] / values['vsftpd']:.2f}"
 
 
-def report(args, kinds, rows, notes, servers):
+def cell(fmt, value):
+    """A table cell; None is a server that could not be measured (see the notes)."""
+    return "failed" if value is None else fmt.format(value)
+
+
+def report(args, kinds, rows, notes, servers, tls_servers):
     lines = ["moatftpd vs vsftpd benchmark, " + time.strftime("%Y-%m-%d %H:%M:%S %Z"), ""]
     header = f"{'measurement':44}" + "".join(f"{k:>12}" for k in kinds)
     header += f"{'moat/vsftpd':>14}" if len(kinds) == 2 else ""
     lines += [header, "-" * len(header)]
     for label, fmt, values, better in rows:
-        line = f"{label:44}" + "".join(f"{fmt.format(values[k]):>12}" for k in kinds)
+        line = f"{label:44}" + "".join(f"{cell(fmt, values.get(k)):>12}" for k in kinds)
         if len(kinds) == 2:
             line += f"{ratio(kinds, values):>14}"
         lines.append(line + f"  ({better})")
@@ -216,13 +347,19 @@ def report(args, kinds, rows, notes, servers):
               "tests/bench/bench.py (private mount/net/pid namespaces, loopback only)"]
     for kind in kinds:
         lines.append(f"  download ({kind}): {shlex.join(curl_argv(servers[kind]))}")
+    for kind, srv in tls_servers.items():
+        lines.append(f"  FTPS download ({kind}): {shlex.join(curl_argv(srv, True))}")
     lines += [f"  logins: {args.logins} x (connect, USER anonymous, PASS x, QUIT, each reply "
               f"checked) per server and client count, split over N client processes, in "
               f"{LOGIN_ROUNDS} rounds alternating between servers",
               "  server options: " + " ".join(
                   f"{k}={yesno(v)}" for k, v in server_options("ANON", True).items()
                   if k != "seccomp_sandbox")
-              + " + tests/e2e/harness.py defaults (listen=YES on 127.0.0.1)"]
+              + " + tests/e2e/harness.py defaults (listen=YES on 127.0.0.1)",
+              "  FTPS servers: the same + " + " ".join(
+                  f"{k}={yesno(v)}" for k, v in tls_options("CERT", "KEY").items())
+              + f" (self-signed, openssl req -x509 -newkey {CERT_KEY}); ciphers, TLS "
+              "versions and require_ssl_reuse at each server's default"]
     lines += ["notes:"] + [f"  {n}" for n in notes] if notes else []
     text = "\n".join(lines) + "\n"
     print(text, end="")
@@ -233,37 +370,75 @@ def report(args, kinds, rows, notes, servers):
         print(f"(saved to {args.results})")
 
 
+def download_rows(downloads, tls_downloads, tls_servers):
+    median = {k: statistics.median(v) for k, v in downloads.items()}
+    tls_median = {k: statistics.median(v) for k, v in tls_downloads.items()}
+    ciphers = sorted({" ".join(info["data"]) for info in
+                      (s.tls_info for s in tls_servers.values())})
+    return [
+        (f"1 GiB download, median of {DOWNLOAD_RUNS} (s)", "{:.3f}", median,
+         "lower is better"),
+        ("1 GiB download throughput (MiB/s)", "{:.0f}",
+         {k: 1024 / v for k, v in median.items()}, "higher is better"),
+        (f"1 GiB FTPS PROT P download, median of {DOWNLOAD_RUNS} (s)", "{:.3f}",
+         tls_median, "lower is better; " + ("/".join(ciphers) or "no TLS server")),
+        ("1 GiB FTPS PROT P throughput (MiB/s)", "{:.0f}",
+         {k: 1024 / v for k, v in tls_median.items()}, "higher is better"),
+        ("FTPS PROT P time / plain time", "{:.2f}",
+         {k: tls_median[k] / median[k] for k in tls_median}, "lower is better"),
+    ]
+
+
+def download_notes(downloads, tls_downloads, tls_servers, ktls):
+    notes = ["downloads (s): " + "; ".join(
+        f"{k} " + " ".join(f"{t:.3f}" for t in v) for k, v in downloads.items())]
+    if tls_downloads:
+        notes.append("FTPS downloads (s): " + "; ".join(
+            f"{k} " + " ".join(f"{t:.3f}" for t in v) for k, v in tls_downloads.items()))
+    for kind, srv in tls_servers.items():
+        notes.append(f"TLS negotiated with {kind} (curl -v, {SMALL_NAME}): "
+                     + tls_summary(srv.tls_info))
+    ktls = {k: ktls[k] for k in tls_downloads}
+    if tls_downloads and all(v is None for v in ktls.values()):
+        notes.append(f"kTLS: {TLS_STAT} absent (kernel without CONFIG_TLS): "
+                     "TLS ran in user space.")
+    elif tls_downloads:
+        notes.append("kTLS transmit sessions opened during the FTPS downloads "
+                     f"({TLS_STAT} TlsTxSw+TlsTxDevice): "
+                     + ", ".join(f"{k} {v}" for k, v in ktls.items()))
+    return notes
+
+
 def main():
     args = parse_args()
     kinds = [k for k in ("moatftpd", "vsftpd") if k in args.servers.split()]
     binaries = {"moatftpd": os.path.join(args.build, "moatftpd"), "vsftpd": args.vsftpd}
     workdir = harness.private_workdir(prefix="moat-bench-", size="2g")
     etc = harness.FakeEtc(workdir)
-    servers, notes = {}, []
+    servers, tls_servers, notes = {}, {}, []
     try:
         anon_root = make_anon_root(etc, workdir)
+        tls = tls_options(*make_cert(workdir))
         for kind in kinds:
             servers[kind] = start_server(kind, workdir, anon_root, binaries[kind], notes)
         if "moatftpd" in servers:
             notes.append("moatftpd runs with seccomp_sandbox=YES (its default).")
-        downloads = {k: [] for k in kinds}
-        for _ in range(DOWNLOAD_RUNS):
-            for kind in kinds:
-                downloads[kind].append(download_once(servers[kind]))
-        median = {k: statistics.median(v) for k, v in downloads.items()}
-        rows = [(f"1 GiB download, median of {DOWNLOAD_RUNS} (s)", "{:.3f}", median,
-                 "lower is better"),
-                ("1 GiB download throughput (MiB/s)", "{:.0f}",
-                 {k: 1024 / v for k, v in median.items()}, "higher is better")]
+        for kind in kinds:
+            srv = start_tls_server(kind, workdir, anon_root, binaries[kind],
+                                   servers[kind].options["seccomp_sandbox"], tls, notes)
+            if srv:
+                tls_servers[kind] = srv
+        downloads, _ = timed_downloads(servers, False, notes)
+        tls_downloads, ktls = timed_downloads(tls_servers, True, notes)
+        rows = download_rows(downloads, tls_downloads, tls_servers)
         for clients in CONCURRENCY:
             rates = logins_per_second(servers, kinds, args.logins, clients)
             rows.append((f"anonymous logins/s, {clients} client(s)", "{:.0f}", rates,
                          "higher is better"))
-        notes.append("downloads (s): " + "; ".join(
-            f"{k} " + " ".join(f"{t:.3f}" for t in v) for k, v in downloads.items()))
-        report(args, kinds, rows, notes, servers)
+        notes += download_notes(downloads, tls_downloads, tls_servers, ktls)
+        report(args, kinds, rows, notes, servers, tls_servers)
     finally:
-        for srv in servers.values():
+        for srv in list(servers.values()) + list(tls_servers.values()):
             srv.stop()
         etc.close()
         harness.release_workdir(workdir)
