@@ -90,6 +90,7 @@ void Transfer::start(int data_fd, DataTls tls) {
     tls_ = handshaking_ = true;
     reuse_tag_ = std::move(tls.reuse_tag);
     strict_shutdown_ = tls.strict_shutdown;
+    if (!tls.strict_eof) SSL_set_options(tls.ssl.get(), SSL_OP_IGNORE_UNEXPECTED_EOF);
     bev_ = bufferevent_openssl_socket_new(base_, data_fd, tls.ssl.release(),
                                           BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
     // Without strict_ssl_read_eof a client that closes without close_notify still

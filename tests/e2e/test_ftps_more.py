@@ -1,0 +1,337 @@
+"""More FTPS: certificate reload on SIGHUP, the TLS process model read from /proc, REIN
+inside TLS, strict_ssl_write_shutdown / strict_ssl_read_eof, and old protocols refused."""
+
+import io
+import os
+import pwd
+import shutil
+import socket
+import ssl
+import threading
+
+import pytest
+
+import harness
+from conftest import BASE_OPTIONS, is_vsftpd
+from harness import code, proc_status, proc_uids, wait_for
+from test_ftps import (DATA, FTPS, HANDSHAKE_REFUSED, cert, module_dir, put_file,  # noqa: F401
+                       quit_cleanly, read, retr, srv, start_server, tls_control, tls_ctx, ws)
+
+
+# --- helpers ------------------------------------------------------------------------
+def count_lines(srv, text):
+    return sum(text in line for line in srv.stderr_text().splitlines())
+
+
+def peer_der(srv, cafile):
+    """The DER certificate a new explicit-FTPS control connection is shown."""
+    with tls_control(srv, (cafile, None)) as c:
+        der = c.sock.getpeercert(binary_form=True)
+        assert c.cmd("FEAT")[0] == 211
+        return der
+
+
+def der_of(cert_path):
+    with open(cert_path) as f:
+        return ssl.PEM_cert_to_DER_cert(f.read())
+
+
+def both_ca(directory, *certs):
+    """One CA file trusting every given self-signed certificate."""
+    path = os.path.join(directory, "both-ca.pem")
+    with open(path, "w") as out:
+        for c in certs:
+            out.write(open(c[0]).read())
+    return path
+
+
+def data_conn(ftp, cmd):
+    """Open the PROT P data connection for cmd (150 read): the TLS socket."""
+    ftp.voidcmd("TYPE I")
+    conn, _ = ftp.ntransfercmd(cmd)
+    return conn
+
+
+def recv_all(conn):
+    got = b""
+    while chunk := conn.recv(65536):
+        got += chunk
+    return got
+
+
+def close_without_close_notify(conn):
+    """TCP FIN with no TLS close_notify; then drain what the server still sends (TLS
+    1.3 tickets, its close_notify) so that close() does not turn into a reset."""
+    conn.shutdown(socket.SHUT_WR)  # SSLSocket.shutdown drops the TLS layer first
+    conn.settimeout(10)
+    try:
+        while conn.recv(65536):
+            pass
+    except OSError:
+        pass
+    conn.close()
+
+
+def final_reply(ftp):
+    try:
+        return ftp.getmultiline()
+    except Exception as e:  # noqa: BLE001 - any failure is the reply we report
+        return f"no reply: {e!r}"
+
+
+# --- 1. SIGHUP reloads the certificate ----------------------------------------------
+@pytest.mark.moatftpd_only  # asserts moatftpd's reload messages
+def test_sighup_reloads_certificate(module_dir, env, cert):
+    live = os.path.join(module_dir, "reload")
+    os.makedirs(live, exist_ok=True)
+    cert_b = harness.self_signed_cert(os.path.join(module_dir, "tls-b"))
+    cur = (os.path.join(live, "cert.pem"), os.path.join(live, "key.pem"))
+    shutil.copy(cert[0], cur[0])
+    shutil.copy(cert[1], cur[1])
+    ca = both_ca(live, cert, cert_b)
+    s = start_server(module_dir, env, cur)
+    try:
+        assert peer_der(s, ca) == der_of(cert[0])
+        old = FTPS(tls_ctx((ca, None)))  # logged in before the reload, with cert A
+        old.connect(*s.address())
+        old.auth()
+        old.login(env.alice.name, env.alice.password)
+        assert old.prot_p().startswith("200")
+        assert old.sock.getpeercert(binary_form=True) == der_of(cert[0])
+
+        shutil.copy(cert_b[0], cur[0])
+        shutil.copy(cert_b[1], cur[1])
+        s.reload()
+        assert wait_for(lambda: count_lines(s, "configuration reloaded") == 1), s.stderr_text()
+        assert peer_der(s, ca) == der_of(cert_b[0])
+        # The old session goes on: control and a protected download.
+        assert old.voidcmd("NOOP").startswith("200")
+        assert retr(old, "notes.txt") == b"alice's notes\n"
+
+        # A reload with a missing certificate is refused; the server keeps cert B.
+        missing = os.path.join(live, "no-such-cert.pem")
+        s.options["rsa_cert_file"] = missing
+        s.write_config()
+        s.reload()
+        assert wait_for(lambda: count_lines(s, "SIGHUP: configuration not reloaded") == 1), \
+            s.stderr_text()
+        refused = [l for l in s.stderr_text().splitlines() if "not reloaded" in l]
+        assert missing in refused[0], refused
+        assert s.proc.poll() is None
+        assert peer_der(s, ca) == der_of(cert_b[0])
+        assert old.voidcmd("NOOP").startswith("200")
+        quit_cleanly(old)
+    finally:
+        s.stop()
+
+
+# --- 2. process model with TLS ------------------------------------------------------
+def unix_inodes():
+    with open("/proc/net/unix") as f:
+        next(f)
+        return {int(l.split()[6]) for l in f if len(l.split()) > 6}
+
+
+def the_one(s, comm):
+    pids = wait_for(lambda: len(s.pids(comm)) == 1 and s.pids(comm))
+    assert pids, f"{comm}: {s.descendants()}"
+    return pids[0]
+
+
+@pytest.mark.moatftpd_only
+def test_tls_process_model(srv, cert, env):
+    c = tls_control(srv, cert)
+    assert c.login(env.alice.name, env.alice.password) == 230
+    port = c.sock.getsockname()[1]
+    client_tcp = harness.tcp_inodes_for_port(port) - harness.proc_socket_inodes(os.getpid())
+    assert client_tcp, "control connection not in /proc/net/tcp"
+
+    worker = the_one(srv, "moat-session")
+    relay = the_one(srv, "moat-preauth")
+    helpers = srv.pids("moat-helper")
+    nobody = pwd.getpwnam("nobody").pw_uid
+
+    st = proc_status(relay)
+    assert proc_uids(relay) == (nobody,) * 4
+    assert st["NoNewPrivs"].strip() == "1"
+    assert st["Seccomp"].strip() == "2"
+    assert harness.proc_socket_inodes(relay) & client_tcp, "relay lacks the client socket"
+
+    assert proc_uids(worker) == (env.alice.uid,) * 4
+    worker_socks = harness.proc_socket_inodes(worker)
+    assert not worker_socks & client_tcp, "worker holds the client's TCP socket"
+    assert worker_socks & unix_inodes(), "worker has no unix socket (its control fd)"
+
+    assert helpers
+    for h in helpers:
+        assert not harness.proc_socket_inodes(h) & client_tcp, "helper holds the client socket"
+
+    assert c.cmd("QUIT")[0] == 221
+    c.close()
+    gone = wait_for(lambda: not {relay, worker} & set(srv.pids()))
+    assert gone, srv.descendants()
+
+
+# --- 3. REIN inside TLS -------------------------------------------------------------
+@pytest.mark.moatftpd_only  # vsftpd does not implement REIN
+def test_rein_stays_tls(srv, cert, env):
+    put_file(os.path.join(env.bob.home, "bob.txt"), b"bob's file\n", env.bob)
+    try:
+        ftp = FTPS(tls_ctx(cert))
+        ftp.connect(*srv.address())
+        assert code(ftp.auth()) == 234
+        ftp.login(env.alice.name, env.alice.password)
+        assert ftp.prot_p().startswith("200")
+        assert retr(ftp, "notes.txt") == b"alice's notes\n"
+        assert code(harness.raw_cmd(ftp, "REIN")) == 220
+        assert isinstance(ftp.sock, ssl.SSLSocket)
+        # Not logged in any more, but the TLS control channel carries on.
+        assert code(harness.raw_cmd(ftp, "PWD")) == 530
+        assert ftp.login(env.bob.name, env.bob.password).startswith("230")
+        assert ftp.pwd() == env.bob.home
+        assert ftp.prot_p().startswith("200")
+        assert retr(ftp, "bob.txt") == b"bob's file\n"
+        quit_cleanly(ftp)
+    finally:
+        os.unlink(os.path.join(env.bob.home, "bob.txt"))
+
+
+# --- 4. strict_ssl_write_shutdown ---------------------------------------------------
+@pytest.fixture(scope="module")
+def srv_strict(module_dir, env, cert):
+    s = start_server(module_dir, env, cert, strict_ssl_write_shutdown=True,
+                     strict_ssl_read_eof=True)
+    yield s
+    s.stop()
+
+
+def download(s, cert, env, ws, close_notify):
+    put_file(os.path.join(ws[1], "d.bin"), DATA, env.alice)
+    ftp = FTPS(tls_ctx(cert))
+    ftp.connect(*s.address())
+    ftp.auth()
+    ftp.login(env.alice.name, env.alice.password)
+    ftp.prot_p()
+    ftp.cwd(ws[0])
+    conn = data_conn(ftp, "RETR d.bin")
+    assert recv_all(conn) == DATA  # ends at the server's close_notify
+    if close_notify:
+        conn.unwrap()
+    else:
+        close_without_close_notify(conn)
+    conn.close()
+    reply = final_reply(ftp)
+    quit_cleanly(ftp)
+    return reply
+
+
+def test_strict_write_shutdown_no_close_notify_426(srv_strict, cert, env, ws):
+    reply = download(srv_strict, cert, env, ws, close_notify=False)
+    assert reply.startswith("426"), reply
+
+
+def test_strict_write_shutdown_close_notify_226(srv_strict, cert, env, ws):
+    reply = download(srv_strict, cert, env, ws, close_notify=True)
+    assert reply.startswith("226"), reply
+
+
+def test_default_write_shutdown_no_close_notify_226(srv, cert, env, ws):
+    reply = download(srv, cert, env, ws, close_notify=False)
+    assert reply.startswith("226"), reply
+
+
+# --- 5. strict_ssl_read_eof ---------------------------------------------------------
+def upload(s, cert, env, ws, tls13=None):
+    ftp = FTPS(tls_ctx(cert, tls13=tls13))
+    ftp.connect(*s.address())
+    ftp.auth()
+    ftp.login(env.alice.name, env.alice.password)
+    ftp.prot_p()
+    ftp.cwd(ws[0])
+    conn = data_conn(ftp, "STOR u.bin")
+    conn.sendall(DATA)
+    close_without_close_notify(conn)
+    reply = final_reply(ftp)
+    quit_cleanly(ftp)
+    return reply
+
+
+@pytest.mark.parametrize("tls13", [True, False])
+def test_strict_read_eof_truncated_upload_refused(srv_strict, cert, env, ws, tls13):
+    reply = upload(srv_strict, cert, env, ws, tls13)
+    assert reply[:1] in ("4", "5"), reply
+
+
+@pytest.mark.parametrize("tls13", [True, False])
+def test_default_read_eof_upload_226(srv, cert, env, ws, tls13):
+    reply = upload(srv, cert, env, ws, tls13)
+    assert reply.startswith("226"), reply
+    assert read(os.path.join(ws[1], "u.bin")) == DATA
+
+
+# --- 6. protocols below TLS 1.2 -----------------------------------------------------
+def tls11_client_ctx(cert):
+    ctx = tls_ctx(cert)
+    ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+    ctx.minimum_version = ctx.maximum_version = ssl.TLSVersion.TLSv1_1
+    return ctx
+
+
+def local_tls11_works(cert):
+    """Can this OpenSSL speak TLS 1.1 at all? A handshake with a local Python server."""
+    if not getattr(ssl, "HAS_TLSv1_1", False):
+        return False
+    try:
+        sctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        sctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+        sctx.minimum_version = sctx.maximum_version = ssl.TLSVersion.TLSv1_1
+        sctx.load_cert_chain(*cert)
+        cctx = tls11_client_ctx(cert)
+    except (ssl.SSLError, ValueError):
+        return False
+    a, b = socket.socketpair()
+    a.settimeout(5)
+    b.settimeout(5)
+    result = {}
+
+    def serve():
+        try:
+            with sctx.wrap_socket(a, server_side=True) as t:
+                result["server"] = t.version()
+        except (OSError, ssl.SSLError):
+            pass
+    th = threading.Thread(target=serve)
+    th.start()
+    try:
+        with cctx.wrap_socket(b) as t:
+            ok = t.version() == "TLSv1.1"
+    except (OSError, ssl.SSLError):
+        ok = False
+    th.join(5)
+    return ok
+
+
+@pytest.fixture(scope="module")
+def srv_old_protocols(module_dir, env, cert):
+    s = start_server(module_dir, env, cert, ssl_tlsv1=True, ssl_tlsv1_1=True)
+    yield s
+    s.stop()
+
+
+@pytest.mark.moatftpd_only  # vsftpd would offer TLS 1.1 with ssl_tlsv1_1=YES
+def test_tls11_refused(srv_old_protocols, cert):
+    if not local_tls11_works(cert):
+        pytest.skip("the local OpenSSL cannot offer TLS 1.1")
+    c = harness.Control(*srv_old_protocols.address())
+    try:
+        assert c.reply()[0] == 220
+        assert c.cmd("AUTH TLS")[0] == 234
+        with pytest.raises(HANDSHAKE_REFUSED):
+            c.start_tls(tls11_client_ctx(cert))
+            c.cmd("FEAT")
+    finally:
+        c.close()
+    # The same server still speaks TLS 1.2.
+    with tls_control(srv_old_protocols, cert, tls13=False) as ok:
+        assert ok.sock.version() == "TLSv1.2"
+        assert ok.cmd("FEAT")[0] == 211
