@@ -74,6 +74,11 @@ void Transfer::set_rate_limit(uint64_t bytes_per_second) {
     rate_cfg_ = ev_token_bucket_cfg_new(per_tick, per_tick, per_tick, per_tick, &kTick);
   }
   bufferevent_set_rate_limit(bev_, rate_cfg_);
+  if (rate_cfg_ && !old) {  // a new bucket starts full: empty it, or the first tick is free
+    auto tick = static_cast<ev_ssize_t>(std::max<uint64_t>(1, std::min<uint64_t>(rate_ / 10, EV_RATE_LIMIT_MAX)));
+    bufferevent_decrement_read_limit(bev_, tick);
+    bufferevent_decrement_write_limit(bev_, tick);
+  }
   if (old) ev_token_bucket_cfg_free(old);
 }
 
