@@ -24,6 +24,7 @@ import ftplib
 import grp
 import hashlib
 import os
+import secrets
 import pwd
 import re
 import shutil
@@ -112,6 +113,24 @@ def make_dir(path, mode=0o755, uid=0, gid=0):
     os.chown(path, uid, gid)
     os.chmod(path, mode)
     return path
+
+
+def put_file(path, data, owner):
+    """Writes data to path and gives it to owner (anything with uid and gid)."""
+    with open(path, "wb") as f:
+        f.write(data)
+    os.chown(path, owner.uid, owner.gid)
+
+
+def read_file(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def user_workspace(user, prefix):
+    """A fresh directory (name, path) in user's home, owned by them."""
+    name = prefix + secrets.token_hex(4)
+    return name, make_dir(os.path.join(user.home, name), 0o755, user.uid, user.gid)
 
 
 def _days_since_epoch():

@@ -94,22 +94,15 @@ def srv_sni(module_dir, env, cert):
 @pytest.fixture
 def ws(env):
     """A fresh directory (name, path) in alice's home, owned by her."""
-    name = "ftps-" + secrets.token_hex(4)
-    path = harness.make_dir(os.path.join(env.alice.home, name), 0o755,
-                            env.alice.uid, env.alice.gid)
+    name, path = harness.user_workspace(env.alice, "ftps-")
     yield name, path
     shutil.rmtree(path, ignore_errors=True)
 
 
-def put_file(path, data, owner):
-    with open(path, "wb") as f:
-        f.write(data)
-    os.chown(path, owner.uid, owner.gid)
+put_file = harness.put_file
 
 
-def read(path):
-    with open(path, "rb") as f:
-        return f.read()
+read = harness.read_file
 
 
 # --- clients ----------------------------------------------------------------------

@@ -343,10 +343,7 @@ def nobody_uid():
     return pwd.getpwnam("nobody").pw_uid
 
 
-def put_file(path, data, user):
-    with open(path, "wb") as f:
-        f.write(data)
-    os.chown(path, user.uid, user.gid)
+put_file = harness.put_file
 
 
 @moatftpd_only
