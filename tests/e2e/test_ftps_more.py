@@ -8,14 +8,16 @@ import shutil
 import socket
 import ssl
 import threading
+import time
 
 import pytest
 
 import harness
 from conftest import BASE_OPTIONS, is_vsftpd
 from harness import code, proc_status, proc_uids, wait_for
-from test_ftps import (DATA, FTPS, HANDSHAKE_REFUSED, cert, module_dir, put_file,  # noqa: F401
-                       quit_cleanly, read, retr, srv, start_server, tls_control, tls_ctx, ws)
+from test_ftps import (DATA, FTPS, HANDSHAKE_REFUSED, cert, ftps_login, module_dir,  # noqa: F401
+                       put_file, quit_cleanly, read, retr, srv, start_server, tls_control,
+                       tls_ctx, ws)
 
 
 # --- helpers ------------------------------------------------------------------------
@@ -335,3 +337,60 @@ def test_tls11_refused(srv_old_protocols, cert):
     with tls_control(srv_old_protocols, cert, tls13=False) as ok:
         assert ok.sock.version() == "TLSv1.2"
         assert ok.cmd("FEAT")[0] == 211
+
+
+# --- the control channel stays responsive during a protected transfer -------------
+@pytest.mark.moatftpd_only
+def test_abor_during_a_protected_download(srv, cert, env, ws):
+    """ABOR inside TLS (no urgent byte: the relay carries it) stops a PROT P download
+    the client has stopped reading: 426 then 226, and the session goes on."""
+    name, path = ws
+    with open(os.path.join(path, "big.bin"), "wb") as f:
+        f.truncate(256 << 20)  # far more than the socket buffers hold
+    os.chown(os.path.join(path, "big.bin"), env.alice.uid, env.alice.gid)
+    ftp = ftps_login(srv, cert, env.alice)
+    ftp.cwd(name)
+    conn = data_conn(ftp, "RETR big.bin")
+    assert conn.recv(65536)
+    ftp.putcmd("ABOR")
+    assert code(ftp.getmultiline()) == 426
+    assert code(ftp.getmultiline()) == 226
+    conn.close()
+    assert ftp.voidcmd("NOOP").startswith("200")
+    quit_cleanly(ftp)
+
+
+@pytest.mark.moatftpd_only
+def test_throttled_protected_download(module_dir, env, cert, ws):
+    """mod_throttle's token bucket holds on a TLS data connection too, and STAT answers
+    mid-transfer: 6 MB at local_max_rate=2 MB/s takes about 3 s."""
+    modules = os.path.join(os.path.dirname(harness.default_binary("moatftpd")), "modules")
+    s = harness.Server(module_dir, dict(
+        BASE_OPTIONS, ftp_username=env.ftp.name, ssl_enable=True, rsa_cert_file=cert[0],
+        rsa_private_key_file=cert[1], load_module="mod_throttle", module_dir=modules,
+        local_max_rate=2000000)).start()
+    try:
+        name, path = ws
+        put_file(os.path.join(path, "six.bin"), os.urandom(6000000), env.alice)
+        ftp = ftps_login(s, cert, env.alice)
+        ftp.cwd(name)
+        conn = data_conn(ftp, "RETR six.bin")
+        start = time.monotonic()
+        got = conn.recv(65536)
+        stat_answered_at = None
+        while chunk := conn.recv(65536):
+            got += chunk
+            if stat_answered_at is None and len(got) > 1000000:
+                ftp.putcmd("STAT")
+                assert code(ftp.getmultiline()) == 211
+                stat_answered_at = len(got)
+        seconds = time.monotonic() - start
+        conn.unwrap()
+        conn.close()
+        assert code(ftp.getmultiline()) == 226
+        assert len(got) == 6000000 and stat_answered_at < 6000000
+        rate = len(got) / seconds
+        assert abs(rate - 2000000) <= 0.10 * 2000000, f"{rate / 1e6:.3f} MB/s"
+        quit_cleanly(ftp)
+    finally:
+        s.stop()
