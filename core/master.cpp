@@ -319,6 +319,10 @@ int master_run(const std::string& config_file, const std::vector<std::string>& o
     std::fprintf(stderr, "moatftpd: %s\n", st.error().c_str());
     return 1;
   }
+  if (auto st = seccomp_precompile(); !st && (*ctx)->cfg.seccomp_sandbox) {
+    std::fprintf(stderr, "moatftpd: %s\n", st.error().c_str());
+    return 1;
+  }
   Master m(config_file, overrides, std::move(*ctx));
   return m.run();
 }

@@ -32,6 +32,10 @@ struct SeccompPolicy {
 // Refuses uid 0. Any failure is returned; the caller ends the session.
 Status sandbox_enter(const Identity& id, bool use_seccomp, const SeccompPolicy& policy);
 
+// Builds the production filters once (the master, before any fork), so that workers
+// only copy one, write their pid in and load it; without it they build their own.
+Status seccomp_precompile();
+
 // Loads the allow-list filter only (default action: kill the process).
 Status seccomp_install(const SeccompPolicy& policy);
 

@@ -4,9 +4,14 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <seccomp.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <csignal>
@@ -14,6 +19,9 @@
 #include <cstring>
 #include <memory>
 #include <span>
+#include <vector>
+
+#include <unistd.h>
 
 #include "config.h"
 #include "privsep/sandbox.hpp"
@@ -157,12 +165,12 @@ using Ctx = std::unique_ptr<void, CtxRelease>;
 // differ (e.g. mmap2, socketcall on i386), so refuse rather than guess.
 bool supported_arch(uint32_t arch) { return arch == SCMP_ARCH_X86_64 || arch == SCMP_ARCH_AARCH64; }
 
-Status add_rules(scmp_filter_ctx ctx, std::span<const Rule> rules, int omit) {
+Status add_rules(scmp_filter_ctx ctx, std::span<const Rule> rules, int omit, uint32_t self_pid) {
   for (Rule r : rules) {
     if (r.nr < 0) continue;  // not a syscall on this architecture: nothing to allow
     if (r.nr == omit) continue;
     for (unsigned i = 0; i < r.ncmp; ++i) {
-      if (r.cmp[i].datum_a == kSelfPid) r.cmp[i].datum_a = static_cast<scmp_datum_t>(getpid());
+      if (r.cmp[i].datum_a == kSelfPid) r.cmp[i].datum_a = self_pid;
     }
     const int rc = seccomp_rule_add_array(ctx, r.action, r.nr, r.ncmp, r.cmp.data());
     if (rc != 0) {
@@ -175,18 +183,18 @@ Status add_rules(scmp_filter_ctx ctx, std::span<const Rule> rules, int omit) {
   return Ok{};
 }
 
-Status add_profile(scmp_filter_ctx ctx, const SeccompPolicy& policy) {
+Status add_profile(scmp_filter_ctx ctx, const SeccompPolicy& policy, uint32_t pid) {
   const int omit = policy.omit_syscall;
-  if (auto s = add_rules(ctx, kEventLoopRules, omit); !s) return s;
+  if (auto s = add_rules(ctx, kEventLoopRules, omit, pid); !s) return s;
 #ifdef MOAT_SANITIZERS
-  if (auto s = add_rules(ctx, kSanitizerRules, omit); !s) return s;
+  if (auto s = add_rules(ctx, kSanitizerRules, omit, pid); !s) return s;
 #endif
-  if (policy.profile == SeccompProfile::kPreauth) return add_rules(ctx, kPreauthRules, omit);
-  if (auto s = add_rules(ctx, kPostauthRules, omit); !s) return s;
+  if (policy.profile == SeccompProfile::kPreauth) return add_rules(ctx, kPreauthRules, omit, pid);
+  if (auto s = add_rules(ctx, kPostauthRules, omit, pid); !s) return s;
   return add_rules(ctx,
                    policy.write_enable ? std::span<const Rule>(kWriteRules)
                                        : std::span<const Rule>(kReadOnlyOpenRules),
-                   omit);
+                   omit, pid);
 }
 
 #ifdef MOAT_SECCOMP_DEBUG
@@ -243,8 +251,7 @@ Status install_reporter() {
 }
 #endif
 
-// Violations kill the process (production) or raise SIGSYS (the start-up self-test).
-Status load_filter(const SeccompPolicy& policy, uint32_t default_action) {
+Result<Ctx> build_filter(const SeccompPolicy& policy, uint32_t default_action, uint32_t pid) {
   if (!supported_arch(seccomp_arch_native())) {
     return fail("seccomp: no allow-list for this architecture; set seccomp_sandbox=NO");
   }
@@ -253,18 +260,97 @@ Status load_filter(const SeccompPolicy& policy, uint32_t default_action) {
   int rc = seccomp_attr_set(ctx.get(), SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
   if (rc == 0) rc = seccomp_attr_set(ctx.get(), SCMP_FLTATR_CTL_TSYNC, 1);
   if (rc != 0) return fail("seccomp: filter attributes: " + errno_text(-rc));
-  if (auto s = add_profile(ctx.get(), policy); !s) return s;
-  rc = seccomp_load(ctx.get());
+  if (auto s = add_profile(ctx.get(), policy, pid); !s) return fail(s.error());
+  return ctx;
+}
+
+// Violations kill the process (production) or raise SIGSYS (the start-up self-test).
+Status load_filter(const SeccompPolicy& policy, uint32_t default_action) {
+  auto ctx = build_filter(policy, default_action, static_cast<uint32_t>(getpid()));
+  if (!ctx) return fail(ctx.error());
+  int rc = seccomp_load(ctx->get());
   if (rc != 0) return fail("seccomp: loading the filter: " + errno_text(-rc));
+  return Ok{};
+}
+
+// ---- filters compiled once, in the master -----------------------------------------
+// libseccomp takes about 0.7 ms to build a filter, twice per login. The master builds
+// the three production filters once, with a placeholder where the worker's own pid
+// goes (tgkill's rule); a worker copies the program, puts its pid in, and loads it.
+
+constexpr uint32_t kPidPlaceholder = 0x7fff5eccU;  // above any pid_max (2^22)
+
+struct Compiled {
+  bool ready = false;
+  std::vector<sock_filter> insns;
+};
+std::array<Compiled, 3> g_compiled;  // pre-auth, post-auth read-only, post-auth write
+
+std::size_t compiled_index(const SeccompPolicy& p) {
+  if (p.profile == SeccompProfile::kPreauth) return 0;
+  return p.write_enable ? 2 : 1;
+}
+
+bool is_pid_test(const sock_filter& f) {
+  return BPF_CLASS(f.code) == BPF_JMP && BPF_SRC(f.code) == BPF_K && f.k == kPidPlaceholder;
+}
+
+Result<std::vector<sock_filter>> export_program(scmp_filter_ctx ctx) {
+  UniqueFd fd(memfd_create("moat-seccomp", MFD_CLOEXEC));
+  if (!fd) return fail("seccomp: memfd_create: " + errno_text(errno));
+  if (int rc = seccomp_export_bpf(ctx, fd.get()); rc != 0)
+    return fail("seccomp: exporting the filter: " + errno_text(-rc));
+  off_t size = lseek(fd.get(), 0, SEEK_END);
+  if (size <= 0 || size % static_cast<off_t>(sizeof(sock_filter)) != 0 || size > (1 << 20))
+    return fail("seccomp: exported filter has a bad size");
+  std::vector<sock_filter> insns(static_cast<size_t>(size) / sizeof(sock_filter));
+  if (pread(fd.get(), insns.data(), static_cast<size_t>(size), 0) != size)
+    return fail("seccomp: reading the exported filter: " + errno_text(errno));
+  return insns;
+}
+
+Status compile(const SeccompPolicy& policy) {
+  auto ctx = build_filter(policy, kDefaultAction, kPidPlaceholder);
+  if (!ctx) return fail(ctx.error());
+  auto insns = export_program(ctx->get());
+  if (!insns) return fail(insns.error());
+  if (std::none_of(insns->begin(), insns->end(), is_pid_test))
+    return fail("seccomp: the compiled filter has no pid test to fill in");
+  Compiled& c = g_compiled[compiled_index(policy)];
+  c.insns = std::move(*insns);
+  c.ready = true;
+  return Ok{};
+}
+
+Status load_compiled(const Compiled& c) {
+  std::vector<sock_filter> insns = c.insns;
+  const auto pid = static_cast<uint32_t>(getpid());
+  for (sock_filter& f : insns)
+    if (is_pid_test(f)) f.k = pid;
+  sock_fprog prog{static_cast<unsigned short>(insns.size()), insns.data()};
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+    return fail("seccomp: no_new_privs: " + errno_text(errno));
+  if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &prog) != 0)
+    return fail("seccomp: loading the filter: " + errno_text(errno));
   return Ok{};
 }
 
 }  // namespace
 
+Status seccomp_precompile() {
+  for (const SeccompPolicy& p : {SeccompPolicy{SeccompProfile::kPreauth, false, -1},
+                                 SeccompPolicy{SeccompProfile::kPostauth, false, -1},
+                                 SeccompPolicy{SeccompProfile::kPostauth, true, -1}})
+    if (auto s = compile(p); !s) return s;
+  return Ok{};
+}
+
 Status seccomp_install(const SeccompPolicy& policy) {
 #ifdef MOAT_SECCOMP_DEBUG
   if (auto s = install_reporter(); !s) return s;
 #endif
+  const Compiled& c = g_compiled[compiled_index(policy)];
+  if (c.ready && policy.omit_syscall < 0) return load_compiled(c);
   return load_filter(policy, kDefaultAction);
 }
 

@@ -338,6 +338,21 @@ TEST_P(SandboxForbidden, KillsWithSigsys) {
   EXPECT_TRUE(killed_by_sigsys(r)) << f.name << ": " << describe(r);
 }
 
+// The same, with the filters compiled beforehand as the master does (the worker only
+// fills in its pid): the precompiled programs must forbid exactly as much.
+TEST_P(SandboxForbidden, KillsWithSigsysWhenPrecompiled) {
+  const Forbidden& f = GetParam();
+  if (f.policy.omit_syscall >= 0) GTEST_SKIP() << "omit_syscall builds its own filter";
+  auto r = run_child([&](int) -> std::string {
+    if (auto s = seccomp_precompile(); !s) return s.error();
+    if (auto s = sandbox_enter(nobody(), true, f.policy); !s) return s.error();
+    const long rc = f.call();
+    return std::string("survived: returned ") + std::to_string(rc) + " errno " +
+           std::strerror(errno);
+  });
+  EXPECT_TRUE(killed_by_sigsys(r)) << f.name << ": " << describe(r);
+}
+
 INSTANTIATE_TEST_SUITE_P(Sandbox, SandboxForbidden, ::testing::ValuesIn(kForbidden),
                          [](const auto& p) { return std::string(p.param.name); });
 
@@ -450,6 +465,28 @@ TEST_F(SandboxEnter, PostauthWriteAllowsUploads) {
   });
   EXPECT_TRUE(succeeded(r)) << describe(r);
   EXPECT_FALSE(std::filesystem::exists(root_ + "/upload/renamed"));
+}
+
+// Precompiled filters (seccomp_precompile, as the master runs it) allow what the
+// freshly built ones do, including abort()'s tgkill on the worker's own pid, which
+// is the one value filled in after fork.
+TEST_F(SandboxEnter, PrecompiledFiltersAllowTheSameWork) {
+  auto pre = run_child([&](int) -> std::string {
+    if (auto s = seccomp_precompile(); !s) return s.error();
+    if (auto s = sandbox_enter(nobody(), true, kPre); !s) return s.error();
+    if (auto e = check_event_loop_calls(); !e.empty()) return e;
+    if (auto e = check_sockets(); !e.empty()) return e;
+    if (syscall(SYS_tgkill, getpid(), gettid(), 0) != 0) return err_text("tgkill self");
+    return "";
+  });
+  EXPECT_TRUE(succeeded(pre)) << describe(pre);
+  auto post = run_child([&](int) -> std::string {
+    if (auto s = seccomp_precompile(); !s) return s.error();
+    if (auto s = sandbox_enter(nobody(), true, kPostWrite); !s) return s.error();
+    if (auto e = check_read_only_browsing(); !e.empty()) return e;
+    return check_writes();
+  });
+  EXPECT_TRUE(succeeded(post)) << describe(post);
 }
 
 }  // namespace
