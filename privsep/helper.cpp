@@ -214,8 +214,10 @@ Result<pid_t> fork_sandboxed_worker(WorkerLaunch&& w) {
   close_fds_except(w.keep_fds);  // the helper's end of the IPC socket among them
   if (auto st = sandbox_enter(w.identity, w.start.ctx->cfg.seccomp_sandbox, w.policy); !st) {
     std::string msg = "500 OOPS: cannot start session: " + st.error() + "\r\n";
-    ssize_t ignored = write(w.control.get(), msg.data(), msg.size());
-    (void)ignored;
+    if (!w.start.implicit_tls) {  // before an implicit-FTPS handshake: say nothing
+      ssize_t ignored = write(w.control.get(), msg.data(), msg.size());
+      (void)ignored;
+    }
     std::fprintf(stderr, "moatftpd: sandbox: %s\n", st.error().c_str());
     _exit(1);
   }
@@ -573,9 +575,12 @@ void Helper::run(UniqueFd client, bool implicit_tls) {
   if (getsockname(client.get(), reinterpret_cast<sockaddr*>(&local_), &len) != 0)
     end("getsockname: " + errno_text(errno));
   if (!wrappers_allow(cfg_, peer_)) {
+    // An implicit-FTPS client expects a TLS handshake: no plaintext into it.
     static const char kRefused[] = "421 Service not available.\r\n";
-    ssize_t ignored = write(client.get(), kRefused, sizeof kRefused - 1);
-    (void)ignored;
+    if (!implicit_tls) {
+      ssize_t ignored = write(client.get(), kRefused, sizeof kRefused - 1);
+      (void)ignored;
+    }
     end("refused by tcp_wrappers");
   }
   implicit_tls_ = implicit_tls;
