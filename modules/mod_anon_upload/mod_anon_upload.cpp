@@ -27,5 +27,6 @@ MOAT_MODULE(mod_anon_upload) = {
     nullptr,  // command_post
     nullptr,  // transfer_begin
     nullptr,  // transfer_end
+    nullptr,  // transfer_progress
     {},
 };

@@ -416,3 +416,50 @@ def test_tcp_wrappers_refusal_on_the_implicit_listener_sends_no_plaintext(module
         s.stop()
         for path in added:
             env.etc.remove_file(path)
+
+
+# --- client certificates (ssl_request_cert, require_cert, validate_cert) ----------
+def feat_with_client_cert(srv, cert, client):
+    """FEAT's code after AUTH TLS with `client` as (cert, key) or None; "refused" when
+    the server turned the handshake down (TLS 1.3 reports it at the first read)."""
+    c = harness.Control(*srv.address())
+    assert c.reply()[0] == 220
+    assert c.cmd("AUTH TLS")[0] == 234
+    ctx = tls_ctx(cert)
+    if client is not None:
+        ctx.load_cert_chain(*client)
+    try:
+        c.start_tls(ctx)
+        return c.cmd("FEAT")[0] or "refused"
+    except (*HANDSHAKE_REFUSED, OSError):
+        return "refused"
+    finally:
+        c.close()
+
+
+@pytest.fixture(scope="module")
+def client_certs(module_dir):
+    trusted = harness.self_signed_cert(os.path.join(module_dir, "client-trusted"), cn="alice")
+    stranger = harness.self_signed_cert(os.path.join(module_dir, "client-stranger"), cn="eve")
+    return trusted, stranger
+
+
+@pytest.mark.moatftpd_only  # vsftpd 3.0.3 has no ssl_tlsv1_3 to pin the version with
+@pytest.mark.parametrize("tls13", [True, False])
+def test_require_and_validate_client_certificates(module_dir, env, cert, client_certs, tls13):
+    trusted, stranger = client_certs
+    version = {"ssl_tlsv1_2": not tls13, "ssl_tlsv1_3": tls13}
+    s = start_server(module_dir, env, cert, require_cert=True, validate_cert=True,
+                     ca_certs_file=trusted[0], **version)
+    try:
+        assert feat_with_client_cert(s, cert, trusted) == 211
+        assert feat_with_client_cert(s, cert, None) == "refused"
+        assert feat_with_client_cert(s, cert, stranger) == "refused"
+    finally:
+        s.stop()
+    s = start_server(module_dir, env, cert, require_cert=True, validate_cert=False, **version)
+    try:  # any certificate will do, none will not
+        assert feat_with_client_cert(s, cert, stranger) == 211
+        assert feat_with_client_cert(s, cert, None) == "refused"
+    finally:
+        s.stop()
