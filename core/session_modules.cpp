@@ -1,5 +1,6 @@
 // The worker's side of modules: their session, command and transfer hooks, and the
 // services host->reply, host->privileged and host->rate_limit give them here.
+#include <fcntl.h>
 #include <sys/socket.h>
 
 #include "core/modules.hpp"
@@ -80,6 +81,7 @@ void Session::arm_progress_timer() {
 int Session::privileged(uint16_t module, uint16_t type, std::span<const uint8_t> payload,
                         int fd) {
   if (!st.logged_in) return -1;
+  if (fd >= 0 && fcntl(fd, F_GETFD) < 0) return -1;  // a module's bad descriptor is its error
   ModulePrivRequest req{module, type, {payload.begin(), payload.end()}};
   auto bytes = encode(req);
   auto sent = fd >= 0 ? ipc_send(st.helper_fd, MsgType::kModulePriv, bytes, std::span(&fd, 1))

@@ -192,13 +192,16 @@ std::string priv_with_fd(const State& s) {
   return "result=" + std::to_string(rc) + " reader_closed=" + (orphaned ? "yes" : "no");
 }
 
-// XPRIVBIG: the host's payload limit, from both sides of it.
+// XPRIVBIG: the host's payload limit, from both sides of it, and a descriptor that is
+// not open (refused in the worker; the session goes on).
 std::string priv_big(const State& s) {
   static char buf[kMaxPayload + 1];
   std::memset(buf, 'o', sizeof buf);
   const int at_limit = s.host->privileged(kPrivType, buf, kMaxPayload, -1);
   const int over = s.host->privileged(kPrivType, buf, kMaxPayload + 1, -1);
-  return "at_limit=" + std::to_string(at_limit) + " over=" + std::to_string(over);
+  const int bad_fd = s.host->privileged(kPrivType, "ok", 2, 1000);  // not an open descriptor
+  return "at_limit=" + std::to_string(at_limit) + " over=" + std::to_string(over) +
+         " bad_fd=" + std::to_string(bad_fd);
 }
 
 // The module's own verbs; -1 when the verb is not one of them.

@@ -430,8 +430,9 @@ def test_privileged_requests_are_judged_by_the_module_in_the_helper(server, env)
     assert c.cmd("XPRIV ok") == (200, ["200 XPRIV result=0"])
     assert c.cmd("XPRIV bad") == (200, ["200 XPRIV result=-1"])
     assert c.cmd("XPRIV") == (200, ["200 XPRIV result=-1"])
-    # 4096 bytes reach the handler (which refuses them); 4097 never leave the worker.
-    assert c.cmd("XPRIVBIG") == (200, ["200 XPRIVBIG at_limit=-1 over=-1"])
+    # 4096 bytes reach the handler (which refuses them); 4097 never leave the worker,
+    # nor does a descriptor that is not open.
+    assert c.cmd("XPRIVBIG") == (200, ["200 XPRIVBIG at_limit=-1 over=-1 bad_fd=-1"])
     assert c.cmd("NOOP")[0] == 200  # a refusal is an answer: the session goes on
     priv = wait_lines(srv, "priv", 4)
     assert len(priv) == 4, priv
