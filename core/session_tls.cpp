@@ -120,10 +120,10 @@ void Session::tls_handover(Handover& h) {
   if (auto s = ipc_send(st.helper_fd, MsgType::kHandover, bytes, std::span(&fd, 1)); !s)
     end_session(421, "Service not available, closing control connection.");
   theirs.reset();
-  close(st.helper_fd);  // the relay has nothing more to ask
-  ctrl_ev_.reset();
+  ctrl_ev_.reset();  // out of the event loop before their descriptors change hands
   idle_ev_.reset();
   helper_ev_.reset();
+  close(st.helper_fd);  // the relay has nothing more to ask
   tls_relay(ssl_.get(), st.control_fd, mine.get());
 }
 

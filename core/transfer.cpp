@@ -61,6 +61,11 @@ Transfer::~Transfer() {
   if (segment_) evbuffer_file_segment_free(segment_);  // after the chains using it
 }
 
+// Under a rate limit: the bytes one 100 ms tick allows (never 0).
+uint64_t Transfer::tick_bytes() const {
+  return std::max<uint64_t>(1, std::min<uint64_t>(rate_ / 10, EV_RATE_LIMIT_MAX));
+}
+
 // A token bucket refilled every 100 ms, in both directions; its burst is one tick's
 // worth, so a transfer never runs ahead of the rate by more than 100 ms of data.
 void Transfer::set_rate_limit(uint64_t bytes_per_second) {
@@ -70,14 +75,13 @@ void Transfer::set_rate_limit(uint64_t bytes_per_second) {
   rate_cfg_ = nullptr;
   if (rate_ > 0) {
     constexpr timeval kTick{0, 100 * 1000};
-    uint64_t per_tick = std::max<uint64_t>(1, std::min<uint64_t>(rate_ / 10, EV_RATE_LIMIT_MAX));
-    rate_cfg_ = ev_token_bucket_cfg_new(per_tick, per_tick, per_tick, per_tick, &kTick);
+    const uint64_t tick = tick_bytes();
+    rate_cfg_ = ev_token_bucket_cfg_new(tick, tick, tick, tick, &kTick);
   }
   bufferevent_set_rate_limit(bev_, rate_cfg_);
   if (rate_cfg_ && !old) {  // a new bucket starts full: empty it, or the first tick is free
-    auto tick = static_cast<ev_ssize_t>(std::max<uint64_t>(1, std::min<uint64_t>(rate_ / 10, EV_RATE_LIMIT_MAX)));
-    bufferevent_decrement_read_limit(bev_, tick);
-    bufferevent_decrement_write_limit(bev_, tick);
+    bufferevent_decrement_read_limit(bev_, static_cast<ev_ssize_t>(tick_bytes()));
+    bufferevent_decrement_write_limit(bev_, static_cast<ev_ssize_t>(tick_bytes()));
   }
   if (old) ev_token_bucket_cfg_free(old);
 }
@@ -155,7 +159,7 @@ void Transfer::begin_io() {
 // rate limit a piece is one tick's worth; otherwise it is large.
 uint64_t Transfer::piece_size() const {
   constexpr uint64_t kUnlimitedPiece = 16 << 20;
-  return rate_ > 0 ? std::max<uint64_t>(rate_ / 10, 4096) : kUnlimitedPiece;
+  return rate_ > 0 ? std::max<uint64_t>(tick_bytes(), 4096) : kUnlimitedPiece;
 }
 
 uint64_t Transfer::bytes() const {

@@ -60,6 +60,7 @@ class Transfer {
   static void on_event(bufferevent* bev, short what, void* self);
   void fill_output();
   uint64_t piece_size() const;
+  uint64_t tick_bytes() const;
   bool drain_input();
   void finish(bool ok, int code, const std::string& text);
   void begin_io();
