@@ -308,6 +308,10 @@ static Result<UniqueFd> listen_in_range(sockaddr_storage local, unsigned lo, uns
     else
       reinterpret_cast<sockaddr_in6&>(local).sin6_port = htons(port);
     socklen_t len = local.ss_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
+    // A port whose last data connection is in TIME_WAIT is free to listen on again:
+    // without this an 11-port range runs dry after 11 transfers a minute.
+    int one = 1;
+    setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     if (bind(fd.get(), reinterpret_cast<sockaddr*>(&local), len) == 0 && listen(fd.get(), 1) == 0)
       return fd;
     if (errno != EADDRINUSE) return fail(errno_text(errno));
