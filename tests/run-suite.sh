@@ -4,6 +4,8 @@
 # Usage (as root, from any directory): bash tests/run-suite.sh
 #   MOAT_SKIP_ASAN=1   skip the sanitizer build
 #   CTEST_FLAGS=...    extra ctest arguments, e.g. "-R e2e_login"
+#   MOAT_CTEST_JOBS=N  tests CTest runs at once (default 3: the e2e tests mostly wait on
+#                      sockets and timers, so two cores run three of them at a time)
 # Exits non-zero if any stage fails; the last line is "suite: N passed, N failed".
 set -uo pipefail
 exec </dev/null  # CI has no stdin; nothing here may wait for a keypress
@@ -11,6 +13,7 @@ exec </dev/null  # CI has no stdin; nothing here may wait for a keypress
 SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 readonly SRC
 readonly JOBS=2
+readonly CTEST_JOBS=${MOAT_CTEST_JOBS:-3}
 readonly SUITE_START=$SECONDS
 readonly SUITE_BUDGET=900  # seconds: the whole suite must stay under 15 minutes on 2 cores
 
@@ -126,11 +129,11 @@ main() {
   run_stage "install dependencies" bash "$SRC/contrib/install-deps.sh" &&
     run_stage "autoreconf if needed" ensure_configure &&
     {
-      variant "default" "$SRC/build" "${CTEST_FLAGS:-}"
+      variant "default" "$SRC/build" "-j$CTEST_JOBS ${CTEST_FLAGS:-}"
       if [[ ${MOAT_SKIP_ASAN:-0} != 1 ]]; then
         # The fuzz targets are built with ASan/UBSan whatever configure says: run them once.
         # -O1, as the ASan docs advise: -O2 with ASan+UBSan compiles almost twice as slowly.
-        variant "asan+ubsan" "$SRC/build-asan" "-E ^fuzz ${CTEST_FLAGS:-}" \
+        variant "asan+ubsan" "$SRC/build-asan" "-j$CTEST_JOBS -E ^fuzz ${CTEST_FLAGS:-}" \
           --enable-sanitizers CXXFLAGS="-g -O1"
       fi
     }
