@@ -1,5 +1,6 @@
 // The control-channel TLS relay: after login on a TLS control connection the pre-login
-// worker stays behind to carry the post-login worker's plaintext over TLS (DESIGN §2).
+// worker stays behind to carry the post-login worker's plaintext over TLS
+// (doc/DESIGN.md §3).
 #pragma once
 
 #include <openssl/ssl.h>

@@ -18,7 +18,7 @@
  * entries); preauth_commands are upper-case verbs of at most 8 letters (at most 32).
  * A module needs no symbol of the server (build it with -Wl,-z,defs).
  *
- * Processes (DESIGN.md section 2) and where each hook runs:
+ * Processes (moatftpd's doc/DESIGN.md, sections 3 and 8) and where each hook runs:
  *   master  (root, libevent loop, never parses client bytes):
  *             init, admit, session_closed, login_failed
  *   helper  (root, one per session, never parses FTP):

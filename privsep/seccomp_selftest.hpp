@@ -1,4 +1,4 @@
-// Start-up self-test of the workers' seccomp policies (DESIGN.md §4): a probe process
+// Start-up self-test of the workers' seccomp policies (doc/DESIGN.md §6): a probe process
 // loads each policy with violations trapped instead of fatal and does what workers do,
 // so a call missing from an allow-list (after a glibc or libevent upgrade) stops the
 // server at start, by name, instead of killing every session later.

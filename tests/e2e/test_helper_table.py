@@ -1,4 +1,4 @@
-"""The helper and the sandbox, end to end (issue 3; DESIGN.md §2, §4, invariants 2-3).
+"""The helper and the sandbox, end to end (issue 3; doc/DESIGN.md §4, §6, invariants 2-3).
 
 The helper's state table itself is tested from the worker's side of the IPC socket in
 tests/unit/helper_test.cpp (suite HelperTable): no FTP client can speak that protocol.

@@ -1,4 +1,4 @@
-// The session helper's state table (DESIGN.md §2), tested from the worker's side: a
+// The session helper's state table (doc/DESIGN.md §4), tested from the worker's side: a
 // forked helper starts its workers through a test launcher that hands the worker's end
 // of the IPC socket to this process, which then sends requests out of state, malformed,
 // oversized and past their limits. Each must end the session with nothing granted.
