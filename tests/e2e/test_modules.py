@@ -58,7 +58,16 @@ class Client:
         return self.line()
 
     def closed(self):
-        return self.file.readline() == b""
+        """True when the server ends the connection. A dying session may say why first
+        (a helper killed before its worker: the worker's 421 can get out before its
+        own SIGKILL lands), so lines before the end are read and ignored."""
+        try:
+            for _ in range(5):
+                if self.file.readline() == b"":
+                    return True
+        except ConnectionResetError:
+            return True
+        return False
 
     def close(self):
         self.file.close()
