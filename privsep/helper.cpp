@@ -38,31 +38,16 @@ int deny_severity = LOG_WARNING;
 namespace moat {
 namespace {
 
-enum class HelperState : unsigned { kPreauth = 1, kPostauth = 2 };
-
-struct RequestRule {
-  MsgType type;
-  unsigned states;     // bit mask of HelperState values
-  unsigned max_count;  // per session
+// The session's states, one bit each so that a rule can name several. Only the grant
+// steps (Helper::permit) move between them.
+enum State : unsigned {
+  kPreauth = 1,   // the pre-login worker: it may try to log in
+  kAuthed = 2,    // a login succeeded: the next request hands the connection over
+  kPostauth = 4,  // the post-login worker: the requests its login granted
+  kRefusing = 8,  // the last permitted login failed: nothing more
 };
 
-constexpr unsigned kPre = static_cast<unsigned>(HelperState::kPreauth);
-constexpr unsigned kPost = static_cast<unsigned>(HelperState::kPostauth);
-
-// Everything a worker may ask. Anything else, in any other state, or past its
-// limit ends the session.
-constexpr std::array<RequestRule, 5> kRules{{
-    {MsgType::kLogin, kPre, 64},
-    {MsgType::kHandover, kPre | kPost, 64},  // after a login; in post-auth: REIN
-    {MsgType::kPort20Socket, kPost, 1u << 20},
-    {MsgType::kChownUpload, kPost, 1u << 20},  // anonymous sessions with chown_uploads only
-    {MsgType::kModulePriv, kPost, 1u << 20},   // judged by the asking module's priv_handler
-}};
-
-// The requests that may carry a descriptor (one at most); any other is malformed.
-bool carries_fd(MsgType t) {
-  return t == MsgType::kHandover || t == MsgType::kChownUpload || t == MsgType::kModulePriv;
-}
+enum class Fds : uint8_t { kNone, kOne, kOptional };
 
 // Who a successful login makes the worker, decided here and nowhere else.
 struct Grant {
@@ -135,6 +120,29 @@ std::string writable_root_message(const std::string& dir) {
          ") or set allow_writeable_chroot=YES.\r\n";
 }
 
+class Helper;
+
+// What a rule's configuration test sees: the session's options (ftpd.conf, or the
+// user's file after a login) and the login's grant, if any.
+struct PolicyView {
+  const Config& cfg;
+  const Grant* grant;
+};
+
+// One row of the helper's policy (OpenSSH's mon_dispatch): a request is served only in
+// the states it names, at most max_count times per session, with the descriptors it
+// says, when the configuration allows it; anything else ends the session.
+struct Rule {
+  MsgType type;
+  const char* name;
+  unsigned states;
+  unsigned max_count;
+  Fds fds;
+  bool (*allowed_by)(const PolicyView&);  // nullptr: any configuration
+  const char* needs;                       // what allowed_by wants, for the log
+  void (Helper::*handler)(Message&);
+};
+
 class Helper {
  public:
   Helper(std::shared_ptr<const ServerContext> ctx, const sockaddr_storage& peer,
@@ -150,9 +158,11 @@ class Helper {
   void spawn_postauth(UniqueFd control, std::string pending, TlsState tls);
   void serve();
   void handle(Message& msg);
-  void on_login(const Message& msg);
+  void check(const Rule& rule, const Message& msg);
+  void permit(State next) { state_ = next; }
+  void on_login(Message& msg);
   void on_handover(Message& msg);
-  void on_port20(const Message& msg);
+  void on_port20(Message& msg);
   void on_chown_upload(Message& msg);
   void on_module_priv(Message& msg);
   Result<Grant> authenticate(const LoginRequest& req);
@@ -170,15 +180,42 @@ class Helper {
   WorkerLauncher launcher_;
   UniqueFd sock_;
   pid_t worker_ = -1;
-  HelperState state_ = HelperState::kPreauth;
+  unsigned state_ = kPreauth;  // one of the State bits
   std::map<MsgType, unsigned> counts_;
   unsigned login_fails_ = 0;
-  bool login_ok_ = false;  // a LoginResult{ok} was sent; the next message must be Handover
   bool implicit_tls_ = false;
   pid_t relay_ = -1;  // the TLS relay of the control connection, once logged in
   std::optional<Grant> grant_;
   std::optional<PamLogin> pam_;
+
+ public:
+  static const Rule kPolicy[];
 };
+
+bool port20_enabled(const PolicyView& v) { return v.cfg.connect_from_port_20; }
+bool anonymous_chown(const PolicyView& v) {
+  return v.grant && v.grant->anonymous && v.grant->anon.chown;
+}
+
+// clang-format off
+// The whole policy. Add a request: one row here and its handler.
+const Rule Helper::kPolicy[] = {
+//  request                 name           states               max      descriptor
+//  configuration                               handler
+  {MsgType::kLogin,        "LOGIN",        kPreauth,            64,      Fds::kNone,
+   nullptr, "",                                 &Helper::on_login},
+  // After a login: to the post-login worker. In post-login: REIN, back to pre-login.
+  {MsgType::kHandover,     "HANDOVER",     kAuthed | kPostauth, 64,      Fds::kOne,
+   nullptr, "",                                 &Helper::on_handover},
+  {MsgType::kPort20Socket, "PORT20",       kPostauth,           1u << 20, Fds::kNone,
+   port20_enabled, "connect_from_port_20=YES",  &Helper::on_port20},
+  {MsgType::kChownUpload,  "CHOWN_UPLOAD", kPostauth,           1u << 20, Fds::kOne,
+   anonymous_chown, "chown_uploads for an anonymous session", &Helper::on_chown_upload},
+  // Judged by the asking module's priv_handler (which module asks is the worker's word).
+  {MsgType::kModulePriv,   "MODULE_PRIV",  kPostauth,           1u << 20, Fds::kOptional,
+   nullptr, "",                                 &Helper::on_module_priv},
+};
+// clang-format on
 
 void Helper::end(const std::string& why) {
   if (!why.empty()) std::fprintf(stderr, "moatftpd: session %s: %s\n",
@@ -251,8 +288,7 @@ void Helper::spawn_preauth(UniqueFd control, std::string pending, bool after_rei
   start.after_rein = after_rein;
   start.implicit_tls = implicit_tls_;
   start.tls = std::move(tls);
-  state_ = HelperState::kPreauth;
-  login_ok_ = false;
+  permit(kPreauth);
   std::vector<int> keep{2};  // the pre-login worker may log (CONNECT, FAIL LOGIN), not xferlog
   for (int fd : {ctx_->vsftpd_log_fd, ctx_->syslog_fd})
     if (fd >= 0) keep.push_back(fd);
@@ -279,7 +315,7 @@ void Helper::spawn_postauth(UniqueFd control, std::string pending, TlsState tls)
   std::vector<int> keep{2};
   for (int fd : {ctx_->xferlog_fd, ctx_->vsftpd_log_fd, ctx_->syslog_fd})
     if (fd >= 0) keep.push_back(fd);
-  state_ = HelperState::kPostauth;
+  permit(kPostauth);
   spawn_worker(std::move(control), start, g.identity,
                {SeccompProfile::kPostauth, g.write_enable}, keep);
 }
@@ -387,19 +423,16 @@ Result<Grant> Helper::authenticate(const LoginRequest& req) {
   return g;
 }
 
-void Helper::on_login(const Message& msg) {
+void Helper::on_login(Message& msg) {
   auto req = decode_login_request(msg.payload);
   if (!req) end("bad LOGIN request: " + req.error());
-  if (login_ok_) end("LOGIN after a successful login");
-  if (cfg_.max_login_fails > 0 && login_fails_ >= cfg_.max_login_fails)
-    end("LOGIN after the last permitted failure");
   auto g = authenticate(*req);
   LoginResult res;
   if (g) {
     if (cfg_.delay_successful_login) sleep(cfg_.delay_successful_login);
     grant_ = std::move(*g);
-    login_ok_ = true;
     res.ok = true;
+    permit(kAuthed);
   } else {
     std::fprintf(stderr, "moatftpd: session %s: login failed for '%s': %s\n",
                  sockaddr_host_text(peer_).c_str(),
@@ -407,6 +440,7 @@ void Helper::on_login(const Message& msg) {
     master_link_login_failed(req->user);  // the master's modules (login_failed)
     if (cfg_.delay_failed_login) sleep(cfg_.delay_failed_login);
     res.fatal = ++login_fails_ >= cfg_.max_login_fails && cfg_.max_login_fails > 0;
+    if (res.fatal) permit(kRefusing);
     res.text = "Login incorrect.";
   }
   auto bytes = encode(res);
@@ -417,20 +451,18 @@ void Helper::on_login(const Message& msg) {
 void Helper::on_handover(Message& msg) {
   auto h = decode_handover(msg.payload);
   if (!h) end("bad HANDOVER: " + h.error());
-  if (msg.fds.size() != 1) end("HANDOVER without the control connection");
-  if (state_ == HelperState::kPreauth && !login_ok_) end("HANDOVER before login");
   UniqueFd control = std::move(msg.fds[0]);
   TlsState tls{h->tls, h->pbsz, h->prot_private, std::move(h->tls_tag), std::move(h->tls_session)};
   sock_.reset();
   // With TLS the pre-login worker that did the handshake stays, relaying the control
   // connection; it ends when the session's last worker has gone (see end()).
-  if (h->relay && state_ == HelperState::kPreauth && relay_ < 0) {
+  if (h->relay && state_ == kAuthed && relay_ < 0) {
     relay_ = worker_;
     worker_ = -1;
   } else {
     reap_worker();
   }
-  if (state_ == HelperState::kPreauth) {
+  if (state_ == kAuthed) {
     spawn_postauth(std::move(control), std::move(h->pending), std::move(tls));
   } else {  // REIN: back to a fresh pre-login worker; the login's grants go.
     grant_.reset();
@@ -440,13 +472,12 @@ void Helper::on_handover(Message& msg) {
 }
 
 // A socket bound to ftp_data_port for an active connection to the control peer.
-void Helper::on_port20(const Message& msg) {
+void Helper::on_port20(Message& msg) {
   auto req = decode_port20_request(msg.payload);
   if (!req) end("bad PORT20 request: " + req.error());
   Port20Result res;
   UniqueFd s;
   const Config& c = grant_ ? *grant_->cfg : cfg_;
-  if (!c.connect_from_port_20) end("PORT20 request with connect_from_port_20=NO");
   if (!c.port_promiscuous && (!same_host(req->peer, peer_) || sockaddr_port(req->peer) < 1024))
     end("PORT20 request for a foreign address");
   // On a dual-stack listener an IPv4 client reaches ::ffff:a.b.c.d; bind its IPv4 form,
@@ -479,9 +510,6 @@ void Helper::on_port20(const Message& msg) {
 // confused or hostile worker, and the session ends (vsftpd does the same checks).
 void Helper::on_chown_upload(Message& msg) {
   if (auto req = decode_chown_upload(msg.payload); !req) end("bad CHOWN_UPLOAD: " + req.error());
-  if (!grant_ || !grant_->anonymous || !grant_->anon.chown)
-    end("CHOWN_UPLOAD without chown_uploads for an anonymous session");
-  if (msg.fds.size() != 1) end("CHOWN_UPLOAD without the file");
   int fd = msg.fds[0].get();
   struct stat st {};
   if (fstat(fd, &st) != 0) end("CHOWN_UPLOAD: fstat: " + errno_text(errno));
@@ -502,7 +530,6 @@ void Helper::on_chown_upload(Message& msg) {
 void Helper::on_module_priv(Message& msg) {
   auto req = decode_module_priv_request(msg.payload);
   if (!req) end("bad MODULE_PRIV request: " + req.error());
-  if (!grant_) end("MODULE_PRIV without a login");
   ModulePrivResult res;
   if (ModuleRegistry* m = cfg_.modules.get()) {
     std::string peer_text = sockaddr_host_text(peer_);
@@ -517,26 +544,25 @@ void Helper::on_module_priv(Message& msg) {
     end(sent.error());
 }
 
+// Everything "may this request happen now?" asks, read from the request's row.
+void Helper::check(const Rule& rule, const Message& msg) {
+  const std::string name = rule.name;
+  if (!(rule.states & state_)) end(name + " request out of state");
+  if (++counts_[msg.type] > rule.max_count) end(name + " request over its limit");
+  if (msg.fds.size() > 1) end(name + " request with more than one descriptor");
+  if (rule.fds == Fds::kNone && !msg.fds.empty()) end(name + " request with a descriptor");
+  if (rule.fds == Fds::kOne && msg.fds.empty()) end(name + " request without its descriptor");
+  const PolicyView view{grant_ ? *grant_->cfg : cfg_, grant_ ? &*grant_ : nullptr};
+  if (rule.allowed_by && !rule.allowed_by(view)) end(name + " request without " + rule.needs);
+}
+
 void Helper::handle(Message& msg) {
-  const RequestRule* rule = nullptr;
-  for (const auto& r : kRules)
-    if (r.type == msg.type) rule = &r;
-  if (!rule) end("request not in the table");
-  if (!(rule->states & static_cast<unsigned>(state_))) end("request out of state");
-  if (++counts_[msg.type] > rule->max_count) end("request over its limit");
-  // HANDOVER (the control connection), CHOWN_UPLOAD (the file), MODULE_PRIV (optional).
-  if (!msg.fds.empty() && !carries_fd(msg.type)) end("request with a descriptor");
-  if (msg.fds.size() > 1) end("request with more than one descriptor");
-  if (login_ok_ && state_ == HelperState::kPreauth && msg.type != MsgType::kHandover)
-    end("request after login other than HANDOVER");
-  switch (msg.type) {
-    case MsgType::kLogin: return on_login(msg);
-    case MsgType::kHandover: return on_handover(msg);
-    case MsgType::kPort20Socket: return on_port20(msg);
-    case MsgType::kChownUpload: return on_chown_upload(msg);
-    case MsgType::kModulePriv: return on_module_priv(msg);
-    default: end("unexpected request");
+  for (const Rule& rule : kPolicy) {
+    if (rule.type != msg.type) continue;
+    check(rule, msg);
+    return (this->*rule.handler)(msg);
   }
+  end("request not in the table");
 }
 
 void Helper::serve() {

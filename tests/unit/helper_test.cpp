@@ -434,7 +434,7 @@ TEST_F(HelperTable, HandoverBeforeLogin) {
   Launch pre = start();
   int fd = pre.control.get();
   ASSERT_TRUE(ipc_send(pre.ipc.get(), MsgType::kHandover, encode(Handover{}), std::span(&fd, 1)));
-  expect_ended(pre.ipc.get(), "HANDOVER before login");
+  expect_ended(pre.ipc.get(), "HANDOVER request out of state");
 }
 
 TEST_F(HelperTable, HandoverAfterAFailedLogin) {
@@ -443,7 +443,7 @@ TEST_F(HelperTable, HandoverAfterAFailedLogin) {
   ASSERT_TRUE(r && !r->ok);
   int fd = pre.control.get();
   ASSERT_TRUE(ipc_send(pre.ipc.get(), MsgType::kHandover, encode(Handover{}), std::span(&fd, 1)));
-  expect_ended(pre.ipc.get());
+  expect_ended(pre.ipc.get(), "HANDOVER request out of state");
 }
 
 TEST_F(HelperTable, LoginAfterASuccessfulLogin) {
@@ -451,7 +451,7 @@ TEST_F(HelperTable, LoginAfterASuccessfulLogin) {
   auto r = login(pre.ipc.get(), "anonymous");
   ASSERT_TRUE(r && r->ok);
   ASSERT_TRUE(ipc_send(pre.ipc.get(), MsgType::kLogin, encode(LoginRequest{"anonymous", "x"})));
-  expect_ended(pre.ipc.get());
+  expect_ended(pre.ipc.get(), "LOGIN request out of state");
 }
 
 TEST_F(HelperTable, Port20BetweenLoginAndHandover) {
@@ -460,7 +460,7 @@ TEST_F(HelperTable, Port20BetweenLoginAndHandover) {
   auto r = login(pre.ipc.get(), "anonymous");
   ASSERT_TRUE(r && r->ok);
   ASSERT_TRUE(ipc_send(pre.ipc.get(), MsgType::kPort20Socket, port20("127.0.0.1", 40000)));
-  expect_ended(pre.ipc.get());
+  expect_ended(pre.ipc.get(), "PORT20 request out of state");
 }
 
 TEST_F(HelperTable, LoginAfterHandover) {
@@ -506,7 +506,7 @@ TEST_F(HelperTable, Port20WithConnectFromPort20Off) {
   Launch pre = start();
   Launch post = logged_in(pre);
   ASSERT_TRUE(ipc_send(post.ipc.get(), MsgType::kPort20Socket, port20("127.0.0.1", 40000)));
-  expect_ended(post.ipc.get(), "connect_from_port_20=NO");
+  expect_ended(post.ipc.get(), "PORT20 request without connect_from_port_20=YES");
 }
 
 TEST_F(HelperTable, Port20ForAForeignAddressOrALowPort) {
@@ -579,7 +579,7 @@ TEST_F(HelperTable, HandoverWithoutOrWithTooManyDescriptors) {
     int fds[2] = {pre.control.get(), pre.control.get()};
     ASSERT_TRUE(ipc_send(pre.ipc.get(), MsgType::kHandover, encode(Handover{}),
                          std::span(fds, static_cast<size_t>(nfds))));
-    expect_ended(pre.ipc.get(), nfds == 0 ? "HANDOVER without the control connection"
+    expect_ended(pre.ipc.get(), nfds == 0 ? "HANDOVER request without its descriptor"
                                           : "more than one descriptor");
   }
 }
@@ -642,7 +642,7 @@ TEST_F(HelperTable, LoginAfterTheLastPermittedFailure) {
   }
   // A worker that ignores "fatal" and tries again, even with good credentials.
   ASSERT_TRUE(ipc_send(pre.ipc.get(), MsgType::kLogin, encode(LoginRequest{"anonymous", "x"})));
-  expect_ended(pre.ipc.get(), "last permitted failure");
+  expect_ended(pre.ipc.get(), "LOGIN request out of state");
 }
 
 TEST_F(HelperTable, LoginsPastTheirLimit) {
@@ -801,7 +801,7 @@ TEST_F(HelperChown, WithoutTheFileOrWithAPayloadEndsTheSession) {
   Launch pre = start();
   Launch post = logged_in(pre);
   ASSERT_TRUE(ipc_send(post.ipc.get(), MsgType::kChownUpload, encode(ChownUpload{})));
-  expect_ended(post.ipc.get(), "without the file");
+  expect_ended(post.ipc.get(), "CHOWN_UPLOAD request without its descriptor");
   Launch pre2 = start();
   Launch post2 = logged_in(pre2);
   UniqueFd f = upload("up.bin", nobody_uid_);
