@@ -32,6 +32,7 @@ int deny_severity = LOG_WARNING;
 #include "privsep/ipc.hpp"
 #include "privsep/master_link.hpp"
 #include "privsep/pam_auth.hpp"
+#include "privsep/port20.hpp"
 #include "privsep/sandbox.hpp"
 #include "privsep/users.hpp"
 
@@ -317,7 +318,7 @@ void Helper::spawn_postauth(UniqueFd control, std::string pending, TlsState tls)
     if (fd >= 0) keep.push_back(fd);
   permit(kPostauth);
   spawn_worker(std::move(control), start, g.identity,
-               {SeccompProfile::kPostauth, g.write_enable}, keep);
+               {SeccompProfile::kPostauth, g.write_enable, g.cfg->connect_from_port_20}, keep);
 }
 
 // chroot_local_user, chroot_list, passwd_chroot_enable and local_root, as vsftpd.
@@ -471,35 +472,20 @@ void Helper::on_handover(Message& msg) {
   }
 }
 
-// A socket bound to ftp_data_port for an active connection to the control peer.
+// An active data connection to the control peer from ftp_data_port: bound and
+// connected here, so the worker never holds a privileged port it could point
+// elsewhere or listen on. A connection that fails or times out is an answer (425).
 void Helper::on_port20(Message& msg) {
   auto req = decode_port20_request(msg.payload);
   if (!req) end("bad PORT20 request: " + req.error());
-  Port20Result res;
-  UniqueFd s;
   const Config& c = grant_ ? *grant_->cfg : cfg_;
   if (!c.port_promiscuous && (!same_host(req->peer, peer_) || sockaddr_port(req->peer) < 1024))
     end("PORT20 request for a foreign address");
-  // On a dual-stack listener an IPv4 client reaches ::ffff:a.b.c.d; bind its IPv4 form,
-  // the family the worker will connect with.
-  sockaddr_storage bind_addr = local_;
-  sockaddr_unmap(bind_addr);
-  if (bind_addr.ss_family == AF_INET)
-    reinterpret_cast<sockaddr_in&>(bind_addr).sin_port = htons(c.ftp_data_port);
-  else
-    reinterpret_cast<sockaddr_in6&>(bind_addr).sin6_port = htons(c.ftp_data_port);
-  if (bind_addr.ss_family != req->peer.ss_family) {
-    res.text = "the data connection must use the control connection's address family";
-  } else {
-    s.reset(socket(bind_addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    int one = 1;
-    res.ok = s && setsockopt(s.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == 0 &&
-             bind(s.get(), reinterpret_cast<sockaddr*>(&bind_addr), sizeof bind_addr) == 0;
-    if (!res.ok)
-      res.text = "cannot bind port " + std::to_string(c.ftp_data_port) + ": " + errno_text(errno);
-  }
+  auto s = port20_connect(local_, static_cast<uint16_t>(c.ftp_data_port), req->peer,
+                          c.connect_timeout);
+  Port20Result res{s.ok(), s ? "" : s.error()};
   auto bytes = encode(res);
-  int fd = s.get();
+  const int fd = s ? s->get() : -1;
   auto st = res.ok ? ipc_send(sock_.get(), MsgType::kPort20Result, bytes, std::span(&fd, 1))
                    : ipc_send(sock_.get(), MsgType::kPort20Result, bytes);
   if (!st) end(st.error());

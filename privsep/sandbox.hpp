@@ -23,6 +23,9 @@ enum class SeccompProfile { kPreauth, kPostauth };
 struct SeccompPolicy {
   SeccompProfile profile = SeccompProfile::kPreauth;
   bool write_enable = false;  // post-auth: allow file-system writes
+  // post-auth, connect_from_port_20: active data connections come connected from the
+  // helper, so no connect()
+  bool port20_from_helper = false;
   int omit_syscall = -1;      // tests only: leave this system call out of the allow-list
 };
 

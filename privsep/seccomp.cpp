@@ -63,7 +63,8 @@ constexpr scmp_arg_cmp kNoExec = masked(2, PROT_EXEC, 0);
 constexpr scmp_arg_cmp kStream = masked(1, ~uint32_t{SOCK_NONBLOCK | SOCK_CLOEXEC}, SOCK_STREAM);
 
 // clang-format off: one table per layer, grouped by purpose.
-// Both profiles: a libevent epoll loop on sockets, glibc, OpenSSL. No file system.
+// Every role (pre-login worker, TLS relay, post-login worker): a poll or libevent loop
+// on descriptors it was given, glibc, OpenSSL. No file system, no new sockets.
 constexpr Rule kEventLoopRules[] = {
     allow(SCMP_SYS(read)), allow(SCMP_SYS(write)), allow(SCMP_SYS(readv)), allow(SCMP_SYS(writev)),
     allow(SCMP_SYS(pread64)), allow(SCMP_SYS(close)), allow(SCMP_SYS(fstat)),
@@ -84,22 +85,21 @@ constexpr Rule kEventLoopRules[] = {
     allow(SCMP_SYS(getrandom)),  // OpenSSL's and libevent's entropy
     allow(SCMP_SYS(rt_sigaction)), allow(SCMP_SYS(rt_sigprocmask)), allow(SCMP_SYS(rt_sigreturn)),
     allow(SCMP_SYS(restart_syscall)), allow(SCMP_SYS(exit)), allow(SCMP_SYS(exit_group)),
-    allow(SCMP_SYS(fcntl)),                   // O_NONBLOCK, FD_CLOEXEC, upload locks
+    // fcntl: only what the code uses. F_SETOWN, F_SETOWN_EX and F_SETSIG (with O_ASYNC
+    // they send SIGIO to any process of the same uid: another session's worker) and
+    // F_SETLEASE, F_NOTIFY, F_DUPFD stay out.
+    allow(SCMP_SYS(fcntl), eq(1, F_GETFL)),
+    allow(SCMP_SYS(fcntl), eq(1, F_SETFL), masked(2, O_ASYNC, 0)),  // O_NONBLOCK, O_APPEND
+    allow(SCMP_SYS(fcntl), eq(1, F_GETFD)),  // libevent's FD_CLOEXEC; a module's fd check
+    allow(SCMP_SYS(fcntl), eq(1, F_SETFD)),
     allow(SCMP_SYS(ioctl), eq(1, FIONREAD)),  // libevent sizes its reads
     allow(SCMP_SYS(ioctl), eq(1, FIONBIO)),
     refuse(SCMP_SYS(ioctl), ENOTTY, eq(1, TCGETS)),  // stdio's isatty() probe
     allow(SCMP_SYS(sendmsg)), allow(SCMP_SYS(recvmsg)), allow(SCMP_SYS(sendto)),
     allow(SCMP_SYS(recvfrom)), allow(SCMP_SYS(shutdown)), allow(SCMP_SYS(getsockname)),
     allow(SCMP_SYS(getpeername)), allow(SCMP_SYS(setsockopt)), allow(SCMP_SYS(getsockopt)),
-    // Data connections: TCP over IPv4/IPv6 and nothing else (no netlink, raw, UDP).
-    allow(SCMP_SYS(socket), eq(0, AF_INET), kStream, eq(2, 0)),
-    allow(SCMP_SYS(socket), eq(0, AF_INET), kStream, eq(2, IPPROTO_TCP)),
-    allow(SCMP_SYS(socket), eq(0, AF_INET6), kStream, eq(2, 0)),
-    allow(SCMP_SYS(socket), eq(0, AF_INET6), kStream, eq(2, IPPROTO_TCP)),
     // A stray syslog() or NSS lookup tries AF_UNIX: let it fail instead of killing.
-    refuse(SCMP_SYS(socket), EACCES, eq(0, AF_UNIX)), allow(SCMP_SYS(connect)),
-    allow(SCMP_SYS(bind)), allow(SCMP_SYS(listen)), allow(SCMP_SYS(accept)),
-    allow(SCMP_SYS(accept4)),
+    refuse(SCMP_SYS(socket), EACCES, eq(0, AF_UNIX)),
     allow(SCMP_SYS(eventfd2)),  // libevent's wake-up channel
     allow(SCMP_SYS(pipe2)),
     allow(SCMP_SYS(uname)),                          // glibc and OpenSSL ask for the kernel release
@@ -110,9 +110,35 @@ constexpr Rule kEventLoopRules[] = {
 };
 
 // Pre-auth only: at a login over TLS the worker becomes the control connection's
-// relay, and the post-login worker gets the other end of a stream socketpair.
+// relay, and the post-login worker gets the other end of a stream socketpair. No
+// socket, bind, connect, listen or accept: it speaks only on what it was given.
 constexpr Rule kPreauthRules[] = {
     allow(SCMP_SYS(socketpair), eq(0, AF_UNIX), kStream),
+};
+
+// Post-auth: data connections, TCP over IPv4/IPv6 and nothing else (no netlink, raw,
+// UDP). PASV binds, listens and accepts; PORT without connect_from_port_20 connects.
+constexpr Rule kDataConnectionRules[] = {
+    allow(SCMP_SYS(socket), eq(0, AF_INET), kStream, eq(2, 0)),
+    allow(SCMP_SYS(socket), eq(0, AF_INET), kStream, eq(2, IPPROTO_TCP)),
+    allow(SCMP_SYS(socket), eq(0, AF_INET6), kStream, eq(2, 0)),
+    allow(SCMP_SYS(socket), eq(0, AF_INET6), kStream, eq(2, IPPROTO_TCP)),
+    allow(SCMP_SYS(bind)), allow(SCMP_SYS(listen)), allow(SCMP_SYS(accept)),
+    allow(SCMP_SYS(accept4)),
+};
+
+// PORT without connect_from_port_20. With it the helper connects from port 20 and
+// hands over a connected socket; connect() would let a worker detach it (AF_UNSPEC)
+// and connect it elsewhere, so it is left out.
+constexpr Rule kActiveConnectRules[] = {
+    allow(SCMP_SYS(connect)),
+};
+
+// Post-auth: record locks on uploads and downloads (lock_upload_files).
+constexpr Rule kLockRules[] = {
+    allow(SCMP_SYS(fcntl), eq(1, F_GETLK)), allow(SCMP_SYS(fcntl), eq(1, F_SETLK)),
+    allow(SCMP_SYS(fcntl), eq(1, F_SETLKW)), allow(SCMP_SYS(fcntl), eq(1, F_OFD_GETLK)),
+    allow(SCMP_SYS(fcntl), eq(1, F_OFD_SETLK)), allow(SCMP_SYS(fcntl), eq(1, F_OFD_SETLKW)),
 };
 
 // Post-auth, any policy: browsing and downloading inside the session root.
@@ -191,6 +217,10 @@ Status add_profile(scmp_filter_ctx ctx, const SeccompPolicy& policy, uint32_t pi
 #endif
   if (policy.profile == SeccompProfile::kPreauth) return add_rules(ctx, kPreauthRules, omit, pid);
   if (auto s = add_rules(ctx, kPostauthRules, omit, pid); !s) return s;
+  if (auto s = add_rules(ctx, kDataConnectionRules, omit, pid); !s) return s;
+  if (auto s = add_rules(ctx, kLockRules, omit, pid); !s) return s;
+  if (!policy.port20_from_helper)
+    if (auto s = add_rules(ctx, kActiveConnectRules, omit, pid); !s) return s;
   return add_rules(ctx,
                    policy.write_enable ? std::span<const Rule>(kWriteRules)
                                        : std::span<const Rule>(kReadOnlyOpenRules),
@@ -284,11 +314,12 @@ struct Compiled {
   bool ready = false;
   std::vector<sock_filter> insns;
 };
-std::array<Compiled, 3> g_compiled;  // pre-auth, post-auth read-only, post-auth write
+// pre-auth; post-auth by write_enable and connect_from_port_20
+std::array<Compiled, 5> g_compiled;
 
 std::size_t compiled_index(const SeccompPolicy& p) {
   if (p.profile == SeccompProfile::kPreauth) return 0;
-  return p.write_enable ? 2 : 1;
+  return 1 + (p.write_enable ? 1 : 0) + (p.port20_from_helper ? 2 : 0);
 }
 
 bool is_pid_test(const sock_filter& f) {
@@ -338,10 +369,10 @@ Status load_compiled(const Compiled& c) {
 }  // namespace
 
 Status seccomp_precompile() {
-  for (const SeccompPolicy& p : {SeccompPolicy{SeccompProfile::kPreauth, false, -1},
-                                 SeccompPolicy{SeccompProfile::kPostauth, false, -1},
-                                 SeccompPolicy{SeccompProfile::kPostauth, true, -1}})
-    if (auto s = compile(p); !s) return s;
+  if (auto s = compile({SeccompProfile::kPreauth}); !s) return s;
+  for (bool write : {false, true})
+    for (bool port20 : {false, true})
+      if (auto s = compile({SeccompProfile::kPostauth, write, port20}); !s) return s;
   return Ok{};
 }
 

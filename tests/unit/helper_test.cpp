@@ -167,6 +167,22 @@ Connection loopback_connection() {
   return c;
 }
 
+UniqueFd listener() {
+  UniqueFd lis(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_storage any = inet4("127.0.0.1", 0);
+  if (bind(lis.get(), reinterpret_cast<sockaddr*>(&any), sizeof(sockaddr_in)) != 0 ||
+      listen(lis.get(), 4) != 0)
+    return UniqueFd();
+  return lis;
+}
+
+uint16_t port_of(int fd) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
+  return ntohs(reinterpret_cast<sockaddr_in&>(ss).sin_port);
+}
+
 std::string make_dir(const char* tmpl_text) {
   std::string tmpl = tmpl_text;
   if (mkdtemp(tmpl.data()) == nullptr) return "";
@@ -405,20 +421,52 @@ TEST_F(HelperTable, Port20IsGrantedOnlyForThePeer) {
   cfg_.ftp_data_port = 0;  // any port: the test must not depend on port 20 being free
   Launch pre = start();
   Launch post = logged_in(pre);
-  auto m = ask(post.ipc.get(), MsgType::kPort20Socket, port20("127.0.0.1", 40000));
+  UniqueFd lis = listener();
+  auto m = ask(post.ipc.get(), MsgType::kPort20Socket, port20("127.0.0.1", port_of(lis.get())));
   ASSERT_TRUE(m.has_value());
   ASSERT_EQ(m->type, MsgType::kPort20Result);
   auto r = decode_port20_result(m->payload);
   ASSERT_TRUE(r.ok());
   EXPECT_TRUE(r->ok) << r->text;
   ASSERT_EQ(m->fds.size(), 1u);
-  sockaddr_storage bound{};
-  socklen_t len = sizeof bound;
-  ASSERT_EQ(getsockname(m->fds[0].get(), reinterpret_cast<sockaddr*>(&bound), &len), 0);
-  EXPECT_EQ(bound.ss_family, AF_INET);
+  // Issue 11, point 2: it comes connected to the approved address, not merely bound.
+  sockaddr_storage peer{};
+  socklen_t len = sizeof peer;
+  ASSERT_EQ(getpeername(m->fds[0].get(), reinterpret_cast<sockaddr*>(&peer), &len), 0);
+  EXPECT_EQ(ntohs(reinterpret_cast<sockaddr_in&>(peer).sin_port), port_of(lis.get()));
+  // Pointing it elsewhere or listening on it changes nothing.
+  UniqueFd other = listener();
+  sockaddr_storage elsewhere = inet4("127.0.0.1", port_of(other.get()));
+  connect(m->fds[0].get(), reinterpret_cast<sockaddr*>(&elsewhere), sizeof(sockaddr_in));
+  len = sizeof peer;
+  ASSERT_EQ(getpeername(m->fds[0].get(), reinterpret_cast<sockaddr*>(&peer), &len), 0);
+  EXPECT_EQ(ntohs(reinterpret_cast<sockaddr_in&>(peer).sin_port), port_of(lis.get()));
+  EXPECT_NE(listen(m->fds[0].get(), 1), 0);
   // And then a foreign one ends the session.
   ASSERT_TRUE(ipc_send(post.ipc.get(), MsgType::kPort20Socket, port20("10.1.2.3", 40000)));
   expect_ended(post.ipc.get(), "foreign address");
+}
+
+// A connection the client refuses is an answer without a socket; the session goes on.
+TEST_F(HelperTable, Port20RefusedIsAnAnswer) {
+  cfg_.connect_from_port_20 = true;
+  cfg_.ftp_data_port = 0;
+  Launch pre = start();
+  Launch post = logged_in(pre);
+  uint16_t closed = 0;
+  {
+    UniqueFd lis = listener();
+    closed = port_of(lis.get());
+  }
+  for (int i = 0; i < 2; ++i) {
+    auto m = ask(post.ipc.get(), MsgType::kPort20Socket, port20("127.0.0.1", closed));
+    ASSERT_TRUE(m.has_value());
+    auto r = decode_port20_result(m->payload);
+    ASSERT_TRUE(r.ok());
+    EXPECT_FALSE(r->ok);
+    EXPECT_NE(r->text.find("cannot connect"), std::string::npos) << r->text;
+    EXPECT_TRUE(m->fds.empty());
+  }
 }
 
 // ---- requests out of state ------------------------------------------------------------
