@@ -144,6 +144,21 @@ std::string check_limits() {
   return "";
 }
 
+// Issue 11, point 10: an inherited hard limit below the sandbox's own is kept, not
+// raised (which fails without privilege and used to end every session).
+TEST_F(SandboxEnter, KeepsALowerInheritedFileLimit) {
+  auto r = run_child([&](int) -> std::string {
+    const rlimit low{16, 16};
+    if (setrlimit(RLIMIT_NOFILE, &low) != 0) return err_text("setrlimit");
+    if (auto s = sandbox_enter(nobody(), false, {}); !s) return s.error();
+    rlimit lim{};
+    if (getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur != 16 || lim.rlim_max != 16)
+      return "NOFILE is not 16";
+    return "";
+  });
+  EXPECT_TRUE(succeeded(r)) << describe(r);
+}
+
 TEST_F(SandboxEnter, DropsIdentityChrootsAndLocks) {
   const std::string outside = root_ + "/marker";
   auto r = run_child([&](int) -> std::string {
