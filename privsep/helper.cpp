@@ -29,6 +29,7 @@ int deny_severity = LOG_WARNING;
 #include "core/ftpcmd.hpp"
 #include "core/modules.hpp"
 #include "core/worker.hpp"
+#include "privsep/children.hpp"
 #include "privsep/ipc.hpp"
 #include "privsep/master_link.hpp"
 #include "privsep/pam_auth.hpp"
@@ -61,7 +62,7 @@ struct Grant {
   uid_t chown_uid = 0;  // chown_uploads: chown_username's identity and chown_upload_mode
   gid_t chown_gid = 0;
   mode_t chown_mode = 0;
-  std::string fatal_message;
+  std::string refusal;  // the login is refused after all: the reply, sent by the helper
   std::shared_ptr<const Config> cfg;  // the session's options: ftpd.conf + user_config_dir
 };
 
@@ -172,6 +173,7 @@ class Helper {
   void decide_root(Grant& g, const std::string& home);
   Result<std::shared_ptr<const Config>> user_config(const std::string& name);
   [[noreturn]] void end(const std::string& why);
+  [[noreturn]] void refuse_login(UniqueFd control);
   void reap_worker();
 
   std::shared_ptr<const ServerContext> ctx_;
@@ -227,14 +229,27 @@ void Helper::end(const std::string& why) {
     waitpid(worker_, nullptr, 0);
   }
   pam_.reset();
-  if (relay_ > 0) waitpid(relay_, nullptr, 0);  // it sends close_notify, then exits
+  // It sends close_notify, then exits; one that does not is killed after the grace.
+  if (relay_ > 0) reap_within(relay_, kExitGrace);
   _exit(0);
 }
 
+// A login that must not start a session (a writable chroot): the helper says why on
+// the control connection itself, rather than trusting a worker to say it and exit.
+void Helper::refuse_login(UniqueFd control) {
+  const std::string& text = grant_->refusal;
+  ssize_t ignored = write(control.get(), text.data(), text.size());
+  (void)ignored;
+  control.reset();
+  end("login refused: " + text.substr(0, text.find('\r')));
+}
+
+// The worker has handed over or closed its IPC socket: it is on its way out, or it is
+// hostile and lingers with the control connection; either way it goes.
 void Helper::reap_worker() {
   if (worker_ <= 0) return;
-  int status = 0;
-  if (waitpid(worker_, &status, 0) == worker_ && WIFSIGNALED(status)) {
+  const int status = reap_within(worker_, kExitGrace);
+  if (status != -1 && WIFSIGNALED(status)) {
     int sig = WTERMSIG(status);
     std::fprintf(stderr, "moatftpd: session %s: worker killed by signal %d%s\n",
                  sockaddr_host_text(peer_).c_str(), sig,
@@ -312,7 +327,6 @@ void Helper::spawn_postauth(UniqueFd control, std::string pending, TlsState tls)
   start.chrooted = !g.identity.chroot_dir.empty();
   start.write_enable = g.write_enable;
   start.anon = g.anon;
-  start.fatal_message = g.fatal_message;
   std::vector<int> keep{2};
   for (int fd : {ctx_->xferlog_fd, ctx_->vsftpd_log_fd, ctx_->syslog_fd})
     if (fd >= 0) keep.push_back(fd);
@@ -420,7 +434,7 @@ Result<Grant> Helper::authenticate(const LoginRequest& req) {
   if (!root.empty() && stat(root.c_str(), &st) != 0)
     return fail("session root " + root + ": " + errno_text(errno));
   if (!root.empty() && writable_by(st, g->user) && !g->cfg->allow_writeable_chroot)
-    g->fatal_message = writable_root_message(root);
+    g->refusal = writable_root_message(root);
   return g;
 }
 
@@ -463,6 +477,7 @@ void Helper::on_handover(Message& msg) {
   } else {
     reap_worker();
   }
+  if (state_ == kAuthed && !grant_->refusal.empty()) refuse_login(std::move(control));
   if (state_ == kAuthed) {
     spawn_postauth(std::move(control), std::move(h->pending), std::move(tls));
   } else {  // REIN: back to a fresh pre-login worker; the login's grants go.

@@ -469,6 +469,27 @@ TEST_F(HelperTable, Port20RefusedIsAnAnswer) {
   }
 }
 
+// Issue 11: a writable chroot is refused by the helper itself; no post-login worker
+// is started that could ignore the refusal.
+TEST_F(HelperTable, WritableChrootIsRefusedByTheHelper) {
+  ASSERT_EQ(chown(anon_root_.c_str(), nobody_uid_, static_cast<gid_t>(-1)), 0);
+  Launch pre = start();
+  auto r = login(pre.ipc.get(), "anonymous");
+  ASSERT_TRUE(r && r->ok);
+  int fd = pre.control.get();
+  ASSERT_TRUE(ipc_send(pre.ipc.get(), MsgType::kHandover, encode(Handover{}), std::span(&fd, 1)));
+  pre.control.reset();
+  Aftermath a = aftermath(pre.ipc.get());
+  EXPECT_FALSE(a.launched) << "a post-login worker was started";
+  EXPECT_TRUE(a.exited) << a.stderr_text;
+  EXPECT_NE(a.stderr_text.find("login refused"), std::string::npos) << a.stderr_text;
+  char buf[512] = {};
+  ASSERT_TRUE(wait_readable(conn_.client.get(), kWaitMs));
+  ASSERT_GT(read(conn_.client.get(), buf, sizeof buf - 1), 0);
+  EXPECT_EQ(std::string(buf).rfind("500 OOPS: refusing to run with writable root", 0), 0u) << buf;
+  EXPECT_NE(std::string(buf).find("allow_writeable_chroot=YES"), std::string::npos) << buf;
+}
+
 // ---- requests out of state ------------------------------------------------------------
 
 TEST_F(HelperTable, Port20BeforeLogin) {
