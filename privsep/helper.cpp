@@ -27,6 +27,7 @@ int deny_severity = LOG_WARNING;
 
 #include "core/config.hpp"
 #include "core/ftpcmd.hpp"
+#include "core/module_host.hpp"
 #include "core/modules.hpp"
 #include "core/worker.hpp"
 #include "privsep/children.hpp"
@@ -265,6 +266,11 @@ Result<pid_t> fork_sandboxed_worker(WorkerLaunch&& w) {
   prctl(PR_SET_NAME, w.start.logged_in ? "moat-session" : "moat-preauth");
   w.keep_fds.insert(w.keep_fds.end(), {w.control.get(), w.ipc.get()});
   close_fds_except(w.keep_fds);  // the helper's end of the IPC socket among them
+  // Before login nothing may reach the memory every session shares (issue 11, point 6).
+  if (!w.start.logged_in && !module_shared_detach()) {
+    std::fprintf(stderr, "moatftpd: sandbox: cannot detach module shared memory\n");
+    _exit(1);
+  }
   if (auto st = sandbox_enter(w.identity, w.start.ctx->cfg.seccomp_sandbox, w.policy); !st) {
     std::string msg = "500 OOPS: cannot start session: " + st.error() + "\r\n";
     if (!w.start.implicit_tls) {  // before an implicit-FTPS handshake: say nothing
