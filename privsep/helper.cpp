@@ -10,7 +10,6 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <syslog.h>
 #include <unistd.h>
 
 #include <array>
@@ -19,11 +18,6 @@
 #include <map>
 #include <optional>
 
-#ifdef HAVE_LIBWRAP
-#include <tcpd.h>
-int allow_severity = LOG_INFO;  // libwrap reads these globals
-int deny_severity = LOG_WARNING;
-#endif
 
 #include "core/config.hpp"
 #include "core/ftpcmd.hpp"
@@ -37,6 +31,7 @@ int deny_severity = LOG_WARNING;
 #include "privsep/port20.hpp"
 #include "privsep/sandbox.hpp"
 #include "privsep/users.hpp"
+#include "privsep/wrappers.hpp"
 
 namespace moat {
 namespace {
@@ -581,25 +576,6 @@ void Helper::serve() {
     }
     handle(*msg);
   }
-}
-
-bool wrappers_allow(const Config& cfg, const sockaddr_storage& peer) {
-#ifdef HAVE_LIBWRAP
-  if (!cfg.tcp_wrappers) return true;
-  // The address with tcpd's lazy name lookups, so host name rules, KNOWN/UNKNOWN and
-  // PARANOID mean what they say (an unknown name would match UNKNOWN for everyone).
-  // A slow DNS answer holds up only this session's process, never the master.
-  sockaddr_storage client = peer;
-  request_info req;
-  request_init(&req, RQ_DAEMON, "moatftpd", RQ_CLIENT_SIN, reinterpret_cast<sockaddr*>(&client),
-               0);
-  sock_methods(&req);
-  return hosts_access(&req) != 0;
-#else
-  (void)cfg;
-  (void)peer;
-  return true;
-#endif
 }
 
 void Helper::run(UniqueFd client, bool implicit_tls) {

@@ -86,6 +86,14 @@ Status lock_privileges() {
 
 }  // namespace
 
+Status sandbox_drop_privileges(const Identity& id) {
+  if (id.uid == 0) return fail("sandbox: refusing to run a worker as uid 0");
+  if (auto s = change_identity(id); !s) return s;
+  if (::chdir("/") != 0) return sys_fail("chdir /");
+  if (auto s = set_limit(RLIMIT_CORE, 0, "CORE"); !s) return s;
+  return lock_privileges();
+}
+
 Status sandbox_enter(const Identity& id, bool use_seccomp, const SeccompPolicy& policy) {
   if (id.uid == 0) return fail("sandbox: refusing to run a worker as uid 0");
   if (auto s = enter_chroot(id.chroot_dir); !s) return s;

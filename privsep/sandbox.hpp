@@ -35,6 +35,11 @@ struct SeccompPolicy {
 // Refuses uid 0. Any failure is returned; the caller ends the session.
 Status sandbox_enter(const Identity& id, bool use_seccomp, const SeccompPolicy& policy);
 
+// Less than a worker's confinement, for a child that must read /etc and may start
+// processes (tcp_wrappers' lookups and spawn options): the identity change (verified),
+// chdir("/"), no core dumps, no_new_privs, not dumpable. No chroot, no seccomp.
+Status sandbox_drop_privileges(const Identity& id);
+
 // Builds the production filters once (the master, before any fork), so that workers
 // only copy one, write their pid in and load it; without it they build their own.
 Status seccomp_precompile();
