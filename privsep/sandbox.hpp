@@ -18,7 +18,9 @@ struct Identity {
   std::string start_dir;   // directory to chdir to after the identity change ("/" if empty)
 };
 
-enum class SeccompProfile { kPreauth, kPostauth };
+// kRelay: the pre-login worker once it relays a TLS control connection (stacked on
+// its kPreauth filter by seccomp_enter_relay).
+enum class SeccompProfile { kPreauth, kPostauth, kRelay };
 
 struct SeccompPolicy {
   SeccompProfile profile = SeccompProfile::kPreauth;
@@ -43,6 +45,10 @@ Status sandbox_drop_privileges(const Identity& id);
 // Builds the production filters once (the master, before any fork), so that workers
 // only copy one, write their pid in and load it; without it they build their own.
 Status seccomp_precompile();
+
+// In a sandboxed pre-login worker that becomes the TLS relay: adds the relay's
+// narrower filter (precompiled by the master) to the one it has.
+Status seccomp_enter_relay();
 
 // Loads the allow-list filter only (default action: kill the process).
 Status seccomp_install(const SeccompPolicy& policy);

@@ -114,7 +114,11 @@ constexpr Rule kEventLoopRules[] = {
 // socket, bind, connect, listen or accept: it speaks only on what it was given.
 constexpr Rule kPreauthRules[] = {
     allow(SCMP_SYS(socketpair), eq(0, AF_UNIX), kStream),
+    // ... and then narrows itself to the relay's profile: a filter can only take away.
+    allow(SCMP_SYS(seccomp), eq(0, SECCOMP_SET_MODE_FILTER)),
 };
+// The TLS relay (the pre-login worker after a TLS login) gets kEventLoopRules alone,
+// stacked on its pre-login filter: no socketpair, no further filters.
 
 // Post-auth: data connections, TCP over IPv4/IPv6 and nothing else (no netlink, raw,
 // UDP). PASV binds, listens and accepts; PORT without connect_from_port_20 connects.
@@ -215,6 +219,7 @@ Status add_profile(scmp_filter_ctx ctx, const SeccompPolicy& policy, uint32_t pi
 #ifdef MOAT_SANITIZERS
   if (auto s = add_rules(ctx, kSanitizerRules, omit, pid); !s) return s;
 #endif
+  if (policy.profile == SeccompProfile::kRelay) return Ok{};
   if (policy.profile == SeccompProfile::kPreauth) return add_rules(ctx, kPreauthRules, omit, pid);
   if (auto s = add_rules(ctx, kPostauthRules, omit, pid); !s) return s;
   if (auto s = add_rules(ctx, kDataConnectionRules, omit, pid); !s) return s;
@@ -314,11 +319,12 @@ struct Compiled {
   bool ready = false;
   std::vector<sock_filter> insns;
 };
-// pre-auth; post-auth by write_enable and connect_from_port_20
-std::array<Compiled, 5> g_compiled;
+// pre-auth; post-auth by write_enable and connect_from_port_20; relay
+std::array<Compiled, 6> g_compiled;
 
 std::size_t compiled_index(const SeccompPolicy& p) {
   if (p.profile == SeccompProfile::kPreauth) return 0;
+  if (p.profile == SeccompProfile::kRelay) return 5;
   return 1 + (p.write_enable ? 1 : 0) + (p.port20_from_helper ? 2 : 0);
 }
 
@@ -353,13 +359,14 @@ Status compile(const SeccompPolicy& policy) {
   return Ok{};
 }
 
-Status load_compiled(const Compiled& c) {
+Status load_compiled(const Compiled& c, bool set_no_new_privs = true) {
   std::vector<sock_filter> insns = c.insns;
   const auto pid = static_cast<uint32_t>(getpid());
   for (sock_filter& f : insns)
     if (is_pid_test(f)) f.k = pid;
   sock_fprog prog{static_cast<unsigned short>(insns.size()), insns.data()};
-  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+  // A process under a filter already has no_new_privs, and may not ask for it again.
+  if (set_no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
     return fail("seccomp: no_new_privs: " + errno_text(errno));
   if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &prog) != 0)
     return fail("seccomp: loading the filter: " + errno_text(errno));
@@ -370,6 +377,7 @@ Status load_compiled(const Compiled& c) {
 
 Status seccomp_precompile() {
   if (auto s = compile({SeccompProfile::kPreauth}); !s) return s;
+  if (auto s = compile({SeccompProfile::kRelay}); !s) return s;
   for (bool write : {false, true})
     for (bool port20 : {false, true})
       if (auto s = compile({SeccompProfile::kPostauth, write, port20}); !s) return s;
@@ -383,6 +391,12 @@ Status seccomp_install(const SeccompPolicy& policy) {
   const Compiled& c = g_compiled[compiled_index(policy)];
   if (c.ready && policy.omit_syscall < 0) return load_compiled(c);
   return load_filter(policy, kDefaultAction);
+}
+
+Status seccomp_enter_relay() {
+  const Compiled& c = g_compiled[compiled_index({SeccompProfile::kRelay})];
+  if (!c.ready) return fail("seccomp: the relay's filter was not compiled");
+  return load_compiled(c, false);
 }
 
 Status seccomp_install_trapping(const SeccompPolicy& policy) {

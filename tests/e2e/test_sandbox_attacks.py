@@ -26,7 +26,7 @@ from conftest import ANON_README, login
 pytestmark = pytest.mark.moatftpd_only
 
 # x86_64 system call numbers and constants
-NR = {"close": 3, "socket": 41, "connect": 42, "accept": 43, "bind": 49, "listen": 50,
+NR = {"close": 3, "socket": 41, "socketpair": 53, "connect": 42, "accept": 43, "bind": 49, "listen": 50,
       "fcntl": 72, "getpid": 39, "accept4": 288}
 AF_INET, SOCK_STREAM = 2, 1
 F_GETFL, F_SETFL, F_SETOWN, F_SETSIG, F_SETOWN_EX, F_SETLK = 3, 4, 8, 10, 15, 6
@@ -240,6 +240,32 @@ def test_a_relay_that_does_not_exit_is_killed(server, env, cert):
         c.sock.close()
     with Control(*srv.address()) as again:
         assert again.reply()[0] == 220  # max_clients=1: the slot is free again
+
+
+def tls_login(srv, env, cert):
+    c = Control(*srv.address())
+    c.reply()
+    assert c.cmd("AUTH TLS")[0] == 234
+    c.start_tls(tls_client_context(cert[0]))
+    assert c.login(env.alice.name, env.alice.password) == 230
+    return c
+
+
+@pytest.mark.parametrize("name,args", [("socketpair", (1, SOCK_STREAM, 0, 0)),
+                                       ("socket", (AF_INET, SOCK_STREAM, 0))],
+                         ids=["socketpair", "socket"])
+def test_tls_relay_has_its_own_narrower_profile(server, env, cert, tracing, name, args):
+    """The relay needed socketpair only to become one: after that it may not, nor make
+    any socket (issue 11, point 5)."""
+    srv = server({"ssl_enable": True, "rsa_cert_file": cert[0], "rsa_private_key_file": cert[1]})
+    c = tls_login(srv, env, cert)
+    try:
+        relay = one(srv, "moat-preauth")
+        wait_for(lambda: proc_status(relay).get("State", "").startswith("S"))
+        assert proc_status(relay)["Seccomp_filters"].strip() == "2"
+        assert inject_syscall(relay, NR[name], *args) == ("killed", signal.SIGSYS)
+    finally:
+        c.sock.close()
 
 
 # ---- point 9: tcp_wrappers' DNS lookups ----------------------------------------------------
