@@ -197,22 +197,23 @@ bool anonymous_chown(const PolicyView& v) {
 }
 
 // clang-format off
-// The whole policy. Add a request: one row here and its handler.
+// The whole policy. Adding a request: one row here and its handler.
+constexpr unsigned kMany = 1u << 20;  // per session: effectively a bound on a runaway loop
 const Rule Helper::kPolicy[] = {
-//  request                 name           states               max      descriptor
-//  configuration                               handler
-  {MsgType::kLogin,        "LOGIN",        kPreauth,            64,      Fds::kNone,
-   nullptr, "",                                 &Helper::on_login},
+// request                 name            states               max    descriptor
+//   configuration it needs                                      handler
+  {MsgType::kLogin,        "LOGIN",        kPreauth,            64,    Fds::kNone,
+     nullptr, "",                                                &Helper::on_login},
   // After a login: to the post-login worker. In post-login: REIN, back to pre-login.
-  {MsgType::kHandover,     "HANDOVER",     kAuthed | kPostauth, 64,      Fds::kOne,
-   nullptr, "",                                 &Helper::on_handover},
-  {MsgType::kPort20Socket, "PORT20",       kPostauth,           1u << 20, Fds::kNone,
-   port20_enabled, "connect_from_port_20=YES",  &Helper::on_port20},
-  {MsgType::kChownUpload,  "CHOWN_UPLOAD", kPostauth,           1u << 20, Fds::kOne,
-   anonymous_chown, "chown_uploads for an anonymous session", &Helper::on_chown_upload},
-  // Judged by the asking module's priv_handler (which module asks is the worker's word).
-  {MsgType::kModulePriv,   "MODULE_PRIV",  kPostauth,           1u << 20, Fds::kOptional,
-   nullptr, "",                                 &Helper::on_module_priv},
+  {MsgType::kHandover,     "HANDOVER",     kAuthed | kPostauth, 64,    Fds::kOne,
+     nullptr, "",                                                &Helper::on_handover},
+  {MsgType::kPort20Socket, "PORT20",       kPostauth,           kMany, Fds::kNone,
+     port20_enabled, "connect_from_port_20=YES",                 &Helper::on_port20},
+  {MsgType::kChownUpload,  "CHOWN_UPLOAD", kPostauth,           kMany, Fds::kOne,
+     anonymous_chown, "chown_uploads for an anonymous session",  &Helper::on_chown_upload},
+  // The priv_handler of the module the request names (the worker's word, see MODULES.md).
+  {MsgType::kModulePriv,   "MODULE_PRIV",  kPostauth,           kMany, Fds::kOptional,
+     nullptr, "",                                                &Helper::on_module_priv},
 };
 // clang-format on
 

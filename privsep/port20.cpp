@@ -54,9 +54,10 @@ Result<UniqueFd> port20_connect(sockaddr_storage local, uint16_t port,
   if (!s || setsockopt(s.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
       bind(s.get(), reinterpret_cast<const sockaddr*>(&local), sockaddr_len(local)) != 0)
     return fail("cannot bind port " + std::to_string(port) + ": " + errno_text(errno));
+  const int wait_ms = static_cast<int>(timeout_s ? timeout_s : kPort20MaxWait) * 1000;
   int err = 0;
   if (connect(s.get(), reinterpret_cast<const sockaddr*>(&target), sockaddr_len(target)) != 0)
-    err = errno == EINPROGRESS ? wait_connected(s.get(), int(timeout_s ? timeout_s : kPort20MaxWait) * 1000) : errno;
+    err = errno == EINPROGRESS ? wait_connected(s.get(), wait_ms) : errno;
   if (err != 0) return fail("cannot connect: " + errno_text(err));
   return s;
 }
