@@ -140,9 +140,10 @@ def port20_sockets(pid):
     return found
 
 
-def test_port20_socket_comes_connected(server, tracing):
-    """A PORT to a closed port of the client: the helper's connect fails, the worker
-    gets a 425 and never holds a socket bound to port 20."""
+def test_port20_refused_connection_is_a_425(server):
+    """The control case for the helper's connect (that the socket comes connected is
+    tested in helper_test.cpp): a PORT to a closed port of the client is a 425 and
+    leaves the worker no socket bound to port 20; the next good one works."""
     srv = server({"connect_from_port_20": True, "ftp_data_port": 20})
     ftp = login(srv, "anonymous")
     with socket.socket() as probe:
