@@ -12,12 +12,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <array>
 #include <cstdio>
 #include <cstring>
 #include <map>
 #include <optional>
-
 
 #include "core/config.hpp"
 #include "core/ftpcmd.hpp"
