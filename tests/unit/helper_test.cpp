@@ -490,6 +490,33 @@ TEST_F(HelperTable, WritableChrootIsRefusedByTheHelper) {
   EXPECT_NE(std::string(buf).find("allow_writeable_chroot=YES"), std::string::npos) << buf;
 }
 
+// A client that never answers the SYN (here: a listener whose accept queue is full)
+// holds the helper for connect_timeout, not longer; the worker learns it as a refusal.
+TEST_F(HelperTable, Port20ToAnUnresponsiveClientTimesOut) {
+  cfg_.connect_from_port_20 = true;
+  cfg_.ftp_data_port = 0;
+  cfg_.connect_timeout = 1;
+  Launch pre = start();
+  Launch post = logged_in(pre);
+  UniqueFd lis(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_storage any = inet4("127.0.0.1", 0);
+  ASSERT_EQ(bind(lis.get(), reinterpret_cast<sockaddr*>(&any), sizeof(sockaddr_in)), 0);
+  ASSERT_EQ(listen(lis.get(), 0), 0);
+  sockaddr_storage to = inet4("127.0.0.1", port_of(lis.get()));
+  // One connection fills a backlog of 0; the kernel then drops further SYNs.
+  UniqueFd queued(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  connect(queued.get(), reinterpret_cast<sockaddr*>(&to), sizeof(sockaddr_in));
+  pollfd p{queued.get(), POLLOUT, 0};
+  ASSERT_EQ(poll(&p, 1, kWaitMs), 1);  // its handshake completed: it is queued
+  auto m = ask(post.ipc.get(), MsgType::kPort20Socket, port20("127.0.0.1", port_of(lis.get())));
+  ASSERT_TRUE(m.has_value()) << "no answer within " << kWaitMs << " ms";
+  auto r = decode_port20_result(m->payload);
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(r->ok);
+  EXPECT_NE(r->text.find("timed out"), std::string::npos) << r->text;
+  EXPECT_TRUE(m->fds.empty());
+}
+
 // ---- requests out of state ------------------------------------------------------------
 
 TEST_F(HelperTable, Port20BeforeLogin) {
