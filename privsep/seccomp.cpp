@@ -66,23 +66,29 @@ constexpr scmp_arg_cmp kStream = masked(1, ~uint32_t{SOCK_NONBLOCK | SOCK_CLOEXE
 // Every role (pre-login worker, TLS relay, post-login worker): a poll or libevent loop
 // on descriptors it was given, glibc, OpenSSL. No file system, no new sockets.
 constexpr Rule kEventLoopRules[] = {
+    // The control connection, the helper's IPC, the relay's pair, files after login.
     allow(SCMP_SYS(read)), allow(SCMP_SYS(write)), allow(SCMP_SYS(readv)), allow(SCMP_SYS(writev)),
-    allow(SCMP_SYS(pread64)), allow(SCMP_SYS(close)), allow(SCMP_SYS(fstat)),
+    allow(SCMP_SYS(pread64)), allow(SCMP_SYS(close)),
+    allow(SCMP_SYS(fstat)), allow(SCMP_SYS(statx)),  // stdio, libevent, SIZE and RETR
     allow(SCMP_SYS(newfstatat)),  // glibc >= 2.33 implements fstat() with it
-    allow(SCMP_SYS(statx)), allow(SCMP_SYS(lseek)),
-    allow(SCMP_SYS(mmap), kNoExec),  // no new executable memory
-    allow(SCMP_SYS(mprotect), kNoExec), allow(SCMP_SYS(munmap)), allow(SCMP_SYS(mremap)),
-    allow(SCMP_SYS(brk)),
+    allow(SCMP_SYS(lseek)),       // REST offsets, a transfer's position
+    // malloc, OpenSSL's buffers, thread stacks; never new executable memory.
+    allow(SCMP_SYS(mmap), kNoExec), allow(SCMP_SYS(mprotect), kNoExec),
+    allow(SCMP_SYS(munmap)), allow(SCMP_SYS(mremap)), allow(SCMP_SYS(brk)),
     allow(SCMP_SYS(madvise)),  // malloc returns memory to the kernel
-    allow(SCMP_SYS(futex)), allow(SCMP_SYS(epoll_create1)), allow(SCMP_SYS(epoll_ctl)),
-    allow(SCMP_SYS(epoll_wait)), allow(SCMP_SYS(epoll_pwait)), allow(SCMP_SYS(poll)),
-    allow(SCMP_SYS(ppoll)), allow(SCMP_SYS(select)), allow(SCMP_SYS(pselect6)),
-    allow(SCMP_SYS(clock_gettime)),  // the vDSO falls back to the syscall
-    allow(SCMP_SYS(clock_nanosleep)), allow(SCMP_SYS(nanosleep)), allow(SCMP_SYS(gettimeofday)),
-    allow(SCMP_SYS(time)), allow(SCMP_SYS(getpid)), allow(SCMP_SYS(gettid)),
-    allow(SCMP_SYS(getuid)), allow(SCMP_SYS(geteuid)), allow(SCMP_SYS(getgid)),
-    allow(SCMP_SYS(getegid)),
+    allow(SCMP_SYS(futex)),    // glibc's locks (stdio, malloc)
+    // libevent's backends and the relay's poll loop.
+    allow(SCMP_SYS(epoll_create1)), allow(SCMP_SYS(epoll_ctl)), allow(SCMP_SYS(epoll_wait)),
+    allow(SCMP_SYS(epoll_pwait)), allow(SCMP_SYS(poll)), allow(SCMP_SYS(ppoll)),
+    allow(SCMP_SYS(select)), allow(SCMP_SYS(pselect6)),
+    // Timers, timeouts, log time stamps; the vDSO falls back to the syscalls.
+    allow(SCMP_SYS(clock_gettime)), allow(SCMP_SYS(clock_nanosleep)), allow(SCMP_SYS(nanosleep)),
+    allow(SCMP_SYS(gettimeofday)), allow(SCMP_SYS(time)),
+    // Identity reads: log lines, listings' owner column, module hooks.
+    allow(SCMP_SYS(getpid)), allow(SCMP_SYS(gettid)), allow(SCMP_SYS(getuid)),
+    allow(SCMP_SYS(geteuid)), allow(SCMP_SYS(getgid)), allow(SCMP_SYS(getegid)),
     allow(SCMP_SYS(getrandom)),  // OpenSSL's and libevent's entropy
+    // SIGPIPE ignored, libevent's signal handling, leaving.
     allow(SCMP_SYS(rt_sigaction)), allow(SCMP_SYS(rt_sigprocmask)), allow(SCMP_SYS(rt_sigreturn)),
     allow(SCMP_SYS(restart_syscall)), allow(SCMP_SYS(exit)), allow(SCMP_SYS(exit_group)),
     // fcntl: only what the code uses. F_SETOWN, F_SETOWN_EX and F_SETSIG (with O_ASYNC
@@ -93,18 +99,22 @@ constexpr Rule kEventLoopRules[] = {
     allow(SCMP_SYS(fcntl), eq(1, F_GETFD)),  // libevent's FD_CLOEXEC; a module's fd check
     allow(SCMP_SYS(fcntl), eq(1, F_SETFD)),
     allow(SCMP_SYS(ioctl), eq(1, FIONREAD)),  // libevent sizes its reads
-    allow(SCMP_SYS(ioctl), eq(1, FIONBIO)),
+    allow(SCMP_SYS(ioctl), eq(1, FIONBIO)),   // libevent makes descriptors non-blocking
     refuse(SCMP_SYS(ioctl), ENOTTY, eq(1, TCGETS)),  // stdio's isatty() probe
+    // On the descriptors it holds: IPC with descriptors (sendmsg, recvmsg), control
+    // and data I/O with flags (send/recv are sendto/recvfrom), ABOR's urgent data and
+    // TCP options (setsockopt), addresses for PASV/EPSV replies and logs, shutdown
+    // at the end of a transfer or a TLS session.
     allow(SCMP_SYS(sendmsg)), allow(SCMP_SYS(recvmsg)), allow(SCMP_SYS(sendto)),
     allow(SCMP_SYS(recvfrom)), allow(SCMP_SYS(shutdown)), allow(SCMP_SYS(getsockname)),
     allow(SCMP_SYS(getpeername)), allow(SCMP_SYS(setsockopt)), allow(SCMP_SYS(getsockopt)),
     // A stray syslog() or NSS lookup tries AF_UNIX: let it fail instead of killing.
     refuse(SCMP_SYS(socket), EACCES, eq(0, AF_UNIX)),
     allow(SCMP_SYS(eventfd2)),  // libevent's wake-up channel
-    allow(SCMP_SYS(pipe2)),
+    allow(SCMP_SYS(pipe2)),     // libevent's wake-up channel where eventfd is missing
     allow(SCMP_SYS(uname)),                          // glibc and OpenSSL ask for the kernel release
     allow(SCMP_SYS(prlimit64), eq(0, 0), eq(2, 0)),  // getrlimit() on ourselves only
-    allow(SCMP_SYS(sched_yield)),
+    allow(SCMP_SYS(sched_yield)),                    // glibc's spin locks
     allow(SCMP_SYS(tgkill), eq(0, kSelfPid)),                 // abort() signals itself, nobody else
     allow(SCMP_SYS(set_robust_list)), allow(SCMP_SYS(rseq)),  // glibc thread setup
 };
