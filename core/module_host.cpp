@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <string>
 #include <variant>
+#include <vector>
 
 #include "core/config.hpp"
 #include "core/modules.hpp"
@@ -75,10 +76,18 @@ void host_log(const char* module, const char* message) {
                log_text(message, kMaxLogMessage).c_str());
 }
 
+struct SharedRegion {
+  void* addr;
+  size_t size;
+};
+std::vector<SharedRegion> g_shared;  // every shared_alloc region, for detach
+
 void* host_shared_alloc(size_t size) {
   if (!g_in_init || size == 0 || size > kMaxShared) return nullptr;
   void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-  return p == MAP_FAILED ? nullptr : p;  // kept for the life of the server
+  if (p == MAP_FAILED) return nullptr;
+  g_shared.push_back({p, size});
+  return p;  // kept for the life of the server
 }
 
 void unavailable(const char* service) {
@@ -130,6 +139,16 @@ const moat_host* module_host() { return &g_host; }
 void module_host_bind(const Config* cfg) { g_cfg = cfg; }
 
 void module_host_set_init(bool in_init) { g_in_init = in_init; }
+
+bool module_shared_detach() {
+  bool ok = true;
+  for (const SharedRegion& r : g_shared) {
+    void* p = mmap(r.addr, r.size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
+                   -1, 0);
+    ok = ok && p == r.addr;
+  }
+  return ok;
+}
 
 void module_host_set_current(int index) { g_current = index; }
 

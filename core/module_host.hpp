@@ -22,6 +22,11 @@ void module_host_bind(const Config* cfg);
 // shared_alloc works only while the master runs the modules' init hooks.
 void module_host_set_init(bool in_init);
 
+// In a process that must not share the modules' memory (a pre-login worker): each
+// shared_alloc region becomes private zeroed memory at the same address, so a hook
+// that touches it still works but writes nothing anyone else reads. False on failure.
+bool module_shared_detach();
+
 // The module whose hook is running (load_module index), -1 outside hooks.
 void module_host_set_current(int index);
 int module_host_current();

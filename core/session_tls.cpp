@@ -13,6 +13,7 @@
 
 #include "core/session.hpp"
 #include "core/tls_relay.hpp"
+#include "privsep/sandbox.hpp"
 #include "privsep/ipc.hpp"
 
 namespace moat {
@@ -124,6 +125,7 @@ void Session::tls_handover(Handover& h) {
   idle_ev_.reset();
   helper_ev_.reset();
   close(st.helper_fd);  // the relay has nothing more to ask
+  if (cfg.seccomp_sandbox && !seccomp_enter_relay()) end_silently();
   tls_relay(ssl_.get(), st.control_fd, mine.get());
 }
 

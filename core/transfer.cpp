@@ -379,7 +379,8 @@ void Session::start_transfer(TransferSpec spec) {
   event_add(setup_ev_.get(), cfg.connect_timeout ? &tv : nullptr);
 }
 
-// With connect_from_port_20 the socket comes bound from the helper (root).
+// With connect_from_port_20 the socket comes connected from the helper (root); the
+// write event then fires at once and on_connect_done finds it ready.
 void Session::begin_active_connect() {
   sockaddr_storage target = *port_target_;
   UniqueFd fd;
@@ -395,7 +396,8 @@ void Session::begin_active_connect() {
       clear_data_setup();
       return reply(425, "Failed to establish connection: " + res->text);
     }
-    fd = std::move(msg->fds[0]);
+    connecting_fd_ = std::move(msg->fds[0]);
+    return;
   } else {
     fd.reset(socket(target.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0));
   }

@@ -10,59 +10,40 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <syslog.h>
 #include <unistd.h>
 
-#include <array>
 #include <cstdio>
 #include <cstring>
 #include <map>
 #include <optional>
 
-#ifdef HAVE_LIBWRAP
-#include <tcpd.h>
-int allow_severity = LOG_INFO;  // libwrap reads these globals
-int deny_severity = LOG_WARNING;
-#endif
-
 #include "core/config.hpp"
 #include "core/ftpcmd.hpp"
+#include "core/module_host.hpp"
 #include "core/modules.hpp"
 #include "core/worker.hpp"
+#include "privsep/children.hpp"
 #include "privsep/ipc.hpp"
 #include "privsep/master_link.hpp"
 #include "privsep/pam_auth.hpp"
+#include "privsep/port20.hpp"
 #include "privsep/sandbox.hpp"
 #include "privsep/users.hpp"
+#include "privsep/wrappers.hpp"
 
 namespace moat {
 namespace {
 
-enum class HelperState : unsigned { kPreauth = 1, kPostauth = 2 };
-
-struct RequestRule {
-  MsgType type;
-  unsigned states;     // bit mask of HelperState values
-  unsigned max_count;  // per session
+// The session's states, one bit each so that a rule can name several. Only the grant
+// steps (Helper::permit) move between them.
+enum State : unsigned {
+  kPreauth = 1,   // the pre-login worker: it may try to log in
+  kAuthed = 2,    // a login succeeded: the next request hands the connection over
+  kPostauth = 4,  // the post-login worker: the requests its login granted
+  kRefusing = 8,  // the last permitted login failed: nothing more
 };
 
-constexpr unsigned kPre = static_cast<unsigned>(HelperState::kPreauth);
-constexpr unsigned kPost = static_cast<unsigned>(HelperState::kPostauth);
-
-// Everything a worker may ask. Anything else, in any other state, or past its
-// limit ends the session.
-constexpr std::array<RequestRule, 5> kRules{{
-    {MsgType::kLogin, kPre, 64},
-    {MsgType::kHandover, kPre | kPost, 64},  // after a login; in post-auth: REIN
-    {MsgType::kPort20Socket, kPost, 1u << 20},
-    {MsgType::kChownUpload, kPost, 1u << 20},  // anonymous sessions with chown_uploads only
-    {MsgType::kModulePriv, kPost, 1u << 20},   // judged by the asking module's priv_handler
-}};
-
-// The requests that may carry a descriptor (one at most); any other is malformed.
-bool carries_fd(MsgType t) {
-  return t == MsgType::kHandover || t == MsgType::kChownUpload || t == MsgType::kModulePriv;
-}
+enum class Fds : uint8_t { kNone, kOne, kOptional };
 
 // Who a successful login makes the worker, decided here and nowhere else.
 struct Grant {
@@ -75,7 +56,7 @@ struct Grant {
   uid_t chown_uid = 0;  // chown_uploads: chown_username's identity and chown_upload_mode
   gid_t chown_gid = 0;
   mode_t chown_mode = 0;
-  std::string fatal_message;
+  std::string refusal;  // the login is refused after all: the reply, sent by the helper
   std::shared_ptr<const Config> cfg;  // the session's options: ftpd.conf + user_config_dir
 };
 
@@ -135,6 +116,29 @@ std::string writable_root_message(const std::string& dir) {
          ") or set allow_writeable_chroot=YES.\r\n";
 }
 
+class Helper;
+
+// What a rule's configuration test sees: the session's options (ftpd.conf, or the
+// user's file after a login) and the login's grant, if any.
+struct PolicyView {
+  const Config& cfg;
+  const Grant* grant;
+};
+
+// One row of the helper's policy (OpenSSH's mon_dispatch): a request is served only in
+// the states it names, at most max_count times per session, with the descriptors it
+// says, when the configuration allows it; anything else ends the session.
+struct Rule {
+  MsgType type;
+  const char* name;
+  unsigned states;
+  unsigned max_count;
+  Fds fds;
+  bool (*allowed_by)(const PolicyView&);  // nullptr: any configuration
+  const char* needs;                       // what allowed_by wants, for the log
+  void (Helper::*handler)(Message&);
+};
+
 class Helper {
  public:
   Helper(std::shared_ptr<const ServerContext> ctx, const sockaddr_storage& peer,
@@ -150,9 +154,11 @@ class Helper {
   void spawn_postauth(UniqueFd control, std::string pending, TlsState tls);
   void serve();
   void handle(Message& msg);
-  void on_login(const Message& msg);
+  void check(const Rule& rule, const Message& msg);
+  void permit(State next) { state_ = next; }
+  void on_login(Message& msg);
   void on_handover(Message& msg);
-  void on_port20(const Message& msg);
+  void on_port20(Message& msg);
   void on_chown_upload(Message& msg);
   void on_module_priv(Message& msg);
   Result<Grant> authenticate(const LoginRequest& req);
@@ -161,6 +167,7 @@ class Helper {
   void decide_root(Grant& g, const std::string& home);
   Result<std::shared_ptr<const Config>> user_config(const std::string& name);
   [[noreturn]] void end(const std::string& why);
+  [[noreturn]] void refuse_login(UniqueFd control);
   void reap_worker();
 
   std::shared_ptr<const ServerContext> ctx_;
@@ -170,15 +177,43 @@ class Helper {
   WorkerLauncher launcher_;
   UniqueFd sock_;
   pid_t worker_ = -1;
-  HelperState state_ = HelperState::kPreauth;
+  unsigned state_ = kPreauth;  // one of the State bits
   std::map<MsgType, unsigned> counts_;
   unsigned login_fails_ = 0;
-  bool login_ok_ = false;  // a LoginResult{ok} was sent; the next message must be Handover
   bool implicit_tls_ = false;
   pid_t relay_ = -1;  // the TLS relay of the control connection, once logged in
   std::optional<Grant> grant_;
   std::optional<PamLogin> pam_;
+
+ public:
+  static const Rule kPolicy[];
 };
+
+bool port20_enabled(const PolicyView& v) { return v.cfg.connect_from_port_20; }
+bool anonymous_chown(const PolicyView& v) {
+  return v.grant && v.grant->anonymous && v.grant->anon.chown;
+}
+
+// clang-format off
+// The whole policy. Adding a request: one row here and its handler.
+constexpr unsigned kMany = 1u << 20;  // per session: effectively a bound on a runaway loop
+const Rule Helper::kPolicy[] = {
+// request                 name            states               max    descriptor
+//   configuration it needs                                      handler
+  {MsgType::kLogin,        "LOGIN",        kPreauth,            64,    Fds::kNone,
+     nullptr, "",                                                &Helper::on_login},
+  // After a login: to the post-login worker. In post-login: REIN, back to pre-login.
+  {MsgType::kHandover,     "HANDOVER",     kAuthed | kPostauth, 64,    Fds::kOne,
+     nullptr, "",                                                &Helper::on_handover},
+  {MsgType::kPort20Socket, "PORT20",       kPostauth,           kMany, Fds::kNone,
+     port20_enabled, "connect_from_port_20=YES",                 &Helper::on_port20},
+  {MsgType::kChownUpload,  "CHOWN_UPLOAD", kPostauth,           kMany, Fds::kOne,
+     anonymous_chown, "chown_uploads for an anonymous session",  &Helper::on_chown_upload},
+  // The priv_handler of the module the request names (the worker's word, see MODULES.md).
+  {MsgType::kModulePriv,   "MODULE_PRIV",  kPostauth,           kMany, Fds::kOptional,
+     nullptr, "",                                                &Helper::on_module_priv},
+};
+// clang-format on
 
 void Helper::end(const std::string& why) {
   if (!why.empty()) std::fprintf(stderr, "moatftpd: session %s: %s\n",
@@ -189,14 +224,27 @@ void Helper::end(const std::string& why) {
     waitpid(worker_, nullptr, 0);
   }
   pam_.reset();
-  if (relay_ > 0) waitpid(relay_, nullptr, 0);  // it sends close_notify, then exits
+  // It sends close_notify, then exits; one that does not is killed after the grace.
+  if (relay_ > 0) reap_within(relay_, kExitGrace);
   _exit(0);
 }
 
+// A login that must not start a session (a writable chroot): the helper says why on
+// the control connection itself, rather than trusting a worker to say it and exit.
+void Helper::refuse_login(UniqueFd control) {
+  const std::string& text = grant_->refusal;
+  ssize_t ignored = write(control.get(), text.data(), text.size());
+  (void)ignored;
+  control.reset();
+  end("login refused: " + text.substr(0, text.find('\r')));
+}
+
+// The worker has handed over or closed its IPC socket: it is on its way out, or it is
+// hostile and lingers with the control connection; either way it goes.
 void Helper::reap_worker() {
   if (worker_ <= 0) return;
-  int status = 0;
-  if (waitpid(worker_, &status, 0) == worker_ && WIFSIGNALED(status)) {
+  const int status = reap_within(worker_, kExitGrace);
+  if (status != -1 && WIFSIGNALED(status)) {
     int sig = WTERMSIG(status);
     std::fprintf(stderr, "moatftpd: session %s: worker killed by signal %d%s\n",
                  sockaddr_host_text(peer_).c_str(), sig,
@@ -212,6 +260,11 @@ Result<pid_t> fork_sandboxed_worker(WorkerLaunch&& w) {
   prctl(PR_SET_NAME, w.start.logged_in ? "moat-session" : "moat-preauth");
   w.keep_fds.insert(w.keep_fds.end(), {w.control.get(), w.ipc.get()});
   close_fds_except(w.keep_fds);  // the helper's end of the IPC socket among them
+  // Before login nothing may reach the memory every session shares (issue 11, point 6).
+  if (!w.start.logged_in && !module_shared_detach()) {
+    std::fprintf(stderr, "moatftpd: sandbox: cannot detach module shared memory\n");
+    _exit(1);
+  }
   if (auto st = sandbox_enter(w.identity, w.start.ctx->cfg.seccomp_sandbox, w.policy); !st) {
     std::string msg = "500 OOPS: cannot start session: " + st.error() + "\r\n";
     if (!w.start.implicit_tls) {  // before an implicit-FTPS handshake: say nothing
@@ -251,8 +304,7 @@ void Helper::spawn_preauth(UniqueFd control, std::string pending, bool after_rei
   start.after_rein = after_rein;
   start.implicit_tls = implicit_tls_;
   start.tls = std::move(tls);
-  state_ = HelperState::kPreauth;
-  login_ok_ = false;
+  permit(kPreauth);
   std::vector<int> keep{2};  // the pre-login worker may log (CONNECT, FAIL LOGIN), not xferlog
   for (int fd : {ctx_->vsftpd_log_fd, ctx_->syslog_fd})
     if (fd >= 0) keep.push_back(fd);
@@ -275,13 +327,12 @@ void Helper::spawn_postauth(UniqueFd control, std::string pending, TlsState tls)
   start.chrooted = !g.identity.chroot_dir.empty();
   start.write_enable = g.write_enable;
   start.anon = g.anon;
-  start.fatal_message = g.fatal_message;
   std::vector<int> keep{2};
   for (int fd : {ctx_->xferlog_fd, ctx_->vsftpd_log_fd, ctx_->syslog_fd})
     if (fd >= 0) keep.push_back(fd);
-  state_ = HelperState::kPostauth;
+  permit(kPostauth);
   spawn_worker(std::move(control), start, g.identity,
-               {SeccompProfile::kPostauth, g.write_enable}, keep);
+               {SeccompProfile::kPostauth, g.write_enable, g.cfg->connect_from_port_20}, keep);
 }
 
 // chroot_local_user, chroot_list, passwd_chroot_enable and local_root, as vsftpd.
@@ -383,23 +434,20 @@ Result<Grant> Helper::authenticate(const LoginRequest& req) {
   if (!root.empty() && stat(root.c_str(), &st) != 0)
     return fail("session root " + root + ": " + errno_text(errno));
   if (!root.empty() && writable_by(st, g->user) && !g->cfg->allow_writeable_chroot)
-    g->fatal_message = writable_root_message(root);
+    g->refusal = writable_root_message(root);
   return g;
 }
 
-void Helper::on_login(const Message& msg) {
+void Helper::on_login(Message& msg) {
   auto req = decode_login_request(msg.payload);
   if (!req) end("bad LOGIN request: " + req.error());
-  if (login_ok_) end("LOGIN after a successful login");
-  if (cfg_.max_login_fails > 0 && login_fails_ >= cfg_.max_login_fails)
-    end("LOGIN after the last permitted failure");
   auto g = authenticate(*req);
   LoginResult res;
   if (g) {
     if (cfg_.delay_successful_login) sleep(cfg_.delay_successful_login);
     grant_ = std::move(*g);
-    login_ok_ = true;
     res.ok = true;
+    permit(kAuthed);
   } else {
     std::fprintf(stderr, "moatftpd: session %s: login failed for '%s': %s\n",
                  sockaddr_host_text(peer_).c_str(),
@@ -407,6 +455,7 @@ void Helper::on_login(const Message& msg) {
     master_link_login_failed(req->user);  // the master's modules (login_failed)
     if (cfg_.delay_failed_login) sleep(cfg_.delay_failed_login);
     res.fatal = ++login_fails_ >= cfg_.max_login_fails && cfg_.max_login_fails > 0;
+    if (res.fatal) permit(kRefusing);
     res.text = "Login incorrect.";
   }
   auto bytes = encode(res);
@@ -417,20 +466,19 @@ void Helper::on_login(const Message& msg) {
 void Helper::on_handover(Message& msg) {
   auto h = decode_handover(msg.payload);
   if (!h) end("bad HANDOVER: " + h.error());
-  if (msg.fds.size() != 1) end("HANDOVER without the control connection");
-  if (state_ == HelperState::kPreauth && !login_ok_) end("HANDOVER before login");
   UniqueFd control = std::move(msg.fds[0]);
   TlsState tls{h->tls, h->pbsz, h->prot_private, std::move(h->tls_tag), std::move(h->tls_session)};
   sock_.reset();
   // With TLS the pre-login worker that did the handshake stays, relaying the control
   // connection; it ends when the session's last worker has gone (see end()).
-  if (h->relay && state_ == HelperState::kPreauth && relay_ < 0) {
+  if (h->relay && state_ == kAuthed && relay_ < 0) {
     relay_ = worker_;
     worker_ = -1;
   } else {
     reap_worker();
   }
-  if (state_ == HelperState::kPreauth) {
+  if (state_ == kAuthed && !grant_->refusal.empty()) refuse_login(std::move(control));
+  if (state_ == kAuthed) {
     spawn_postauth(std::move(control), std::move(h->pending), std::move(tls));
   } else {  // REIN: back to a fresh pre-login worker; the login's grants go.
     grant_.reset();
@@ -439,36 +487,20 @@ void Helper::on_handover(Message& msg) {
   }
 }
 
-// A socket bound to ftp_data_port for an active connection to the control peer.
-void Helper::on_port20(const Message& msg) {
+// An active data connection to the control peer from ftp_data_port: bound and
+// connected here, so the worker never holds a privileged port it could point
+// elsewhere or listen on. A connection that fails or times out is an answer (425).
+void Helper::on_port20(Message& msg) {
   auto req = decode_port20_request(msg.payload);
   if (!req) end("bad PORT20 request: " + req.error());
-  Port20Result res;
-  UniqueFd s;
   const Config& c = grant_ ? *grant_->cfg : cfg_;
-  if (!c.connect_from_port_20) end("PORT20 request with connect_from_port_20=NO");
   if (!c.port_promiscuous && (!same_host(req->peer, peer_) || sockaddr_port(req->peer) < 1024))
     end("PORT20 request for a foreign address");
-  // On a dual-stack listener an IPv4 client reaches ::ffff:a.b.c.d; bind its IPv4 form,
-  // the family the worker will connect with.
-  sockaddr_storage bind_addr = local_;
-  sockaddr_unmap(bind_addr);
-  if (bind_addr.ss_family == AF_INET)
-    reinterpret_cast<sockaddr_in&>(bind_addr).sin_port = htons(c.ftp_data_port);
-  else
-    reinterpret_cast<sockaddr_in6&>(bind_addr).sin6_port = htons(c.ftp_data_port);
-  if (bind_addr.ss_family != req->peer.ss_family) {
-    res.text = "the data connection must use the control connection's address family";
-  } else {
-    s.reset(socket(bind_addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    int one = 1;
-    res.ok = s && setsockopt(s.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == 0 &&
-             bind(s.get(), reinterpret_cast<sockaddr*>(&bind_addr), sizeof bind_addr) == 0;
-    if (!res.ok)
-      res.text = "cannot bind port " + std::to_string(c.ftp_data_port) + ": " + errno_text(errno);
-  }
+  auto s = port20_connect(local_, static_cast<uint16_t>(c.ftp_data_port), req->peer,
+                          c.connect_timeout);
+  Port20Result res{s.ok(), s ? "" : s.error()};
   auto bytes = encode(res);
-  int fd = s.get();
+  const int fd = s ? s->get() : -1;
   auto st = res.ok ? ipc_send(sock_.get(), MsgType::kPort20Result, bytes, std::span(&fd, 1))
                    : ipc_send(sock_.get(), MsgType::kPort20Result, bytes);
   if (!st) end(st.error());
@@ -479,9 +511,6 @@ void Helper::on_port20(const Message& msg) {
 // confused or hostile worker, and the session ends (vsftpd does the same checks).
 void Helper::on_chown_upload(Message& msg) {
   if (auto req = decode_chown_upload(msg.payload); !req) end("bad CHOWN_UPLOAD: " + req.error());
-  if (!grant_ || !grant_->anonymous || !grant_->anon.chown)
-    end("CHOWN_UPLOAD without chown_uploads for an anonymous session");
-  if (msg.fds.size() != 1) end("CHOWN_UPLOAD without the file");
   int fd = msg.fds[0].get();
   struct stat st {};
   if (fstat(fd, &st) != 0) end("CHOWN_UPLOAD: fstat: " + errno_text(errno));
@@ -502,7 +531,6 @@ void Helper::on_chown_upload(Message& msg) {
 void Helper::on_module_priv(Message& msg) {
   auto req = decode_module_priv_request(msg.payload);
   if (!req) end("bad MODULE_PRIV request: " + req.error());
-  if (!grant_) end("MODULE_PRIV without a login");
   ModulePrivResult res;
   if (ModuleRegistry* m = cfg_.modules.get()) {
     std::string peer_text = sockaddr_host_text(peer_);
@@ -517,26 +545,25 @@ void Helper::on_module_priv(Message& msg) {
     end(sent.error());
 }
 
+// Everything "may this request happen now?" asks, read from the request's row.
+void Helper::check(const Rule& rule, const Message& msg) {
+  const std::string name = rule.name;
+  if (!(rule.states & state_)) end(name + " request out of state");
+  if (++counts_[msg.type] > rule.max_count) end(name + " request over its limit");
+  if (msg.fds.size() > 1) end(name + " request with more than one descriptor");
+  if (rule.fds == Fds::kNone && !msg.fds.empty()) end(name + " request with a descriptor");
+  if (rule.fds == Fds::kOne && msg.fds.empty()) end(name + " request without its descriptor");
+  const PolicyView view{grant_ ? *grant_->cfg : cfg_, grant_ ? &*grant_ : nullptr};
+  if (rule.allowed_by && !rule.allowed_by(view)) end(name + " request without " + rule.needs);
+}
+
 void Helper::handle(Message& msg) {
-  const RequestRule* rule = nullptr;
-  for (const auto& r : kRules)
-    if (r.type == msg.type) rule = &r;
-  if (!rule) end("request not in the table");
-  if (!(rule->states & static_cast<unsigned>(state_))) end("request out of state");
-  if (++counts_[msg.type] > rule->max_count) end("request over its limit");
-  // HANDOVER (the control connection), CHOWN_UPLOAD (the file), MODULE_PRIV (optional).
-  if (!msg.fds.empty() && !carries_fd(msg.type)) end("request with a descriptor");
-  if (msg.fds.size() > 1) end("request with more than one descriptor");
-  if (login_ok_ && state_ == HelperState::kPreauth && msg.type != MsgType::kHandover)
-    end("request after login other than HANDOVER");
-  switch (msg.type) {
-    case MsgType::kLogin: return on_login(msg);
-    case MsgType::kHandover: return on_handover(msg);
-    case MsgType::kPort20Socket: return on_port20(msg);
-    case MsgType::kChownUpload: return on_chown_upload(msg);
-    case MsgType::kModulePriv: return on_module_priv(msg);
-    default: end("unexpected request");
+  for (const Rule& rule : kPolicy) {
+    if (rule.type != msg.type) continue;
+    check(rule, msg);
+    return (this->*rule.handler)(msg);
   }
+  end("request not in the table");
 }
 
 void Helper::serve() {
@@ -548,25 +575,6 @@ void Helper::serve() {
     }
     handle(*msg);
   }
-}
-
-bool wrappers_allow(const Config& cfg, const sockaddr_storage& peer) {
-#ifdef HAVE_LIBWRAP
-  if (!cfg.tcp_wrappers) return true;
-  // The address with tcpd's lazy name lookups, so host name rules, KNOWN/UNKNOWN and
-  // PARANOID mean what they say (an unknown name would match UNKNOWN for everyone).
-  // A slow DNS answer holds up only this session's process, never the master.
-  sockaddr_storage client = peer;
-  request_info req;
-  request_init(&req, RQ_DAEMON, "moatftpd", RQ_CLIENT_SIN, reinterpret_cast<sockaddr*>(&client),
-               0);
-  sock_methods(&req);
-  return hosts_access(&req) != 0;
-#else
-  (void)cfg;
-  (void)peer;
-  return true;
-#endif
 }
 
 void Helper::run(UniqueFd client, bool implicit_tls) {

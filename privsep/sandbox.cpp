@@ -59,8 +59,13 @@ Status change_identity(const Identity& id) {
   return verify_identity(id);
 }
 
+// Never above what the process inherited: raising a hard limit needs a privilege the
+// worker no longer has, and a lower inherited limit is the administrator's choice.
 Status set_limit(int resource, rlim_t value, const char* name) {
-  const rlimit lim{value, value};
+  rlimit now{};
+  if (::getrlimit(resource, &now) != 0) return sys_fail(std::string("getrlimit ") + name);
+  const rlim_t v = std::min(value, now.rlim_max);  // RLIM_INFINITY is the largest value
+  const rlimit lim{v, v};
   if (::setrlimit(resource, &lim) != 0) return sys_fail(std::string("setrlimit ") + name);
   return Ok{};
 }
@@ -80,6 +85,14 @@ Status lock_privileges() {
 }
 
 }  // namespace
+
+Status sandbox_drop_privileges(const Identity& id) {
+  if (id.uid == 0) return fail("sandbox: refusing to run a worker as uid 0");
+  if (auto s = change_identity(id); !s) return s;
+  if (::chdir("/") != 0) return sys_fail("chdir /");
+  if (auto s = set_limit(RLIMIT_CORE, 0, "CORE"); !s) return s;
+  return lock_privileges();
+}
 
 Status sandbox_enter(const Identity& id, bool use_seccomp, const SeccompPolicy& policy) {
   if (id.uid == 0) return fail("sandbox: refusing to run a worker as uid 0");

@@ -18,11 +18,16 @@ struct Identity {
   std::string start_dir;   // directory to chdir to after the identity change ("/" if empty)
 };
 
-enum class SeccompProfile { kPreauth, kPostauth };
+// kRelay: the pre-login worker once it relays a TLS control connection (stacked on
+// its kPreauth filter by seccomp_enter_relay).
+enum class SeccompProfile { kPreauth, kPostauth, kRelay };
 
 struct SeccompPolicy {
   SeccompProfile profile = SeccompProfile::kPreauth;
   bool write_enable = false;  // post-auth: allow file-system writes
+  // post-auth, connect_from_port_20: active data connections come connected from the
+  // helper, so no connect()
+  bool port20_from_helper = false;
   int omit_syscall = -1;      // tests only: leave this system call out of the allow-list
 };
 
@@ -32,9 +37,18 @@ struct SeccompPolicy {
 // Refuses uid 0. Any failure is returned; the caller ends the session.
 Status sandbox_enter(const Identity& id, bool use_seccomp, const SeccompPolicy& policy);
 
+// Less than a worker's confinement, for a child that must read /etc and may start
+// processes (tcp_wrappers' lookups and spawn options): the identity change (verified),
+// chdir("/"), no core dumps, no_new_privs, not dumpable. No chroot, no seccomp.
+Status sandbox_drop_privileges(const Identity& id);
+
 // Builds the production filters once (the master, before any fork), so that workers
 // only copy one, write their pid in and load it; without it they build their own.
 Status seccomp_precompile();
+
+// In a sandboxed pre-login worker that becomes the TLS relay: adds the relay's
+// narrower filter (precompiled by the master) to the one it has.
+Status seccomp_enter_relay();
 
 // Loads the allow-list filter only (default action: kill the process).
 Status seccomp_install(const SeccompPolicy& policy);

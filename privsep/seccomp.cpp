@@ -63,56 +63,96 @@ constexpr scmp_arg_cmp kNoExec = masked(2, PROT_EXEC, 0);
 constexpr scmp_arg_cmp kStream = masked(1, ~uint32_t{SOCK_NONBLOCK | SOCK_CLOEXEC}, SOCK_STREAM);
 
 // clang-format off: one table per layer, grouped by purpose.
-// Both profiles: a libevent epoll loop on sockets, glibc, OpenSSL. No file system.
+// Every role (pre-login worker, TLS relay, post-login worker): a poll or libevent loop
+// on descriptors it was given, glibc, OpenSSL. No file system, no new sockets.
 constexpr Rule kEventLoopRules[] = {
+    // The control connection, the helper's IPC, the relay's pair, files after login.
     allow(SCMP_SYS(read)), allow(SCMP_SYS(write)), allow(SCMP_SYS(readv)), allow(SCMP_SYS(writev)),
-    allow(SCMP_SYS(pread64)), allow(SCMP_SYS(close)), allow(SCMP_SYS(fstat)),
+    allow(SCMP_SYS(pread64)), allow(SCMP_SYS(close)),
+    allow(SCMP_SYS(fstat)), allow(SCMP_SYS(statx)),  // stdio, libevent, SIZE and RETR
     allow(SCMP_SYS(newfstatat)),  // glibc >= 2.33 implements fstat() with it
-    allow(SCMP_SYS(statx)), allow(SCMP_SYS(lseek)),
-    allow(SCMP_SYS(mmap), kNoExec),  // no new executable memory
-    allow(SCMP_SYS(mprotect), kNoExec), allow(SCMP_SYS(munmap)), allow(SCMP_SYS(mremap)),
-    allow(SCMP_SYS(brk)),
+    allow(SCMP_SYS(lseek)),       // REST offsets, a transfer's position
+    // malloc, OpenSSL's buffers, thread stacks; never new executable memory.
+    allow(SCMP_SYS(mmap), kNoExec), allow(SCMP_SYS(mprotect), kNoExec),
+    allow(SCMP_SYS(munmap)), allow(SCMP_SYS(mremap)), allow(SCMP_SYS(brk)),
     allow(SCMP_SYS(madvise)),  // malloc returns memory to the kernel
-    allow(SCMP_SYS(futex)), allow(SCMP_SYS(epoll_create1)), allow(SCMP_SYS(epoll_ctl)),
-    allow(SCMP_SYS(epoll_wait)), allow(SCMP_SYS(epoll_pwait)), allow(SCMP_SYS(poll)),
-    allow(SCMP_SYS(ppoll)), allow(SCMP_SYS(select)), allow(SCMP_SYS(pselect6)),
-    allow(SCMP_SYS(clock_gettime)),  // the vDSO falls back to the syscall
-    allow(SCMP_SYS(clock_nanosleep)), allow(SCMP_SYS(nanosleep)), allow(SCMP_SYS(gettimeofday)),
-    allow(SCMP_SYS(time)), allow(SCMP_SYS(getpid)), allow(SCMP_SYS(gettid)),
-    allow(SCMP_SYS(getuid)), allow(SCMP_SYS(geteuid)), allow(SCMP_SYS(getgid)),
-    allow(SCMP_SYS(getegid)),
+    allow(SCMP_SYS(futex)),    // glibc's locks (stdio, malloc)
+    // libevent's backends and the relay's poll loop.
+    allow(SCMP_SYS(epoll_create1)), allow(SCMP_SYS(epoll_ctl)), allow(SCMP_SYS(epoll_wait)),
+    allow(SCMP_SYS(epoll_pwait)), allow(SCMP_SYS(poll)), allow(SCMP_SYS(ppoll)),
+    allow(SCMP_SYS(select)), allow(SCMP_SYS(pselect6)),
+    // Timers, timeouts, log time stamps; the vDSO falls back to the syscalls.
+    allow(SCMP_SYS(clock_gettime)), allow(SCMP_SYS(clock_nanosleep)), allow(SCMP_SYS(nanosleep)),
+    allow(SCMP_SYS(gettimeofday)), allow(SCMP_SYS(time)),
+    // Identity reads: log lines, listings' owner column, module hooks.
+    allow(SCMP_SYS(getpid)), allow(SCMP_SYS(gettid)), allow(SCMP_SYS(getuid)),
+    allow(SCMP_SYS(geteuid)), allow(SCMP_SYS(getgid)), allow(SCMP_SYS(getegid)),
     allow(SCMP_SYS(getrandom)),  // OpenSSL's and libevent's entropy
+    // SIGPIPE ignored, libevent's signal handling, leaving.
     allow(SCMP_SYS(rt_sigaction)), allow(SCMP_SYS(rt_sigprocmask)), allow(SCMP_SYS(rt_sigreturn)),
     allow(SCMP_SYS(restart_syscall)), allow(SCMP_SYS(exit)), allow(SCMP_SYS(exit_group)),
-    allow(SCMP_SYS(fcntl)),                   // O_NONBLOCK, FD_CLOEXEC, upload locks
+    // fcntl: only what the code uses. F_SETOWN, F_SETOWN_EX and F_SETSIG (with O_ASYNC
+    // they send SIGIO to any process of the same uid: another session's worker) and
+    // F_SETLEASE, F_NOTIFY, F_DUPFD stay out.
+    allow(SCMP_SYS(fcntl), eq(1, F_GETFL)),
+    allow(SCMP_SYS(fcntl), eq(1, F_SETFL), masked(2, O_ASYNC, 0)),  // O_NONBLOCK, O_APPEND
+    allow(SCMP_SYS(fcntl), eq(1, F_GETFD)),  // libevent's FD_CLOEXEC; a module's fd check
+    allow(SCMP_SYS(fcntl), eq(1, F_SETFD)),
     allow(SCMP_SYS(ioctl), eq(1, FIONREAD)),  // libevent sizes its reads
-    allow(SCMP_SYS(ioctl), eq(1, FIONBIO)),
+    allow(SCMP_SYS(ioctl), eq(1, FIONBIO)),   // libevent makes descriptors non-blocking
     refuse(SCMP_SYS(ioctl), ENOTTY, eq(1, TCGETS)),  // stdio's isatty() probe
+    // On the descriptors it holds: IPC with descriptors (sendmsg, recvmsg), control
+    // and data I/O with flags (send/recv are sendto/recvfrom), ABOR's urgent data and
+    // TCP options (setsockopt), addresses for PASV/EPSV replies and logs, shutdown
+    // at the end of a transfer or a TLS session.
     allow(SCMP_SYS(sendmsg)), allow(SCMP_SYS(recvmsg)), allow(SCMP_SYS(sendto)),
     allow(SCMP_SYS(recvfrom)), allow(SCMP_SYS(shutdown)), allow(SCMP_SYS(getsockname)),
     allow(SCMP_SYS(getpeername)), allow(SCMP_SYS(setsockopt)), allow(SCMP_SYS(getsockopt)),
-    // Data connections: TCP over IPv4/IPv6 and nothing else (no netlink, raw, UDP).
-    allow(SCMP_SYS(socket), eq(0, AF_INET), kStream, eq(2, 0)),
-    allow(SCMP_SYS(socket), eq(0, AF_INET), kStream, eq(2, IPPROTO_TCP)),
-    allow(SCMP_SYS(socket), eq(0, AF_INET6), kStream, eq(2, 0)),
-    allow(SCMP_SYS(socket), eq(0, AF_INET6), kStream, eq(2, IPPROTO_TCP)),
     // A stray syslog() or NSS lookup tries AF_UNIX: let it fail instead of killing.
-    refuse(SCMP_SYS(socket), EACCES, eq(0, AF_UNIX)), allow(SCMP_SYS(connect)),
-    allow(SCMP_SYS(bind)), allow(SCMP_SYS(listen)), allow(SCMP_SYS(accept)),
-    allow(SCMP_SYS(accept4)),
+    refuse(SCMP_SYS(socket), EACCES, eq(0, AF_UNIX)),
     allow(SCMP_SYS(eventfd2)),  // libevent's wake-up channel
-    allow(SCMP_SYS(pipe2)),
+    allow(SCMP_SYS(pipe2)),     // libevent's wake-up channel where eventfd is missing
     allow(SCMP_SYS(uname)),                          // glibc and OpenSSL ask for the kernel release
     allow(SCMP_SYS(prlimit64), eq(0, 0), eq(2, 0)),  // getrlimit() on ourselves only
-    allow(SCMP_SYS(sched_yield)),
+    allow(SCMP_SYS(sched_yield)),                    // glibc's spin locks
     allow(SCMP_SYS(tgkill), eq(0, kSelfPid)),                 // abort() signals itself, nobody else
     allow(SCMP_SYS(set_robust_list)), allow(SCMP_SYS(rseq)),  // glibc thread setup
 };
 
 // Pre-auth only: at a login over TLS the worker becomes the control connection's
-// relay, and the post-login worker gets the other end of a stream socketpair.
+// relay, and the post-login worker gets the other end of a stream socketpair. No
+// socket, bind, connect, listen or accept: it speaks only on what it was given.
 constexpr Rule kPreauthRules[] = {
     allow(SCMP_SYS(socketpair), eq(0, AF_UNIX), kStream),
+    // ... and then narrows itself to the relay's profile: a filter can only take away.
+    allow(SCMP_SYS(seccomp), eq(0, SECCOMP_SET_MODE_FILTER)),
+};
+// The TLS relay (the pre-login worker after a TLS login) gets kEventLoopRules alone,
+// stacked on its pre-login filter: no socketpair, no further filters.
+
+// Post-auth: data connections, TCP over IPv4/IPv6 and nothing else (no netlink, raw,
+// UDP). PASV binds, listens and accepts; PORT without connect_from_port_20 connects.
+constexpr Rule kDataConnectionRules[] = {
+    allow(SCMP_SYS(socket), eq(0, AF_INET), kStream, eq(2, 0)),
+    allow(SCMP_SYS(socket), eq(0, AF_INET), kStream, eq(2, IPPROTO_TCP)),
+    allow(SCMP_SYS(socket), eq(0, AF_INET6), kStream, eq(2, 0)),
+    allow(SCMP_SYS(socket), eq(0, AF_INET6), kStream, eq(2, IPPROTO_TCP)),
+    allow(SCMP_SYS(bind)), allow(SCMP_SYS(listen)), allow(SCMP_SYS(accept)),
+    allow(SCMP_SYS(accept4)),
+};
+
+// PORT without connect_from_port_20. With it the helper connects from port 20 and
+// hands over a connected socket; connect() would let a worker detach it (AF_UNSPEC)
+// and connect it elsewhere, so it is left out.
+constexpr Rule kActiveConnectRules[] = {
+    allow(SCMP_SYS(connect)),
+};
+
+// Post-auth: record locks on uploads and downloads (lock_upload_files).
+constexpr Rule kLockRules[] = {
+    allow(SCMP_SYS(fcntl), eq(1, F_GETLK)), allow(SCMP_SYS(fcntl), eq(1, F_SETLK)),
+    allow(SCMP_SYS(fcntl), eq(1, F_SETLKW)), allow(SCMP_SYS(fcntl), eq(1, F_OFD_GETLK)),
+    allow(SCMP_SYS(fcntl), eq(1, F_OFD_SETLK)), allow(SCMP_SYS(fcntl), eq(1, F_OFD_SETLKW)),
 };
 
 // Post-auth, any policy: browsing and downloading inside the session root.
@@ -189,8 +229,13 @@ Status add_profile(scmp_filter_ctx ctx, const SeccompPolicy& policy, uint32_t pi
 #ifdef MOAT_SANITIZERS
   if (auto s = add_rules(ctx, kSanitizerRules, omit, pid); !s) return s;
 #endif
+  if (policy.profile == SeccompProfile::kRelay) return Ok{};
   if (policy.profile == SeccompProfile::kPreauth) return add_rules(ctx, kPreauthRules, omit, pid);
   if (auto s = add_rules(ctx, kPostauthRules, omit, pid); !s) return s;
+  if (auto s = add_rules(ctx, kDataConnectionRules, omit, pid); !s) return s;
+  if (auto s = add_rules(ctx, kLockRules, omit, pid); !s) return s;
+  if (!policy.port20_from_helper)
+    if (auto s = add_rules(ctx, kActiveConnectRules, omit, pid); !s) return s;
   return add_rules(ctx,
                    policy.write_enable ? std::span<const Rule>(kWriteRules)
                                        : std::span<const Rule>(kReadOnlyOpenRules),
@@ -284,11 +329,13 @@ struct Compiled {
   bool ready = false;
   std::vector<sock_filter> insns;
 };
-std::array<Compiled, 3> g_compiled;  // pre-auth, post-auth read-only, post-auth write
+// pre-auth; post-auth by write_enable and connect_from_port_20; relay
+std::array<Compiled, 6> g_compiled;
 
 std::size_t compiled_index(const SeccompPolicy& p) {
   if (p.profile == SeccompProfile::kPreauth) return 0;
-  return p.write_enable ? 2 : 1;
+  if (p.profile == SeccompProfile::kRelay) return 5;
+  return 1 + (p.write_enable ? 1 : 0) + (p.port20_from_helper ? 2 : 0);
 }
 
 bool is_pid_test(const sock_filter& f) {
@@ -322,13 +369,14 @@ Status compile(const SeccompPolicy& policy) {
   return Ok{};
 }
 
-Status load_compiled(const Compiled& c) {
+Status load_compiled(const Compiled& c, bool set_no_new_privs = true) {
   std::vector<sock_filter> insns = c.insns;
   const auto pid = static_cast<uint32_t>(getpid());
   for (sock_filter& f : insns)
     if (is_pid_test(f)) f.k = pid;
   sock_fprog prog{static_cast<unsigned short>(insns.size()), insns.data()};
-  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+  // A process under a filter already has no_new_privs, and may not ask for it again.
+  if (set_no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
     return fail("seccomp: no_new_privs: " + errno_text(errno));
   if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &prog) != 0)
     return fail("seccomp: loading the filter: " + errno_text(errno));
@@ -338,10 +386,11 @@ Status load_compiled(const Compiled& c) {
 }  // namespace
 
 Status seccomp_precompile() {
-  for (const SeccompPolicy& p : {SeccompPolicy{SeccompProfile::kPreauth, false, -1},
-                                 SeccompPolicy{SeccompProfile::kPostauth, false, -1},
-                                 SeccompPolicy{SeccompProfile::kPostauth, true, -1}})
-    if (auto s = compile(p); !s) return s;
+  if (auto s = compile({SeccompProfile::kPreauth}); !s) return s;
+  if (auto s = compile({SeccompProfile::kRelay}); !s) return s;
+  for (bool write : {false, true})
+    for (bool port20 : {false, true})
+      if (auto s = compile({SeccompProfile::kPostauth, write, port20}); !s) return s;
   return Ok{};
 }
 
@@ -352,6 +401,12 @@ Status seccomp_install(const SeccompPolicy& policy) {
   const Compiled& c = g_compiled[compiled_index(policy)];
   if (c.ready && policy.omit_syscall < 0) return load_compiled(c);
   return load_filter(policy, kDefaultAction);
+}
+
+Status seccomp_enter_relay() {
+  const Compiled& c = g_compiled[compiled_index({SeccompProfile::kRelay})];
+  if (!c.ready) return fail("seccomp: the relay's filter was not compiled");
+  return load_compiled(c, false);
 }
 
 Status seccomp_install_trapping(const SeccompPolicy& policy) {

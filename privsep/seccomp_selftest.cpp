@@ -148,6 +148,14 @@ void exercise_process_basics(int ipc_out, int ipc_in) {
   }
 }
 
+// A login over TLS: the pre-login worker keeps one end of a stream pair as the relay.
+void exercise_tls_handover() {
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return;
+  close(sv[0]);
+  close(sv[1]);
+}
+
 // The control connection's calls: nonblocking reads, MSG_NOSIGNAL writes, urgent data.
 void exercise_control(const TcpPair& p) {
   int avail = 0;
@@ -210,7 +218,7 @@ void run_transfer(event_base* base, TransferSpec spec, size_t upload) {
   run_until(base, drain.eof);
 }
 
-void exercise_event_loop(event_base* base) {
+void exercise_event_loop(event_base* base, bool data_connections) {
   bool fired = false;
   Event timer(evtimer_new(base, [](evutil_socket_t, short, void* f) {
     *static_cast<bool*>(f) = true;
@@ -218,6 +226,7 @@ void exercise_event_loop(event_base* base) {
   timeval tv{0, 1000};
   event_add(timer.get(), &tv);
   run_until(base, fired);
+  if (!data_connections) return;  // pre-auth: no transfers, no sockets of its own
   TransferSpec listing;
   listing.kind = TransferSpec::kSendBuffer;
   listing.buffer.assign(200 * 1024, 'l');
@@ -325,15 +334,16 @@ void exercise_writing(event_base* base) {
   sa.sa_flags = SA_SIGINFO;
   sigemptyset(&sa.sa_mask);
   if (sigaction(SIGSYS, &sa, nullptr) != 0) setup_failed("sigaction: " + errno_text(errno));
+  // The control connection is inherited: no worker makes one (pre-auth may not).
+  TcpPair control = tcp_pair();
   if (auto st = seccomp_install_trapping(policy); !st) setup_failed(st.error());
   exercise_process_basics(ipc[0], ipc[1]);
   Base base(event_base_new());
   if (!base) _exit(4);
-  {
-    TcpPair control = tcp_pair();
-    exercise_control(control);
-  }
-  exercise_event_loop(base.get());
+  exercise_control(control);
+  control = TcpPair{};
+  if (!postauth) exercise_tls_handover();
+  exercise_event_loop(base.get(), postauth);
   if (postauth) exercise_browsing();
   if (postauth) exercise_downloads(base.get());
   if (postauth && policy.write_enable) exercise_writing(base.get());

@@ -16,8 +16,10 @@ constexpr uint64_t kReady = uint64_t{1} << kStampBits;
 constexpr unsigned kTagShift = kStampBits + 1;
 constexpr uint32_t kTagMask = (uint32_t{1} << (64 - kTagShift)) - 1;
 // A heartbeat up to this far "ahead" of our clock is a fresh one another process took
-// after our clock_gettime, not a wrapped old one.
-constexpr uint64_t kFuture = uint64_t{1} << (kStampBits - 1);
+// after our clock_gettime. Anything further ahead is a lie (the table is writable by
+// every post-login worker, a compromised one included): stale at once, or a slot
+// stamped in the future would cut every transfer's share for good.
+constexpr uint64_t kMaxAheadMs = 1000;
 // Reads of one slot that keep meeting a change give up: the slot is churning.
 constexpr int kReadAttempts = 3;
 
@@ -113,7 +115,8 @@ uint32_t make_tag(uint32_t pid, uint32_t counter, uint64_t now_ns) {
 
 bool Table::stale(uint64_t state, uint64_t now_ms) const {
   const uint64_t age = (now_ms - state) & kStampMask;
-  return age > stale_ms_ && age < kFuture;
+  const bool ahead = age > kStampMask - kMaxAheadMs;  // (now - stamp) wrapped: a stamp > now
+  return age > stale_ms_ && !ahead;
 }
 
 // A free or stale slot becomes ours in one CAS (not ready: nobody counts it yet); our

@@ -167,6 +167,22 @@ Connection loopback_connection() {
   return c;
 }
 
+UniqueFd listener() {
+  UniqueFd lis(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_storage any = inet4("127.0.0.1", 0);
+  if (bind(lis.get(), reinterpret_cast<sockaddr*>(&any), sizeof(sockaddr_in)) != 0 ||
+      listen(lis.get(), 4) != 0)
+    return UniqueFd();
+  return lis;
+}
+
+uint16_t port_of(int fd) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
+  return ntohs(reinterpret_cast<sockaddr_in&>(ss).sin_port);
+}
+
 std::string make_dir(const char* tmpl_text) {
   std::string tmpl = tmpl_text;
   if (mkdtemp(tmpl.data()) == nullptr) return "";
@@ -344,6 +360,14 @@ class HelperTable : public ::testing::Test {
   std::vector<uint8_t> port20(const char* ip, uint16_t port) const {
     return encode(Port20Request{inet4(ip, port)});
   }
+  // The text of a PORT20 answer that grants nothing; "(granted)" or "(no answer)" else.
+  std::string port20_refusal(int ipc, uint16_t port) const {
+    auto m = ask(ipc, MsgType::kPort20Socket, port20("127.0.0.1", port));
+    if (!m) return "(no answer)";
+    auto r = decode_port20_result(m->payload);
+    if (!r) return "(bad answer)";
+    return r->ok || !m->fds.empty() ? "(granted)" : r->text;
+  }
   uint16_t client_port() const {
     return ntohs(reinterpret_cast<const sockaddr_in&>(conn_.client_addr).sin_port);
   }
@@ -405,20 +429,89 @@ TEST_F(HelperTable, Port20IsGrantedOnlyForThePeer) {
   cfg_.ftp_data_port = 0;  // any port: the test must not depend on port 20 being free
   Launch pre = start();
   Launch post = logged_in(pre);
-  auto m = ask(post.ipc.get(), MsgType::kPort20Socket, port20("127.0.0.1", 40000));
+  UniqueFd lis = listener();
+  auto m = ask(post.ipc.get(), MsgType::kPort20Socket, port20("127.0.0.1", port_of(lis.get())));
   ASSERT_TRUE(m.has_value());
   ASSERT_EQ(m->type, MsgType::kPort20Result);
   auto r = decode_port20_result(m->payload);
   ASSERT_TRUE(r.ok());
   EXPECT_TRUE(r->ok) << r->text;
   ASSERT_EQ(m->fds.size(), 1u);
-  sockaddr_storage bound{};
-  socklen_t len = sizeof bound;
-  ASSERT_EQ(getsockname(m->fds[0].get(), reinterpret_cast<sockaddr*>(&bound), &len), 0);
-  EXPECT_EQ(bound.ss_family, AF_INET);
+  // Issue 11, point 2: it comes connected to the approved address, not merely bound.
+  sockaddr_storage peer{};
+  socklen_t len = sizeof peer;
+  ASSERT_EQ(getpeername(m->fds[0].get(), reinterpret_cast<sockaddr*>(&peer), &len), 0);
+  EXPECT_EQ(ntohs(reinterpret_cast<sockaddr_in&>(peer).sin_port), port_of(lis.get()));
+  // Pointing it elsewhere or listening on it changes nothing.
+  UniqueFd other = listener();
+  sockaddr_storage elsewhere = inet4("127.0.0.1", port_of(other.get()));
+  connect(m->fds[0].get(), reinterpret_cast<sockaddr*>(&elsewhere), sizeof(sockaddr_in));
+  len = sizeof peer;
+  ASSERT_EQ(getpeername(m->fds[0].get(), reinterpret_cast<sockaddr*>(&peer), &len), 0);
+  EXPECT_EQ(ntohs(reinterpret_cast<sockaddr_in&>(peer).sin_port), port_of(lis.get()));
+  EXPECT_NE(listen(m->fds[0].get(), 1), 0);
   // And then a foreign one ends the session.
   ASSERT_TRUE(ipc_send(post.ipc.get(), MsgType::kPort20Socket, port20("10.1.2.3", 40000)));
   expect_ended(post.ipc.get(), "foreign address");
+}
+
+// A connection the client refuses is an answer without a socket; the session goes on.
+TEST_F(HelperTable, Port20RefusedIsAnAnswer) {
+  cfg_.connect_from_port_20 = true;
+  cfg_.ftp_data_port = 0;
+  Launch pre = start();
+  Launch post = logged_in(pre);
+  uint16_t closed = 0;
+  {
+    UniqueFd lis = listener();
+    closed = port_of(lis.get());
+  }
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_NE(port20_refusal(post.ipc.get(), closed).find("cannot connect"), std::string::npos);
+  }
+}
+
+// Issue 11: a writable chroot is refused by the helper itself; no post-login worker
+// is started that could ignore the refusal.
+TEST_F(HelperTable, WritableChrootIsRefusedByTheHelper) {
+  ASSERT_EQ(chown(anon_root_.c_str(), nobody_uid_, static_cast<gid_t>(-1)), 0);
+  Launch pre = start();
+  auto r = login(pre.ipc.get(), "anonymous");
+  ASSERT_TRUE(r && r->ok);
+  int fd = pre.control.get();
+  ASSERT_TRUE(ipc_send(pre.ipc.get(), MsgType::kHandover, encode(Handover{}), std::span(&fd, 1)));
+  pre.control.reset();
+  Aftermath a = aftermath(pre.ipc.get());
+  EXPECT_FALSE(a.launched) << "a post-login worker was started";
+  EXPECT_TRUE(a.exited) << a.stderr_text;
+  EXPECT_NE(a.stderr_text.find("login refused"), std::string::npos) << a.stderr_text;
+  char buf[512] = {};
+  ASSERT_TRUE(wait_readable(conn_.client.get(), kWaitMs));
+  ASSERT_GT(read(conn_.client.get(), buf, sizeof buf - 1), 0);
+  EXPECT_EQ(std::string(buf).rfind("500 OOPS: refusing to run with writable root", 0), 0u) << buf;
+  EXPECT_NE(std::string(buf).find("allow_writeable_chroot=YES"), std::string::npos) << buf;
+}
+
+// A client that never answers the SYN (here: a listener whose accept queue is full)
+// holds the helper for connect_timeout, not longer; the worker learns it as a refusal.
+TEST_F(HelperTable, Port20ToAnUnresponsiveClientTimesOut) {
+  cfg_.connect_from_port_20 = true;
+  cfg_.ftp_data_port = 0;
+  cfg_.connect_timeout = 1;
+  Launch pre = start();
+  Launch post = logged_in(pre);
+  UniqueFd lis(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_storage any = inet4("127.0.0.1", 0);
+  ASSERT_EQ(bind(lis.get(), reinterpret_cast<sockaddr*>(&any), sizeof(sockaddr_in)), 0);
+  ASSERT_EQ(listen(lis.get(), 0), 0);
+  sockaddr_storage to = inet4("127.0.0.1", port_of(lis.get()));
+  // One connection fills a backlog of 0; the kernel then drops further SYNs.
+  UniqueFd queued(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  connect(queued.get(), reinterpret_cast<sockaddr*>(&to), sizeof(sockaddr_in));
+  pollfd p{queued.get(), POLLOUT, 0};
+  ASSERT_EQ(poll(&p, 1, kWaitMs), 1);  // its handshake completed: it is queued
+  EXPECT_NE(port20_refusal(post.ipc.get(), port_of(lis.get())).find("timed out"),
+            std::string::npos);
 }
 
 // ---- requests out of state ------------------------------------------------------------
@@ -434,7 +527,7 @@ TEST_F(HelperTable, HandoverBeforeLogin) {
   Launch pre = start();
   int fd = pre.control.get();
   ASSERT_TRUE(ipc_send(pre.ipc.get(), MsgType::kHandover, encode(Handover{}), std::span(&fd, 1)));
-  expect_ended(pre.ipc.get(), "HANDOVER before login");
+  expect_ended(pre.ipc.get(), "HANDOVER request out of state");
 }
 
 TEST_F(HelperTable, HandoverAfterAFailedLogin) {
@@ -443,7 +536,7 @@ TEST_F(HelperTable, HandoverAfterAFailedLogin) {
   ASSERT_TRUE(r && !r->ok);
   int fd = pre.control.get();
   ASSERT_TRUE(ipc_send(pre.ipc.get(), MsgType::kHandover, encode(Handover{}), std::span(&fd, 1)));
-  expect_ended(pre.ipc.get());
+  expect_ended(pre.ipc.get(), "HANDOVER request out of state");
 }
 
 TEST_F(HelperTable, LoginAfterASuccessfulLogin) {
@@ -451,7 +544,7 @@ TEST_F(HelperTable, LoginAfterASuccessfulLogin) {
   auto r = login(pre.ipc.get(), "anonymous");
   ASSERT_TRUE(r && r->ok);
   ASSERT_TRUE(ipc_send(pre.ipc.get(), MsgType::kLogin, encode(LoginRequest{"anonymous", "x"})));
-  expect_ended(pre.ipc.get());
+  expect_ended(pre.ipc.get(), "LOGIN request out of state");
 }
 
 TEST_F(HelperTable, Port20BetweenLoginAndHandover) {
@@ -460,7 +553,7 @@ TEST_F(HelperTable, Port20BetweenLoginAndHandover) {
   auto r = login(pre.ipc.get(), "anonymous");
   ASSERT_TRUE(r && r->ok);
   ASSERT_TRUE(ipc_send(pre.ipc.get(), MsgType::kPort20Socket, port20("127.0.0.1", 40000)));
-  expect_ended(pre.ipc.get());
+  expect_ended(pre.ipc.get(), "PORT20 request out of state");
 }
 
 TEST_F(HelperTable, LoginAfterHandover) {
@@ -506,7 +599,7 @@ TEST_F(HelperTable, Port20WithConnectFromPort20Off) {
   Launch pre = start();
   Launch post = logged_in(pre);
   ASSERT_TRUE(ipc_send(post.ipc.get(), MsgType::kPort20Socket, port20("127.0.0.1", 40000)));
-  expect_ended(post.ipc.get(), "connect_from_port_20=NO");
+  expect_ended(post.ipc.get(), "PORT20 request without connect_from_port_20=YES");
 }
 
 TEST_F(HelperTable, Port20ForAForeignAddressOrALowPort) {
@@ -579,7 +672,7 @@ TEST_F(HelperTable, HandoverWithoutOrWithTooManyDescriptors) {
     int fds[2] = {pre.control.get(), pre.control.get()};
     ASSERT_TRUE(ipc_send(pre.ipc.get(), MsgType::kHandover, encode(Handover{}),
                          std::span(fds, static_cast<size_t>(nfds))));
-    expect_ended(pre.ipc.get(), nfds == 0 ? "HANDOVER without the control connection"
+    expect_ended(pre.ipc.get(), nfds == 0 ? "HANDOVER request without its descriptor"
                                           : "more than one descriptor");
   }
 }
@@ -642,7 +735,7 @@ TEST_F(HelperTable, LoginAfterTheLastPermittedFailure) {
   }
   // A worker that ignores "fatal" and tries again, even with good credentials.
   ASSERT_TRUE(ipc_send(pre.ipc.get(), MsgType::kLogin, encode(LoginRequest{"anonymous", "x"})));
-  expect_ended(pre.ipc.get(), "last permitted failure");
+  expect_ended(pre.ipc.get(), "LOGIN request out of state");
 }
 
 TEST_F(HelperTable, LoginsPastTheirLimit) {
@@ -801,7 +894,7 @@ TEST_F(HelperChown, WithoutTheFileOrWithAPayloadEndsTheSession) {
   Launch pre = start();
   Launch post = logged_in(pre);
   ASSERT_TRUE(ipc_send(post.ipc.get(), MsgType::kChownUpload, encode(ChownUpload{})));
-  expect_ended(post.ipc.get(), "without the file");
+  expect_ended(post.ipc.get(), "CHOWN_UPLOAD request without its descriptor");
   Launch pre2 = start();
   Launch post2 = logged_in(pre2);
   UniqueFd f = upload("up.bin", nobody_uid_);

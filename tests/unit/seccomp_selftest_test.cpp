@@ -56,8 +56,9 @@ const Missing kMissing[] = {
     {"getdents64", {SeccompProfile::kPostauth, false}, "post-auth (write_enable=NO)"},
     {"sendfile", {SeccompProfile::kPostauth, true}, "post-auth (write_enable=YES)"},
     {"utimensat", {SeccompProfile::kPostauth, true}, "post-auth (write_enable=YES)"},
-    {"epoll_ctl", {SeccompProfile::kPreauth, false}, "pre-auth"},
-    {"accept4", {SeccompProfile::kPreauth, false}, "pre-auth"},
+    {"epoll_ctl", {SeccompProfile::kPostauth, false}, "post-auth (write_enable=NO)"},
+    {"accept4", {SeccompProfile::kPostauth, false}, "post-auth (write_enable=NO)"},
+    {"socketpair", {SeccompProfile::kPreauth, false}, "pre-auth"},
     {"recvmsg", {SeccompProfile::kPreauth, false}, "pre-auth"},
 };
 

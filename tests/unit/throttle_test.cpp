@@ -234,6 +234,19 @@ TEST(ThrottleTable, HeartbeatsFromAheadOfOurClockAreFresh) {
   EXPECT_EQ(t.live(kT0), 2u);
 }
 
+// Issue 11, point 6: the table is shared memory a compromised worker can write. A
+// slot stamped far in the future must not count for ever.
+TEST(ThrottleTable, StampsFromTheFutureAreStale) {
+  SharedMemory mem;
+  Table t(mem.get(), 5000);
+  for (uint64_t ahead : {uint64_t{5000}, uint64_t{3600} * 1000, uint64_t{1} << 37}) {
+    auto liar = t.add(kAlice, 1, 61, kT0 + ahead);
+    ASSERT_TRUE(liar);
+    EXPECT_TRUE(t.census(kBob, std::nullopt, kT0).everyone.empty()) << ahead;
+    EXPECT_EQ(t.live(kT0), 0u) << ahead;
+  }
+}
+
 TEST(ThrottleTable, TouchUpdatesTheCapOthersSee) {
   SharedMemory mem;
   Table t(mem.get());
