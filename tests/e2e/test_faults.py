@@ -201,6 +201,16 @@ def all_gone(pids, timeout=20):
     return wait_for(lambda: not any(alive(p) for p in pids), timeout)
 
 
+def left(pids):
+    """What is left of them, for a failure message."""
+    return [(p, harness.proc_comm(p), proc_status(p).get("State")) for p in pids if alive(p)]
+
+
+def remove(path):
+    if os.path.exists(path):
+        os.unlink(path)
+
+
 def kill_orphans(pids):
     """Sessions whose master is gone are not stopped with it: a failed test ends them."""
     for pid in pids:
@@ -231,16 +241,14 @@ def test_worker_killed_mid_transfer(server, env, files, verb):
         assert worker, srv.descendants()
         os.kill(worker[0], signal.SIGKILL)
         assert victim.ctl.closed_by_peer(), "the killed session's control connection stays"
-        assert all_gone(tree), [(p, harness.proc_comm(p), proc_status(p).get("State"))
-                                for p in tree if alive(p)]
+        assert all_gone(tree), left(tree)
         mix.finish()
         assert "notes.txt" in new_session_works(srv, env.alice)
         mix.quit()
     finally:
         victim.close()
         mix.close()
-        if os.path.exists(os.path.join(env.alice.home, "victim.bin")):
-            os.unlink(os.path.join(env.alice.home, "victim.bin"))
+        remove(os.path.join(env.alice.home, "victim.bin"))
 
 
 # ---- the master killed, reloaded, terminated ----------------------------------------
@@ -277,7 +285,7 @@ def test_master_killed_sessions_go_on(server, env, files):
             assert waiting.cmd("QUIT")[0] == 221
         mix.quit()
         # Reparented to the namespace's init, which reaps them: no zombie either.
-        assert all_gone(family), [(p, harness.proc_comm(p)) for p in family if alive(p)]
+        assert all_gone(family), left(family)
     finally:
         waiting.close()
         mix.close()
@@ -321,7 +329,7 @@ def test_sigterm_in_flight_transfers_finish_then_sessions_end(server, env, files
         assert refused(srv)
         mix.finish()
         mix.quit()
-        assert all_gone(family), [(p, harness.proc_comm(p)) for p in family if alive(p)]
+        assert all_gone(family), left(family)
     finally:
         mix.close()
         kill_orphans(family)
@@ -547,11 +555,10 @@ def test_client_vanishes_mid_transfer(server, env, files, verb, reset):
     try:
         tree = session_tree(srv, victim.ctl)
         victim.vanish(reset)
-        assert all_gone(tree), [(p, harness.proc_comm(p)) for p in tree if alive(p)]
+        assert all_gone(tree), left(tree)
         mix.finish()
         mix.quit()
     finally:
         victim.close()
         mix.close()
-        if os.path.exists(os.path.join(env.bob.home, "vanish.bin")):
-            os.unlink(os.path.join(env.bob.home, "vanish.bin"))
+        remove(os.path.join(env.bob.home, "vanish.bin"))
