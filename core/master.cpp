@@ -20,6 +20,7 @@
 #include <memory>
 
 #include "core/ftpcmd.hpp"
+#include "core/master_accept.hpp"
 #include "core/master_sessions.hpp"
 #include "core/module_host.hpp"
 #include "core/modules.hpp"
@@ -39,12 +40,6 @@ struct EventFree {
   void operator()(event* e) const { event_free(e); }
 };
 using EventPtr = std::unique_ptr<event, EventFree>;
-
-struct Listener {
-  UniqueFd fd;
-  EventPtr ev;
-  bool implicit_tls = false;  // implicit FTPS: the client speaks TLS from its first byte
-};
 
 Result<UniqueFd> open_listener(int family, const std::string& address, unsigned port,
                                bool v6only) {
@@ -78,7 +73,7 @@ Result<UniqueFd> open_listener(int family, const std::string& address, unsigned 
   return fd;
 }
 
-void announce(const Listener& l) {
+void announce(const ListenSocket& l) {
   sockaddr_storage ss{};
   socklen_t len = sizeof ss;
   getsockname(l.fd.get(), reinterpret_cast<sockaddr*>(&ss), &len);
@@ -106,8 +101,6 @@ class Master {
  private:
   Status open_listeners();
   Status open_family_listeners(unsigned port, bool implicit_tls);
-  bool is_implicit_listener(int lfd) const;
-  void on_accept(int lfd);
   void admit(UniqueFd client, const sockaddr_storage& peer, bool implicit_tls);
   void fork_session(UniqueFd client, const sockaddr_storage& peer, std::unique_ptr<ConnInfo> conn,
                     bool implicit_tls);
@@ -120,7 +113,9 @@ class Master {
   std::vector<std::string> overrides_;
   std::shared_ptr<const ServerContext> ctx_;
   std::unique_ptr<event_base, EventBaseFree> base_;
-  std::vector<Listener> listeners_;
+  std::vector<ListenSocket> listeners_;  // until the event loop's Acceptor takes them
+  std::unique_ptr<Acceptor> acceptor_;
+  RefusalLog refusals_;
   std::vector<EventPtr> signals_;
   std::shared_ptr<ModuleRegistry> modules_;  // loaded and initialised once, before any fork
   std::unique_ptr<SessionTable> sessions_;
@@ -131,14 +126,14 @@ Status Master::open_family_listeners(unsigned port, bool implicit_tls) {
   if (c.listen) {
     auto fd = open_listener(AF_INET, c.listen_address, port, false);
     if (!fd) return fail(fd.error());
-    listeners_.push_back({std::move(*fd), nullptr, implicit_tls});
+    listeners_.push_back({std::move(*fd), implicit_tls});
   }
   if (c.listen_ipv6) {
     // Alone, the IPv6 socket also takes IPv4 (as vsftpd's listen_ipv6); with
     // listen=YES as well, each family has its own socket.
     auto fd = open_listener(AF_INET6, c.listen_address6, port, c.listen);
     if (!fd) return fail(fd.error());
-    listeners_.push_back({std::move(*fd), nullptr, implicit_tls});
+    listeners_.push_back({std::move(*fd), implicit_tls});
   }
   return Ok{};
 }
@@ -157,24 +152,18 @@ Status Master::open_listeners() {
   return Ok{};
 }
 
-bool Master::is_implicit_listener(int lfd) const {
-  for (const Listener& l : listeners_) {
-    if (l.fd.get() == lfd) return l.implicit_tls;
-  }
-  return false;
-}
-
 void Master::fork_session(UniqueFd client, const sockaddr_storage& peer,
                           std::unique_ptr<ConnInfo> conn, bool implicit_tls) {
   auto link = master_link_pair();
   pid_t pid = link ? fork() : -1;
-  if (pid < 0) {
-    const std::string why = link ? "fork: " + errno_text(errno) : link.error();
-    std::fprintf(stderr, "moatftpd: %s\n", why.c_str());
+  if (pid < 0) {  // out of processes or descriptors: the client hears so, service goes on
+    refusals_.refused(link ? "fork: " + errno_text(errno) : link.error());
+    refuse_busy(client.get(), implicit_tls);
     modules_->session_closed(conn->view);
     return;
   }
   if (pid > 0) {
+    refusals_.admitted();
     sessions_->add(pid, std::move(conn), std::move(link->master));
     return;
   }
@@ -200,24 +189,7 @@ void Master::admit(UniqueFd client, const sockaddr_storage& peer, bool implicit_
   if (modules_->admit(conn->view, reply)) {
     return fork_session(std::move(client), peer, std::move(conn), implicit_tls);
   }
-  if (implicit_tls) return;
-  reply += "\r\n";
-  ssize_t ignored = send(client.get(), reply.data(), reply.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
-  (void)ignored;
-}
-
-void Master::on_accept(int lfd) {
-  for (;;) {
-    sockaddr_storage peer{};
-    socklen_t len = sizeof peer;
-    int fd = accept4(lfd, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_CLOEXEC);
-    if (fd < 0) {
-      if (errno == EINTR || errno == ECONNABORTED) continue;
-      if (errno != EAGAIN) std::fprintf(stderr, "moatftpd: accept: %s\n", errno_text(errno).c_str());
-      return;
-    }
-    admit(UniqueFd(fd), peer, is_implicit_listener(lfd));
-  }
+  refuse_client(client.get(), implicit_tls, reply);
 }
 
 void Master::reap() {
@@ -264,7 +236,7 @@ void Master::on_signal(int sig) {
   if (sig == SIGCHLD) return reap();
   if (sig == SIGHUP) return reload();
   // SIGTERM/SIGINT: stop accepting; running sessions are separate processes and go on.
-  listeners_.clear();
+  acceptor_->close();
   event_base_loopbreak(base_.get());
 }
 
@@ -287,13 +259,10 @@ int Master::run() {
   base_.reset(event_base_new());
   if (!base_) return 1;
   sessions_ = std::make_unique<SessionTable>(base_.get(), *modules_);
-  auto accept_cb = [](evutil_socket_t fd, short, void* self) {
-    static_cast<Master*>(self)->on_accept(fd);
+  auto admit = [this](UniqueFd client, const sockaddr_storage& peer, bool implicit_tls) {
+    this->admit(std::move(client), peer, implicit_tls);
   };
-  for (auto& l : listeners_) {
-    l.ev.reset(event_new(base_.get(), l.fd.get(), EV_READ | EV_PERSIST, accept_cb, this));
-    event_add(l.ev.get(), nullptr);
-  }
+  acceptor_ = std::make_unique<Acceptor>(base_.get(), std::move(listeners_), admit, refusals_);
   auto signal_cb = [](evutil_socket_t sig, short, void* self) {
     static_cast<Master*>(self)->on_signal(sig);
   };

@@ -96,6 +96,15 @@ Status grant_chown(const Config& c, Grant& g) {
 }
 
 
+// What a client hears when its session cannot start (refused by tcp_wrappers, or no
+// process left for its worker); nothing when it expects an implicit-FTPS handshake.
+void refuse_client(int control, bool implicit_tls) {
+  static const char kRefused[] = "421 Service not available.\r\n";
+  if (implicit_tls) return;
+  ssize_t ignored = write(control, kRefused, sizeof kRefused - 1);
+  (void)ignored;
+}
+
 bool printable_name(const std::string& s) {
   if (s.empty() || s.size() > kMaxUserLen) return false;
   for (unsigned char c : s)
@@ -256,7 +265,12 @@ void Helper::reap_worker() {
 // The production launcher: a child that confines itself, then speaks FTP.
 Result<pid_t> fork_sandboxed_worker(WorkerLaunch&& w) {
   pid_t pid = fork();
-  if (pid != 0) return pid < 0 ? Result<pid_t>(fail("fork: " + errno_text(errno))) : pid;
+  if (pid < 0) {
+    const int err = errno;
+    refuse_client(w.control.get(), w.start.implicit_tls);
+    return fail("fork: " + errno_text(err));
+  }
+  if (pid > 0) return pid;
   prctl(PR_SET_NAME, w.start.logged_in ? "moat-session" : "moat-preauth");
   w.keep_fds.insert(w.keep_fds.end(), {w.control.get(), w.ipc.get()});
   close_fds_except(w.keep_fds);  // the helper's end of the IPC socket among them
@@ -583,12 +597,7 @@ void Helper::run(UniqueFd client, bool implicit_tls) {
   if (getsockname(client.get(), reinterpret_cast<sockaddr*>(&local_), &len) != 0)
     end("getsockname: " + errno_text(errno));
   if (!wrappers_allow(cfg_, peer_)) {
-    // An implicit-FTPS client expects a TLS handshake: no plaintext into it.
-    static const char kRefused[] = "421 Service not available.\r\n";
-    if (!implicit_tls) {
-      ssize_t ignored = write(client.get(), kRefused, sizeof kRefused - 1);
-      (void)ignored;
-    }
+    refuse_client(client.get(), implicit_tls);
     end("refused by tcp_wrappers");
   }
   implicit_tls_ = implicit_tls;

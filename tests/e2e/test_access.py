@@ -10,6 +10,7 @@ so a test fails when the protection it covers stops working.
 import ftplib
 import io
 import os
+import select
 import socket
 import threading
 import time
@@ -274,12 +275,14 @@ def test_tcp_wrappers_check_does_not_stall_other_clients(server, etc_files):
     # one client holds up only that client: the check runs in its own session process.
     srv = wrappers_server(server, etc_files,
                           "moatftpd vsftpd: 127.0.0.2 : spawn /bin/sleep 3\n", "")
+    # Checked by the order of events (a loaded machine may be slow, never out of order):
+    # the prompt client is greeted while the slow one still waits for its check.
     slow = connect_from(srv, "127.0.0.2")
     try:
         t0 = time.monotonic()
-        time.sleep(0.3)
+        time.sleep(0.3)  # the slow client's check has started
         assert greeting(srv)[0] == 220
-        assert time.monotonic() - t0 < 2.0
+        assert not select.select([slow], [], [], 0)[0], "the slow client was not held up"
         c, _ = welcome_code(slow)
         assert c == 220 and time.monotonic() - t0 >= 2.5
     finally:
@@ -396,8 +399,8 @@ def test_delay_failed_login_does_not_block_other_sessions(server, env):
     t, slow = timed_pass(srv, env.alice.name, "wrong")
     time.sleep(0.3)
     got, seconds = prompt_login(srv, env.bob.name, env.bob.password)
-    assert got == 230 and seconds < 1.5, seconds
-    assert "code" not in slow  # still being delayed while bob got in
+    assert got == 230
+    assert "code" not in slow, seconds  # still being delayed while bob got in
     t.join(10)
     assert slow["code"] == 530 and slow["seconds"] >= 2.8, slow
 
@@ -414,8 +417,8 @@ def test_delay_successful_login_does_not_block_other_sessions(server, env):
     t, slow = timed_pass(srv, env.alice.name, env.alice.password)
     time.sleep(0.3)
     got, seconds = prompt_login(srv, env.bob.name, "wrong")
-    assert got == 530 and seconds < 1.5, seconds
-    assert "code" not in slow
+    assert got == 530
+    assert "code" not in slow, seconds  # still being delayed while bob was answered
     t.join(10)
     assert slow["code"] == 230 and slow["seconds"] >= 2.8, slow
 

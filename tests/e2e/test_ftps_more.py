@@ -390,7 +390,8 @@ def test_throttled_protected_download(module_dir, env, cert, ws):
         assert code(ftp.getmultiline()) == 226
         assert len(got) == 6000000 and stat_answered_at < 6000000
         rate = len(got) / seconds
-        assert abs(rate - 2000000) <= 0.10 * 2000000, f"{rate / 1e6:.3f} MB/s"
+        # Never above the limit; below it by lost ticks on a loaded machine (test_throttle).
+        assert 0.80 * 2000000 <= rate <= 1.10 * 2000000, f"{rate / 1e6:.3f} MB/s"
         quit_cleanly(ftp)
     finally:
         s.stop()

@@ -1,0 +1,281 @@
+"""A soak (issue 10): many sessions on the seed configuration cloud-passive.conf, with
+its 11-port passive range, mixing anonymous and local (PAM) logins, LIST, MLSD and
+NLST, uploads and downloads of varied sizes, through ftplib, curl and lftp. Every byte
+is checked (sha256), and at the end the server is as it was after the warm-up: no
+session process left, the same descriptors in the master, its memory flat.
+
+The short run (200 sessions, 24 at a time) is part of `make check`. A long one runs
+on demand, outside CTest's 600 s limit:
+    MOAT_SOAK_SECONDS=600 tests/e2e/run build tests/e2e/test_soak.py -s
+keeps starting sessions for that long (the first 32 are the warm-up).
+"""
+
+import concurrent.futures
+import ftplib
+import hashlib
+import io
+import os
+import random
+import subprocess
+import threading
+import time
+
+import pytest
+
+import harness
+from conftest import is_vsftpd
+from harness import pattern_chunks, sha256_file, wait_for
+
+SEED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", "seed-configs",
+                    "cloud-passive.conf")
+SESSIONS = 200
+WARM_UP = 32
+CONCURRENCY = 24
+LONG_RUN = float(os.environ.get("MOAT_SOAK_SECONDS", "0"))
+SIZES = [0, 1, 1000, 64 * 1024, 256 * 1024 + 7, 1 << 20, 3 * (1 << 20) + 1]
+RSS_SLACK_KIB = 256  # glibc grows the heap in 128 KiB steps; a leak per session shows above
+PASV_RETRIES = 20  # 24 sessions, 11 ports: a PASV may find none free (425), then retry
+
+
+def seed_options(env):
+    """The seed file as options, adapted only where a test must: the address and port
+    it listens on, the PAM service and log paths (the harness sets those), and
+    anonymous logins on (the soak mixes them in)."""
+    opts = {}
+    with open(SEED) as f:
+        for line in f:
+            line = line.strip()
+            if line and not line.startswith("#"):
+                name, value = line.split("=", 1)
+                opts[name] = value
+    for name in ("listen_port", "pam_service_name", "xferlog_file"):
+        del opts[name]
+    opts.update(anonymous_enable="YES", ftp_username=env.ftp.name)
+    return opts
+
+
+def data(size, seed):
+    return b"".join(pattern_chunks(size, seed=seed))
+
+
+def sha(blob):
+    return hashlib.sha256(blob).hexdigest()
+
+
+class Tally:
+    """What the clients did, counted across threads."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.counts = {}
+
+    def add(self, what, n=1):
+        with self.lock:
+            self.counts[what] = self.counts.get(what, 0) + n
+
+
+def fetch(ftp, path):
+    h = hashlib.sha256()
+    ftp.retrbinary(f"RETR {path}", h.update)
+    return h.hexdigest()
+
+
+def retry_pasv(call, tally):
+    """A transfer again when its PASV found no free port (425, the session goes on)."""
+    for attempt in range(PASV_RETRIES):
+        try:
+            return call()
+        except ftplib.error_temp as e:
+            if not str(e).startswith("425") or attempt == PASV_RETRIES - 1:
+                raise
+            tally.add("425 retries")
+            time.sleep(0.05 * (attempt + 1))
+
+
+class Soak:
+    def __init__(self, srv, env, workdir):
+        self.srv, self.env, self.workdir = srv, env, workdir
+        self.tally = Tally()
+        self.failures = []  # (session, reason): the soak runs on, then reports them all
+        self.shared = {}  # anonymous downloads: name -> sha256
+        for size in SIZES:
+            name = f"soak-{size}.bin"
+            harness.put_file(os.path.join(env.anon_root, "pub", name),
+                             data(size, name.encode()), env.ftp)
+            self.shared[name] = sha(data(size, name.encode()))
+
+    # ---- one session of each kind ------------------------------------------------
+    def ftplib_session(self, i, rng):
+        user = rng.choice(["anonymous", self.env.alice, self.env.bob])
+        ftp = self.srv.connect(timeout=60)
+        if user == "anonymous":
+            ftp.login("anonymous", "soak@example.org")
+        else:
+            ftp.login(user.name, user.password)
+        self.listings(ftp, user, rng)
+        for name in rng.sample(sorted(self.shared), 2):
+            self.download(ftp, "/pub/" + name if user == "anonymous" else None, name)
+        if user != "anonymous":
+            self.upload_and_back(ftp, user, i, rng)
+        ftp.quit()
+        self.tally.add("ftplib sessions")
+
+    def listings(self, ftp, user, rng):
+        path = "/pub" if user == "anonymous" else "."
+        lines = []
+        retry_pasv(lambda: ftp.retrlines(f"LIST {path}", lines.append), self.tally)
+        names = retry_pasv(lambda: ftp.nlst(path), self.tally)
+        if user == "anonymous":
+            assert any(n.endswith("soak-0.bin") for n in names), names
+        if not is_vsftpd() and rng.random() < 0.5:  # vsftpd has no MLSD
+            facts = retry_pasv(lambda: list(ftp.mlsd(path)), self.tally)
+            assert facts
+        self.tally.add("listings")
+
+    def download(self, ftp, path, name):
+        if path is None:  # a local user: the shared file through its absolute path
+            path = os.path.join(self.env.anon_root, "pub", name)
+        digest = retry_pasv(lambda: fetch(ftp, path), self.tally)
+        assert digest == self.shared[name], f"RETR {path}: wrong bytes"
+        self.tally.add("downloads")
+
+    def upload_and_back(self, ftp, user, i, rng):
+        name = f"up-{i}.bin"
+        blob = data(rng.choice(SIZES), name.encode())
+        retry_pasv(lambda: ftp.storbinary(f"STOR {name}", io.BytesIO(blob)), self.tally)
+        assert retry_pasv(lambda: fetch(ftp, name), self.tally) == sha(blob), \
+            f"{name}: read back wrong"
+        assert sha256_file(os.path.join(user.home, name)) == sha(blob), f"{name}: stored wrong"
+        ftp.delete(name)
+        self.tally.add("uploads")
+
+    def curl_session(self, i, rng):
+        user = rng.choice([None, self.env.alice])
+        name = rng.choice(sorted(self.shared))
+        # A local user's path is absolute: "//" in the URL makes curl start at "/".
+        path = "/pub/" + name if user is None else "/" + os.path.join(self.env.anon_root,
+                                                                       "pub", name)
+        out = self.run(self.curl_argv(user, path, "-o", "-"), capture=True)
+        assert sha(out) == self.shared[name], f"curl {path}: wrong bytes"
+        self.tally.add("downloads")
+        if user is not None:
+            up = f"curl-{i}.bin"
+            src = os.path.join(self.workdir, up)
+            blob = data(rng.choice(SIZES), up.encode())
+            with open(src, "wb") as f:
+                f.write(blob)
+            self.run(self.curl_argv(user, "/" + up, "-T", src))
+            stored = os.path.join(user.home, up)
+            assert sha256_file(stored) == sha(blob), f"curl -T {up}: stored wrong"
+            os.unlink(stored)
+            os.unlink(src)
+            self.tally.add("uploads")
+        self.tally.add("curl sessions")
+
+    def curl_argv(self, user, path, *args):
+        argv = ["curl", "--silent", "--show-error", "--globoff", "--max-time", "60",
+                "--ftp-skip-pasv-ip", *args]
+        if user is not None:
+            argv += ["--user", f"{user.name}:{user.password}"]
+        return argv + [self.srv.url(path=path)]
+
+    def lftp_session(self, i, rng):
+        user = rng.choice([self.env.alice, self.env.bob])
+        up = f"lftp-{i}.bin"
+        src = os.path.join(self.workdir, up)
+        back = src + ".back"
+        blob = data(rng.choice(SIZES), up.encode())
+        with open(src, "wb") as f:
+            f.write(blob)
+        script = (f"set ftp:ssl-allow no; set ftp:ignore-pasv-address yes; "
+                  f"set net:max-retries {PASV_RETRIES}; set net:reconnect-interval-base 1; "
+                  f"set net:timeout 30; set cmd:fail-exit yes; set xfer:clobber yes; "
+                  f"cls -l; put {src} -o {up}; get {up} -o {back}; rm {up}; bye")
+        self.run(["lftp", "-u", f"{user.name},{user.password}", "-p", str(self.srv.port),
+                  "-e", script, "127.0.0.1"])
+        assert sha256_file(back) == sha(blob), f"lftp {up}: wrong bytes back"
+        os.unlink(src)
+        os.unlink(back)
+        self.tally.add("uploads")
+        self.tally.add("downloads")
+        self.tally.add("lftp sessions")
+
+    def run(self, argv, capture=False):
+        """A client process; curl is tried again when its PASV found no free port."""
+        for attempt in range(PASV_RETRIES):
+            r = subprocess.run(argv, capture_output=True, timeout=120,
+                               stdin=subprocess.DEVNULL)
+            if r.returncode == 0:
+                return r.stdout if capture else None
+            if argv[0] != "curl" or b"425" not in r.stderr + r.stdout:
+                break
+            self.tally.add("425 retries")
+            time.sleep(0.05 * (attempt + 1))
+        raise AssertionError(f"{argv[0]} exit {r.returncode}: {r.stderr.decode()[-2000:]}")
+
+    # ---- driving it --------------------------------------------------------------
+    def session(self, i):
+        rng = random.Random(i)
+        kind = rng.choices([self.ftplib_session, self.curl_session, self.lftp_session],
+                           weights=[6, 3, 1])[0]
+        kind(i, rng)
+
+    def run_sessions(self, first, count=None, until=None):
+        """Sessions first, first+1, ...: count of them, or as many as start before
+        `until` (time.monotonic()); returns how many ran."""
+        done = first
+
+        def more():
+            return done - first < count if until is None else time.monotonic() < until
+
+        with concurrent.futures.ThreadPoolExecutor(CONCURRENCY) as pool:
+            running = set()
+            while True:
+                while more() and len(running) < CONCURRENCY:
+                    running.add(pool.submit(self.session, done))
+                    done += 1
+                if not running:
+                    return done - first
+                finished, running = concurrent.futures.wait(
+                    running, return_when=concurrent.futures.FIRST_COMPLETED)
+                for f in finished:
+                    if f.exception() is not None:
+                        self.failures.append(f"{type(f.exception()).__name__}: "
+                                             f"{str(f.exception())[:300]}")
+
+
+def master_state(srv):
+    """After every session has ended: the master's descriptors and resident memory."""
+    assert wait_for(lambda: not srv.descendants(), 30), srv.descendants()
+    pid = srv.proc.pid
+    assert wait_for(lambda: not any(int(harness.proc_status(p).get("PPid", 0)) == pid
+                                    for p in harness.all_pids()), 30), "a child unreaped"
+    fds = sorted(os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd"))
+    rss = int(harness.proc_status(pid)["VmRSS"].split()[0])
+    return fds, rss
+
+
+@pytest.mark.xfail(is_vsftpd(), reason="vsftpd 3.0.3 ends a session with '500 OOPS: "
+                   "vsf_sysutil_bind' when its PASV finds the 11 ports taken")
+def test_soak(server, env, tmpdir_e2e):
+    srv = server(seed_options(env))
+    soak = Soak(srv, env, tmpdir_e2e)
+    start = time.monotonic()
+    soak.run_sessions(0, WARM_UP)
+    fds_before, rss_before = master_state(srv)
+    if LONG_RUN:
+        ran = soak.run_sessions(WARM_UP, until=start + LONG_RUN)
+    else:
+        ran = soak.run_sessions(WARM_UP, SESSIONS - WARM_UP)
+    fds_after, rss_after = master_state(srv)
+    took = time.monotonic() - start
+    print(f"\nsoak against {srv.kind}: {WARM_UP + ran} sessions in {took:.1f} s, "
+          f"{CONCURRENCY} at a time; {dict(sorted(soak.tally.counts.items()))}; "
+          f"master: {len(fds_after)} fds (after warm-up {len(fds_before)}), "
+          f"RSS {rss_after} KiB (after warm-up {rss_before} KiB); "
+          f"{len(soak.failures)} sessions failed {soak.failures[:3]}")
+    assert not soak.failures
+    assert srv.proc.poll() is None
+    assert fds_after == fds_before
+    assert rss_after - rss_before <= RSS_SLACK_KIB
+    assert soak.tally.counts.get("uploads", 0) > 0 and soak.tally.counts.get("downloads", 0) > 0
