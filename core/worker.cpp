@@ -230,7 +230,9 @@ void Session::process_input() {
 
 // TLS may hold decrypted bytes libevent cannot see: read until nothing is ready.
 void Session::on_readable() {
-  char buf[16384];
+  // 4 KiB: command lines are short, TLS reads loop below, and every KiB of stack the
+  // idle session has touched stays dirty in it.
+  char buf[4096];
   bool got = false;
   for (;;) {
     ssize_t n = control_read(buf, sizeof buf);
