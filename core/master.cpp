@@ -72,7 +72,10 @@ Result<UniqueFd> open_listener(int family, const std::string& address, unsigned 
   int v6 = v6only ? 1 : 0;
   setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   if (family == AF_INET6) setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &v6, sizeof v6);
-  if (bind(fd.get(), reinterpret_cast<sockaddr*>(&ss), len) != 0 || listen(fd.get(), 128) != 0)
+  // The kernel's own cap (net.core.somaxconn): a burst of connections waits in the
+  // backlog while the master forks, instead of being refused.
+  if (bind(fd.get(), reinterpret_cast<sockaddr*>(&ss), len) != 0 ||
+      listen(fd.get(), SOMAXCONN) != 0)
     return fail("cannot listen on " + (address.empty() ? std::string("*") : address) + " port " +
                 std::to_string(port) + ": " + errno_text(errno));
   return fd;
@@ -86,8 +89,11 @@ void announce(const Listener& l) {
                sockaddr_port(ss), l.implicit_tls ? " (implicit TLS)" : "");
 }
 
-// The master holds one link per session: a soft limit of 1024 descriptors would cap the
-// server near a thousand sessions, so take what the hard limit allows.
+constexpr timeval kAcceptPause{0, 100 * 1000};
+
+// With a module that listens for failed logins the master holds one link per session:
+// a soft limit of 1024 descriptors would cap the server near a thousand sessions, so
+// take what the hard limit allows.
 void raise_fd_limit() {
   rlimit lim{};
   if (getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur >= lim.rlim_max) return;
@@ -108,6 +114,9 @@ class Master {
   Status open_family_listeners(unsigned port, bool implicit_tls);
   bool is_implicit_listener(int lfd) const;
   void on_accept(int lfd);
+  void pause_accepting(int err);
+  void resume_accepting();
+  Result<MasterLinkPair> session_link() const;
   void admit(UniqueFd client, const sockaddr_storage& peer, bool implicit_tls);
   void fork_session(UniqueFd client, const sockaddr_storage& peer, std::unique_ptr<ConnInfo> conn,
                     bool implicit_tls);
@@ -122,6 +131,7 @@ class Master {
   std::unique_ptr<event_base, EventBaseFree> base_;
   std::vector<Listener> listeners_;
   std::vector<EventPtr> signals_;
+  EventPtr resume_ev_;  // re-enables the listeners after pause_accepting()
   std::shared_ptr<ModuleRegistry> modules_;  // loaded and initialised once, before any fork
   std::unique_ptr<SessionTable> sessions_;
 };
@@ -164,9 +174,17 @@ bool Master::is_implicit_listener(int lfd) const {
   return false;
 }
 
+// A link per session only when a module listens for failed logins: otherwise the
+// master would hold a descriptor per live session for nothing, and its RLIMIT_NOFILE
+// would cap how many sessions the server can hold.
+Result<MasterLinkPair> Master::session_link() const {
+  if (!modules_->has_login_failed_hooks()) return MasterLinkPair{};
+  return master_link_pair();
+}
+
 void Master::fork_session(UniqueFd client, const sockaddr_storage& peer,
                           std::unique_ptr<ConnInfo> conn, bool implicit_tls) {
-  auto link = master_link_pair();
+  auto link = session_link();
   pid_t pid = link ? fork() : -1;
   if (pid < 0) {
     const std::string why = link ? "fork: " + errno_text(errno) : link.error();
@@ -213,11 +231,27 @@ void Master::on_accept(int lfd) {
     int fd = accept4(lfd, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+        return pause_accepting(errno);
       if (errno != EAGAIN) std::fprintf(stderr, "moatftpd: accept: %s\n", errno_text(errno).c_str());
       return;
     }
     admit(UniqueFd(fd), peer, is_implicit_listener(lfd));
   }
+}
+
+// Out of descriptors or kernel memory, the connection stays in the backlog and the
+// level-triggered listener would wake the loop again at once: a busy loop that also
+// starves the reaping that frees descriptors. Stop accepting for a moment instead.
+void Master::pause_accepting(int err) {
+  std::fprintf(stderr, "moatftpd: accept: %s; new connections wait %ld ms\n",
+               errno_text(err).c_str(), static_cast<long>(kAcceptPause.tv_usec / 1000));
+  for (auto& l : listeners_) event_del(l.ev.get());
+  event_add(resume_ev_.get(), &kAcceptPause);
+}
+
+void Master::resume_accepting() {
+  for (auto& l : listeners_) event_add(l.ev.get(), nullptr);
 }
 
 void Master::reap() {
@@ -294,6 +328,10 @@ int Master::run() {
     l.ev.reset(event_new(base_.get(), l.fd.get(), EV_READ | EV_PERSIST, accept_cb, this));
     event_add(l.ev.get(), nullptr);
   }
+  auto resume_cb = [](evutil_socket_t, short, void* self) {
+    static_cast<Master*>(self)->resume_accepting();
+  };
+  resume_ev_.reset(evtimer_new(base_.get(), resume_cb, this));
   auto signal_cb = [](evutil_socket_t sig, short, void* self) {
     static_cast<Master*>(self)->on_signal(sig);
   };
