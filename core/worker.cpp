@@ -36,13 +36,25 @@ bool is_during_transfer_verb(const std::string& line) {
   return cmd && (cmd->verb == "ABOR" || cmd->verb == "STAT" || cmd->verb == "NOOP");
 }
 
+// Without EVENT_* environment lookups: libevent checks for set-id before each one (four
+// get*id calls), eight per session process for nothing, and a session's event
+// backend is not the environment's to choose.
+event_base* session_event_base() {
+  event_config* conf = event_config_new();
+  if (conf == nullptr) return nullptr;
+  event_config_set_flag(conf, EVENT_BASE_FLAG_IGNORE_ENV);
+  event_base* base = event_base_new_with_config(conf);
+  event_config_free(conf);
+  return base;
+}
+
 }  // namespace
 
 Session::Session(const WorkerStart& start)
     : ctx(*start.ctx),
       cfg(start.session_cfg ? *start.session_cfg : start.ctx->cfg),
       st(start),
-      base(event_base_new()) {}
+      base(session_event_base()) {}
 
 void Session::write_all(std::string_view bytes) {
   if (ssl_) return tls_write_all(bytes);
