@@ -196,6 +196,11 @@ void Master::fork_session(UniqueFd client, const sockaddr_storage& peer,
     sessions_->add(pid, std::move(conn), std::move(link->master));
     return;
   }
+  // Its own session and process group, as vsftpd's sessions: a signal to the
+  // master's group (Ctrl-C on a server in the foreground) leaves running sessions
+  // alone, and with autogroup scheduling each session competes for the CPU as its
+  // own group instead of all of them sharing the master's share.
+  setsid();
   for (int sig : {SIGCHLD, SIGHUP, SIGTERM, SIGINT}) signal(sig, SIG_DFL);
   sigset_t none;
   sigemptyset(&none);
