@@ -35,11 +35,14 @@ CERT_KEY = "rsa:2048"  # openssl req -newkey: the throwaway certificate's key ty
 TLS_STAT = "/proc/net/tls_stat"  # kTLS counters; per network namespace, so only ours
 TLS_LINE_RE = re.compile(r"^\* SSL connection using (\S+) / (\S+)", re.M)
 
+# Longer than opening and checking 5,000 sessions one after another on a slow machine
+# (the default, 300 s, ended the first ones before the last had logged in).
+IDLE_TIMEOUT = 3600
 # vsftpd's own defaults are max_clients=2000 and max_per_ip=50; moatftpd has no limit
 # unless mod_iplimit is loaded. Every bench client comes from 127.0.0.1.
 VSFTPD_UNLIMITED = {"max_clients": 0, "max_per_ip": 0}
 SIZES = {  # the issue's sizes; quick mode keeps the shape at a fraction of the cost
-    "full": dict(big=1 << 30, runs=3, sessions=16, files=200, entries=10000, listings=20,
+    "full": dict(big=1 << 30, runs=3, sessions=16, files=200, entries=10000, listings=50,
                  anon_logins=500, local_logins=96, login_rounds=5, idle=200,
                  concurrent=5000),
     "quick": dict(big=64 << 20, runs=3, sessions=4, files=50, entries=2000, listings=5,
@@ -119,7 +122,8 @@ def server_options(anon_root, seccomp, tls=None):
     """Anonymous read-only plus local users who may write (the upload and PAM rows).
     The FTPS pair serves anonymous downloads only."""
     opts = {"anonymous_enable": True, "local_enable": not tls, "write_enable": not tls,
-            "anon_root": anon_root, "xferlog_enable": False, "seccomp_sandbox": seccomp}
+            "anon_root": anon_root, "xferlog_enable": False, "seccomp_sandbox": seccomp,
+            "idle_session_timeout": IDLE_TIMEOUT}
     opts.update(tls or {})
     return opts
 

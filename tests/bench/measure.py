@@ -4,6 +4,10 @@ of the bench's own clients, CPU pinning, and the memory of a server's sessions.
 Server CPU is the sum over the server's process tree from /proc/PID/stat: each live
 process's own time plus the time of the children it has already reaped (cutime and
 cstime), so a session that came and went is counted once, in whoever waited for it.
+A process whose parent exits first (vsftpd's session processes may outlive their
+parent) is reaped by the namespace's init (nsrun's bash, pid 1): its time shows in
+pid 1's cutime and cstime, which count nothing else, since the bench waits for its own
+clients. Sample waits for the sessions of the measured work to end before it reads.
 That works with cgroup v1 or v2 or none, and needs nothing but /proc.
 """
 
@@ -73,6 +77,24 @@ def tree_cpu_seconds(pid):
     return total / TICK
 
 
+def orphans_cpu_seconds():
+    """CPU seconds of the orphans the namespace's init has reaped so far."""
+    fields = _stat_fields(1)
+    return sum(int(x) for x in fields[13:15]) / TICK if fields else 0.0
+
+
+def server_cpu_seconds(pid):
+    return tree_cpu_seconds(pid) + orphans_cpu_seconds()
+
+
+def wait_settled(pid, processes, timeout=30):
+    """Until pid's tree is back to `processes` live ones (the sessions of a piece of
+    work have ended and been reaped), or the timeout."""
+    deadline = time.monotonic() + timeout
+    while len(tree(pid)) > processes and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
 def own_cpu_seconds():
     """CPU seconds of the bench process and of the clients it has waited for."""
     me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(
@@ -88,14 +110,16 @@ class Sample:
         self.wall = self.server = self.client = None
 
     def __enter__(self):
-        self._t0, self._s0, self._c0 = (time.monotonic(), tree_cpu_seconds(self.pid),
+        self._processes = len(tree(self.pid))
+        self._t0, self._s0, self._c0 = (time.monotonic(), server_cpu_seconds(self.pid),
                                         own_cpu_seconds())
         return self
 
     def __exit__(self, *exc):
         self.wall = time.monotonic() - self._t0
-        self.server = tree_cpu_seconds(self.pid) - self._s0
         self.client = own_cpu_seconds() - self._c0
+        wait_settled(self.pid, self._processes)
+        self.server = server_cpu_seconds(self.pid) - self._s0
 
 
 def rollup(pid):

@@ -197,7 +197,10 @@ class IdleSessions:
         ok = 0
         for c in self.conns:
             try:
-                ok += c.cmd("NOOP")[0] == 200
+                code, lines = c.cmd("NOOP")
+                if code != 200:
+                    raise RuntimeError(lines[:1] or "connection closed")
+                ok += 1
             except Exception as e:  # noqa: BLE001
                 self.failures.append(f"NOOP: {e!r}")
         return ok
