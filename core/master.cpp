@@ -67,7 +67,10 @@ Result<UniqueFd> open_listener(int family, const std::string& address, unsigned 
   int v6 = v6only ? 1 : 0;
   setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   if (family == AF_INET6) setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &v6, sizeof v6);
-  if (bind(fd.get(), reinterpret_cast<sockaddr*>(&ss), len) != 0 || listen(fd.get(), 128) != 0)
+  // The kernel's own cap (net.core.somaxconn): a burst of connections waits in the
+  // backlog while the master forks, instead of being refused.
+  if (bind(fd.get(), reinterpret_cast<sockaddr*>(&ss), len) != 0 ||
+      listen(fd.get(), SOMAXCONN) != 0)
     return fail("cannot listen on " + (address.empty() ? std::string("*") : address) + " port " +
                 std::to_string(port) + ": " + errno_text(errno));
   return fd;
@@ -81,8 +84,9 @@ void announce(const ListenSocket& l) {
                sockaddr_port(ss), l.implicit_tls ? " (implicit TLS)" : "");
 }
 
-// The master holds one link per session: a soft limit of 1024 descriptors would cap the
-// server near a thousand sessions, so take what the hard limit allows.
+// With a module that listens for failed logins the master holds one link per session:
+// a soft limit of 1024 descriptors would cap the server near a thousand sessions, so
+// take what the hard limit allows.
 void raise_fd_limit() {
   rlimit lim{};
   if (getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur >= lim.rlim_max) return;
@@ -101,6 +105,7 @@ class Master {
  private:
   Status open_listeners();
   Status open_family_listeners(unsigned port, bool implicit_tls);
+  Result<MasterLinkPair> session_link() const;
   void admit(UniqueFd client, const sockaddr_storage& peer, bool implicit_tls);
   void fork_session(UniqueFd client, const sockaddr_storage& peer, std::unique_ptr<ConnInfo> conn,
                     bool implicit_tls);
@@ -152,9 +157,17 @@ Status Master::open_listeners() {
   return Ok{};
 }
 
+// A link per session only when a module listens for failed logins: otherwise the
+// master would hold a descriptor per live session for nothing, and its RLIMIT_NOFILE
+// would cap how many sessions the server can hold.
+Result<MasterLinkPair> Master::session_link() const {
+  if (!modules_->has_login_failed_hooks()) return MasterLinkPair{};
+  return master_link_pair();
+}
+
 void Master::fork_session(UniqueFd client, const sockaddr_storage& peer,
                           std::unique_ptr<ConnInfo> conn, bool implicit_tls) {
-  auto link = master_link_pair();
+  auto link = session_link();
   pid_t pid = link ? fork() : -1;
   if (pid < 0) {  // out of processes or descriptors: the client hears so, service goes on
     refusals_.refused(link ? "fork: " + errno_text(errno) : link.error());
@@ -167,6 +180,11 @@ void Master::fork_session(UniqueFd client, const sockaddr_storage& peer,
     sessions_->add(pid, std::move(conn), std::move(link->master));
     return;
   }
+  // Its own session and process group, as vsftpd's sessions: a signal to the
+  // master's group (Ctrl-C on a server in the foreground) leaves running sessions
+  // alone, and with autogroup scheduling each session competes for the CPU as its
+  // own group instead of all of them sharing the master's share.
+  setsid();
   for (int sig : {SIGCHLD, SIGHUP, SIGTERM, SIGINT}) signal(sig, SIG_DFL);
   sigset_t none;
   sigemptyset(&none);

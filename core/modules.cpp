@@ -278,6 +278,11 @@ void ModuleRegistry::login_failed(const moat_conn& conn, std::string_view user) 
   }
 }
 
+bool ModuleRegistry::has_login_failed_hooks() const {
+  return std::any_of(modules_.begin(), modules_.end(),
+                     [](const auto& m) { return m->def->login_failed != nullptr; });
+}
+
 // ---- session hooks (worker and helper) ----------------------------------------------
 
 namespace {

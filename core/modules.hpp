@@ -52,6 +52,9 @@ class ModuleRegistry {
   bool admit(const moat_conn& conn, std::string& reply);
   void session_closed(const moat_conn& conn);
   void login_failed(const moat_conn& conn, std::string_view user);
+  // Whether any module has a login_failed hook: only then does a session need a link
+  // to the master to report failed logins on.
+  bool has_login_failed_hooks() const;
 
   // Worker hooks, in a session's worker. session_start makes each module's
   // moat_session (post-login: user and anonymous; before login user is ""); the

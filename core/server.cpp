@@ -185,7 +185,9 @@ Result<std::shared_ptr<const ServerContext>> server_prepare(Config cfg, bool wit
   ctx->cfg = std::move(cfg);
   const Config& c = ctx->cfg;
   if (auto st = check_secure_chroot_dir(c.secure_chroot_dir); !st) return fail(st.error());
-  if (auto u = user_lookup(c.nopriv_user); !u) return fail("nopriv_user: " + u.error());
+  auto nopriv = user_account(c.nopriv_user);
+  if (!nopriv) return fail("nopriv_user: " + nopriv.error());
+  ctx->nopriv = std::move(*nopriv);
   std::string banner;
   if (!c.banner_file.empty()) {
     auto text = read_small_file(c.banner_file);

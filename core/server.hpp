@@ -12,6 +12,7 @@
 #include "core/config.hpp"
 #include "core/filter.hpp"
 #include "core/util.hpp"
+#include "privsep/users.hpp"
 
 typedef struct ssl_ctx_st SSL_CTX;  // <openssl/ssl.h>, for users that need no more of it
 
@@ -30,6 +31,9 @@ struct ServerContext {
   int xferlog_fd = -1;                  // wu-ftpd format log, or -1
   int vsftpd_log_fd = -1;               // vsftpd format log, or -1
   int syslog_fd = -1;                   // datagram socket connected to /dev/log, or -1
+  // nopriv_user's passwd entry, looked up with the configuration (SIGHUP refreshes
+  // it) rather than once per connection.
+  UserInfo nopriv;
   // ssl_enable=YES: certificate, key and ticket keys (core/tls.hpp); shared by fork
   // with every session, so data connections can resume the control session.
   std::shared_ptr<SSL_CTX> tls;

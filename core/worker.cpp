@@ -36,13 +36,25 @@ bool is_during_transfer_verb(const std::string& line) {
   return cmd && (cmd->verb == "ABOR" || cmd->verb == "STAT" || cmd->verb == "NOOP");
 }
 
+// Without EVENT_* environment lookups: libevent checks for set-id before each one (four
+// get*id calls), eight per session process for nothing, and a session's event
+// backend is not the environment's to choose.
+event_base* session_event_base() {
+  event_config* conf = event_config_new();
+  if (conf == nullptr) return nullptr;
+  event_config_set_flag(conf, EVENT_BASE_FLAG_IGNORE_ENV);
+  event_base* base = event_base_new_with_config(conf);
+  event_config_free(conf);
+  return base;
+}
+
 }  // namespace
 
 Session::Session(const WorkerStart& start)
     : ctx(*start.ctx),
       cfg(start.session_cfg ? *start.session_cfg : start.ctx->cfg),
       st(start),
-      base(event_base_new()) {}
+      base(session_event_base()) {}
 
 void Session::write_all(std::string_view bytes) {
   if (ssl_) return tls_write_all(bytes);
@@ -230,7 +242,9 @@ void Session::process_input() {
 
 // TLS may hold decrypted bytes libevent cannot see: read until nothing is ready.
 void Session::on_readable() {
-  char buf[16384];
+  // 4 KiB: command lines are short, TLS reads loop below, and every KiB of stack the
+  // idle session has touched stays dirty in it.
+  char buf[4096];
   bool got = false;
   for (;;) {
     ssize_t n = control_read(buf, sizeof buf);

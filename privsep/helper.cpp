@@ -85,7 +85,7 @@ AnonRights anon_rights(const Config& c) {
 Status grant_chown(const Config& c, Grant& g) {
   const char* name = module_option_text(c, "chown_username", MOAT_OPT_STRING);
   const char* mode = module_option_text(c, "chown_upload_mode", MOAT_OPT_UINT);
-  auto owner = user_lookup(name ? name : "root");
+  auto owner = user_account(name ? name : "root");  // uid and primary gid only
   if (!owner) return fail("chown_username: " + owner.error());
   auto m = config_parse_uint("chown_upload_mode", mode ? mode : "0600");
   if (!m) return fail(m.error());
@@ -307,9 +307,8 @@ void Helper::spawn_worker(UniqueFd control, WorkerStart start, const Identity& i
 
 void Helper::spawn_preauth(UniqueFd control, std::string pending, bool after_rein,
                            TlsState tls) {
-  auto nopriv = user_lookup(cfg_.nopriv_user);
-  if (!nopriv) end("nopriv_user: " + nopriv.error());
-  Identity id{nopriv->uid, nopriv->gid, {nopriv->gid}, cfg_.secure_chroot_dir, "/"};
+  const UserInfo& nopriv = ctx_->nopriv;
+  Identity id{nopriv.uid, nopriv.gid, {nopriv.gid}, cfg_.secure_chroot_dir, "/"};
   WorkerStart start;
   start.ctx = ctx_.get();
   start.peer = peer_;
@@ -398,7 +397,7 @@ bool userlist_refuses(const ServerContext& ctx, const std::string& user) {
 
 Result<Grant> Helper::grant_anonymous(const LoginRequest& req) {
   if (auto st = check_anon_password(*ctx_, req.pass); !st) return fail(st.error());
-  auto ftp = user_lookup(cfg_.ftp_username);
+  auto ftp = user_account(cfg_.ftp_username);  // runs with its primary group only
   if (!ftp) return fail("anonymous login: ftp_username: " + ftp.error());
   auto c = user_config(ftp->name);
   if (!c) return fail(c.error());

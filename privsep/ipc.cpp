@@ -8,6 +8,7 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
+#include <memory>
 
 namespace moat {
 
@@ -177,11 +178,13 @@ Status collect_fds(msghdr& msg, std::vector<UniqueFd>& out) {
 
 Result<Message> ipc_recv(int sock) {
   // One byte more than the largest valid datagram, so an oversized one shows as
-  // truncated instead of being silently cut to a plausible length.
-  std::vector<uint8_t> buf(kIpcHeaderSize + kIpcMaxPayload + 1);
+  // truncated instead of being silently cut to a plausible length. Not zeroed: that
+  // would dirty 64 KiB in every session process for datagrams of a few dozen bytes.
+  constexpr size_t kBufSize = kIpcHeaderSize + kIpcMaxPayload + 1;
+  auto buf = std::make_unique_for_overwrite<uint8_t[]>(kBufSize);
   // Room for one fd beyond the limit, so "too many" is told apart from truncation.
   alignas(cmsghdr) std::array<char, CMSG_SPACE(sizeof(int) * (kIpcMaxFds + 1))> control{};
-  iovec iov{buf.data(), buf.size()};
+  iovec iov{buf.get(), kBufSize};
   msghdr msg{};
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
@@ -199,7 +202,7 @@ Result<Message> ipc_recv(int sock) {
   if (msg.msg_flags & MSG_CTRUNC) return fail("ipc: control data truncated");
   if (!control_ok) return fail(control_ok.error());
   if (fds.size() > kIpcMaxFds) return fail("ipc: too many descriptors");
-  auto m = ipc_decode({buf.data(), static_cast<size_t>(n)});
+  auto m = ipc_decode({buf.get(), static_cast<size_t>(n)});
   if (!m) return m;
   m->fds = std::move(fds);
   return m;

@@ -42,8 +42,12 @@ Status verify_identity(const Identity& id) {
     return fail("sandbox: uid change did not stick");
   if (rg != id.gid || eg != id.gid || sg != id.gid)
     return fail("sandbox: gid change did not stick");
-  std::vector<gid_t> now(NGROUPS_MAX);
-  const int n = getgroups(static_cast<int>(now.size()), now.data());
+  // Sized by the kernel's count: a vector of NGROUPS_MAX (256 KiB) zeroed here stayed
+  // dirty in every worker's heap for the whole session.
+  const int count = getgroups(0, nullptr);
+  if (count < 0) return sys_fail("getgroups");
+  std::vector<gid_t> now(static_cast<size_t>(count));
+  const int n = getgroups(count, now.data());
   if (n < 0) return sys_fail("getgroups");
   now.resize(static_cast<size_t>(n));
   if (sorted_unique(now) != sorted_unique(id.groups)) return fail("sandbox: groups did not stick");

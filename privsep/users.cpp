@@ -72,11 +72,17 @@ Result<std::string> read_file(const std::string& path) {
 
 }  // namespace
 
-Result<UserInfo> user_lookup(const std::string& name) {
+Result<UserInfo> user_account(const std::string& name) {
   if (name.empty() || name.find('\0') != std::string::npos) {
     return fail("unknown user '" + name + "'");
   }
   auto info = lookup_passwd(name);
+  if (info) info->groups = {info->gid};
+  return info;
+}
+
+Result<UserInfo> user_lookup(const std::string& name) {
+  auto info = user_account(name);
   if (!info) return info;
   auto groups = lookup_groups(name, info->gid);
   if (!groups) return fail(groups.error());

@@ -20,6 +20,10 @@ struct UserInfo {
 };
 
 Result<UserInfo> user_lookup(const std::string& name);
+// The passwd entry, with the primary group as the only group: for the service
+// accounts (nopriv_user, ftp_username, chown_username) that run with that group
+// alone, so no getgrouplist walk through every NSS group source per session.
+Result<UserInfo> user_account(const std::string& name);
 
 // Reads a file of user names (one per line, '#' comments, blank lines ignored).
 Result<std::vector<std::string>> read_name_list(const std::string& path);

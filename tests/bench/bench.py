@@ -1,19 +1,20 @@
 """Side-by-side benchmark of moatftpd and vsftpd, run by tests/bench/run inside nsrun.
 
-Measures a 1 GiB anonymous download (curl, median of 3, servers alternating), plain and
-over explicit FTPS with PROT P (a second pair of servers with ssl_enable=YES and
-allow_anon_ssl=YES, so the plain rows and the login rows keep their TLS-free servers),
-and anonymous logins per second (connect/USER/PASS/QUIT, 1 and 4 concurrent clients).
-Figures are reported, never asserted: a baseline for performance work, not a test.
+One run measures both servers on the same workloads, alternating between them round by
+round, and reports medians: 1 GiB download and upload, 16 sessions fetching 4 KiB files,
+LIST and MLSD of a 10,000-entry directory, anonymous and local (PAM) logins per second
+at 1 and 16 clients, PSS per idle logged-in session, a 1 GiB FTPS PROT P download and
+the most concurrent idle sessions held. The server runs on one CPU and the clients on
+the other; each row shows the server's CPU per unit of work and the clients' CPU, the
+moatftpd/vsftpd ratio and the target of issue #9 for the row. Figures are reported,
+never asserted: this is not a test. MOAT_BENCH_QUICK=1 runs small sizes.
 """
 
 import argparse
-import multiprocessing
 import os
 import platform
 import re
 import shlex
-import statistics
 import subprocess
 import sys
 import time
@@ -21,19 +22,33 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
 import harness  # noqa: E402
+import measure  # noqa: E402
+import report  # noqa: E402
+import workloads  # noqa: E402
+from report import Row, Target  # noqa: E402
 
 BIG_NAME = "big.bin"
-BIG_SIZE = 1 << 30
 SMALL_NAME, SMALL_TEXT = "small.txt", "probe\n"  # for the probes
-DOWNLOAD_RUNS = 3
-CONCURRENCY = (1, 4)
-WARMUP_LOGINS = 20
-LOGIN_ROUNDS = 5
-CURL_TIMEOUT = 120
-LOGIN_RUN_LIMIT = 120  # seconds; a login run that takes longer stops and fails
+SMALL_FILE_SIZE = 4096
+LOCAL_USER, LOCAL_PASSWORD = "benchuser", "bench-Pass-1"
 CERT_KEY = "rsa:2048"  # openssl req -newkey: the throwaway certificate's key type
 TLS_STAT = "/proc/net/tls_stat"  # kTLS counters; per network namespace, so only ours
 TLS_LINE_RE = re.compile(r"^\* SSL connection using (\S+) / (\S+)", re.M)
+
+# Longer than opening and checking 5,000 sessions one after another on a slow machine
+# (the default, 300 s, ended the first ones before the last had logged in).
+IDLE_TIMEOUT = 3600
+# vsftpd's own defaults are max_clients=2000 and max_per_ip=50; moatftpd has no limit
+# unless mod_iplimit is loaded. Every bench client comes from 127.0.0.1.
+VSFTPD_UNLIMITED = {"max_clients": 0, "max_per_ip": 0}
+SIZES = {  # the issue's sizes; quick mode keeps the shape at a fraction of the cost
+    "full": dict(big=1 << 30, runs=3, sessions=16, files=200, entries=10000, listings=50,
+                 anon_logins=500, local_logins=96, login_rounds=5, idle=200,
+                 concurrent=5000),
+    "quick": dict(big=64 << 20, runs=3, sessions=4, files=50, entries=2000, listings=5,
+                  anon_logins=60, local_logins=16, login_rounds=3, idle=30,
+                  concurrent=300),
+}
 
 
 def parse_args():
@@ -42,25 +57,44 @@ def parse_args():
     p.add_argument("--vsftpd", required=True)
     p.add_argument("--vsftpd-version", default="unknown")
     p.add_argument("--servers", default="moatftpd vsftpd")
-    p.add_argument("--logins", type=int, default=500)
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--logins", type=int, help="anonymous logins per measurement")
+    p.add_argument("--concurrent", type=int, help="idle sessions to hold")
+    p.add_argument("--only", help="comma-separated workloads to run (see WORKLOADS)")
     p.add_argument("--results")
     return p.parse_args()
 
 
 # --- environment ------------------------------------------------------------------
-def make_anon_root(etc, workdir):
-    """The ftp user's home, root-owned and read-only, holding the 1 GiB file."""
-    root = os.path.join(workdir, "anon")
-    etc.add_user("ftp", None, root, shell="/usr/sbin/nologin", home_owner_root=True)
+def write_big(path, size):
     block = os.urandom(1 << 20)
-    path = os.path.join(root, BIG_NAME)
     with open(path, "wb") as f:
-        for _ in range(BIG_SIZE // len(block)):
+        for _ in range(size // len(block)):
             f.write(block)
     os.chmod(path, 0o644)
+
+
+def make_tree(directory, count, size):
+    os.makedirs(directory)
+    data = os.urandom(size)
+    names = [f"f{i:05d}" for i in range(count)]
+    for n in names:
+        with open(os.path.join(directory, n), "wb") as f:
+            f.write(data)
+    return names
+
+
+def make_anon_root(etc, workdir, sizes):
+    """The ftp user's home, root-owned and read-only: the big file, the small files
+    and the directory to list."""
+    root = os.path.join(workdir, "anon")
+    etc.add_user("ftp", None, root, shell="/usr/sbin/nologin", home_owner_root=True)
+    write_big(os.path.join(root, BIG_NAME), sizes["big"])
     with open(os.path.join(root, SMALL_NAME), "w") as f:
         f.write(SMALL_TEXT)
-    return root
+    small = make_tree(os.path.join(root, "small"), sizes["files"], SMALL_FILE_SIZE)
+    make_tree(os.path.join(root, "many"), sizes["entries"], 0)
+    return root, ["small/" + n for n in small]
 
 
 def make_cert(workdir):
@@ -78,25 +112,18 @@ def make_cert(workdir):
 
 
 def tls_options(cert, key):
-    """What the FTPS pair adds to server_options; everything else (ciphers, protocol
-    versions, require_ssl_reuse) stays at each server's default."""
-    return {
-        "ssl_enable": True,
-        "allow_anon_ssl": True,
-        "rsa_cert_file": cert,
-        "rsa_private_key_file": key,
-    }
+    """What the FTPS pair adds; everything else (ciphers, protocol versions,
+    require_ssl_reuse) stays at each server's default."""
+    return {"ssl_enable": True, "allow_anon_ssl": True, "rsa_cert_file": cert,
+            "rsa_private_key_file": key}
 
 
 def server_options(anon_root, seccomp, tls=None):
-    opts = {
-        "anonymous_enable": True,
-        "local_enable": False,
-        "write_enable": False,
-        "anon_root": anon_root,
-        "xferlog_enable": False,
-        "seccomp_sandbox": seccomp,
-    }
+    """Anonymous read-only plus local users who may write (the upload and PAM rows).
+    The FTPS pair serves anonymous downloads only."""
+    opts = {"anonymous_enable": True, "local_enable": not tls, "write_enable": not tls,
+            "anon_root": anon_root, "xferlog_enable": False, "seccomp_sandbox": seccomp,
+            "idle_session_timeout": IDLE_TIMEOUT}
     opts.update(tls or {})
     return opts
 
@@ -114,9 +141,16 @@ def probe(srv):
         return False
 
 
+def launch(kind, workdir, options, binary):
+    if kind == "vsftpd":
+        options = dict(options, **VSFTPD_UNLIMITED)
+    srv = harness.Server(workdir, options, binary=binary, server=kind).start()
+    measure.pin_server(srv.proc.pid)
+    return srv
+
+
 def start_server(kind, workdir, anon_root, binary, notes):
-    srv = harness.Server(workdir, server_options(anon_root, True), binary=binary,
-                         server=kind).start()
+    srv = launch(kind, workdir, server_options(anon_root, True), binary)
     if probe(srv):
         return srv
     srv.stop()
@@ -125,8 +159,7 @@ def start_server(kind, workdir, anon_root, binary, notes):
                          + srv.stderr_text())
     notes.append("vsftpd with seccomp_sandbox=YES failed the anonymous LIST/RETR probe "
                  "(its filter predates this glibc), so vsftpd runs with seccomp_sandbox=NO.")
-    srv = harness.Server(workdir, server_options(anon_root, False), binary=binary,
-                         server=kind).start()
+    srv = launch(kind, workdir, server_options(anon_root, False), binary)
     if not probe(srv):
         raise SystemExit("bench: vsftpd fails the probe even with seccomp_sandbox=NO:\n"
                          + srv.stderr_text())
@@ -137,19 +170,16 @@ def start_tls_server(kind, workdir, anon_root, binary, seccomp, tls, notes):
     """The FTPS twin of a plain server, or None (with a note) when it will not start or
     will not serve a PROT P download: the plain rows still get measured."""
     try:
-        srv = harness.Server(workdir, server_options(anon_root, seccomp, tls),
-                             binary=binary, server=kind).start()
+        srv = launch(kind, workdir, server_options(anon_root, seccomp, tls), binary)
     except harness.HarnessError as e:
         notes.append(f"FTPS: {kind} with ssl_enable=YES did not start: {first_line(e)}")
         return None
     try:
         srv.tls_info = tls_probe(srv)
         return srv
-    except CurlError as e:
+    except workloads.BenchError as e:
         srv.stop()
-        stderr = srv.stderr_text().strip().splitlines()
-        notes.append(f"FTPS: {kind} failed the PROT P probe: {e}"
-                     + (f" (its stderr ends: {stderr[-1]})" if stderr else ""))
+        notes.append(f"FTPS: {kind} failed the PROT P probe: {e}")
         return None
 
 
@@ -157,45 +187,19 @@ def first_line(error):
     return (str(error).strip().splitlines() or ["?"])[0]
 
 
-# --- measurements -----------------------------------------------------------------
-class CurlError(Exception):
-    """A curl download that failed or came back short."""
-
-
-def curl_argv(srv, tls=False, path="/" + BIG_NAME, verbose=False):
-    """curl sends AUTH, PBSZ 0 and PROT P itself with --ssl-reqd; -k because the
-    certificate is a throwaway self-signed one."""
-    argv = ["curl", "-sS", "--max-time", str(CURL_TIMEOUT), "-o", "/dev/null",
-            "-w", "%{time_total} %{size_download}"]
-    argv += ["--ssl-reqd", "-k"] if tls else []
-    argv += ["-v"] if verbose else []
-    return argv + [srv.url(path=path)]
-
-
-def run_curl(srv, tls, path, size, verbose=False):
-    """(seconds, curl's stderr) for one checked download of `size` bytes."""
-    out = subprocess.run(curl_argv(srv, tls, path, verbose), capture_output=True,
-                         text=True, check=False)
-    if out.returncode != 0:
-        raise CurlError(f"curl from {srv.kind} failed: " + (
-            out.stderr.strip().splitlines() or ["?"])[-1])
-    seconds, got = out.stdout.split()
-    if int(got) != size:
-        raise CurlError(f"{srv.kind} sent {got} bytes, expected {size}")
-    return float(seconds), out.stderr
-
-
 def tls_probe(srv):
     """Download small.txt with curl -v over FTPS and read what was negotiated: the
     "SSL connection using" lines are the control connection, then the data one."""
-    _, log = run_curl(srv, True, "/" + SMALL_NAME, len(SMALL_TEXT), verbose=True)
-    if "> PROT P" not in log:
-        raise CurlError(f"curl did not send PROT P to {srv.kind}")
+    out = subprocess.run(workloads.curl_base(True) + ["-v", "-o", "/dev/null",
+                                                      srv.url(path="/" + SMALL_NAME)],
+                         capture_output=True, text=True, check=False)
+    log = out.stderr
+    if out.returncode != 0 or "> PROT P" not in log:
+        raise workloads.BenchError(f"curl over FTPS: {(log.strip().splitlines() or ['?'])[-1]}")
     found = TLS_LINE_RE.findall(log)
     if len(found) < 2:
-        raise CurlError(f"expected TLS on control and data connections, curl saw {found}")
-    return {"control": found[0], "data": found[1],
-            "reused": "SSL re-using session ID" in log}
+        raise workloads.BenchError(f"expected TLS on control and data, curl saw {found}")
+    return {"control": found[0], "data": found[1], "reused": "SSL re-using session ID" in log}
 
 
 def tls_summary(info):
@@ -216,81 +220,137 @@ def ktls_tx_sessions():
     return int(fields.get("TlsTxSw", 0)) + int(fields.get("TlsTxDevice", 0))
 
 
-def timed_downloads(servers, tls, notes):
-    """DOWNLOAD_RUNS downloads per server, alternating between servers, and the kTLS
-    transmit sessions each server opened (None when the kernel has no kTLS). A failed
-    plain download ends the bench; a failed FTPS one leaves that server out of the
-    FTPS rows, with a note."""
-    times = {k: [] for k in servers}
-    ktls = {k: 0 for k in servers}
-    for _ in range(DOWNLOAD_RUNS):
-        for kind, srv in servers.items():
-            if kind not in times:
-                continue
-            before = ktls_tx_sessions()
-            try:
-                times[kind].append(run_curl(srv, tls, "/" + BIG_NAME, BIG_SIZE)[0])
-            except CurlError as e:
-                if not tls:
-                    raise SystemExit(f"bench: {e}") from None
-                notes.append(f"FTPS: 1 GiB PROT P download failed: {e}")
-                del times[kind]
-                continue
-            after = ktls_tx_sessions()
-            ktls[kind] = None if before is None else ktls[kind] + after - before
-    return times, ktls
+# --- workloads ----------------------------------------------------------------------
+class Bench:
+    """The servers, the sizes and the rows filled in so far."""
+
+    def __init__(self, args, sizes, kinds):
+        self.args, self.sizes, self.kinds = args, sizes, kinds
+        self.servers, self.tls_servers, self.notes, self.rows = {}, {}, [], []
+        self.home = self.anon_root = None
+        self.small_names = []
+
+    def alternate(self, servers, work, runs=None):
+        """{kind: [Result]}: `runs` rounds, each server once per round, in turn."""
+        out = {k: [] for k in servers}
+        for _ in range(runs or self.sizes["runs"]):
+            for kind, srv in servers.items():
+                out[kind].append(work(srv))
+        return out
+
+    def transfer_rows(self):
+        big, label = self.sizes["big"], size_label(self.sizes["big"])
+        down = Row(f"{label} download", "MB/s", "{:.0f}", [Target("value", ">=", 1.1),
+                   Target("cpu", "<=", 0.9)], "core-s/GB")
+        self.fill(down, self.alternate(self.servers, lambda s: workloads.download(
+            s, "/" + BIG_NAME, big)), mb_per_s, cpu_per_gb)
+        source = os.path.join(self.anon_root, BIG_NAME)
+        up = Row(f"{label} upload", "MB/s", "{:.0f}", [Target("value", ">=", 1.5)],
+                 "core-s/GB")
+        self.fill(up, self.alternate(self.servers, lambda s: workloads.upload(
+            s, LOCAL_USER, LOCAL_PASSWORD, source, self.home, big)), mb_per_s, cpu_per_gb)
+        tls = Row(f"{label} FTPS PROT P download", "MB/s", "{:.0f}",
+                  [Target("value", ">=", 1.6)], "core-s/GB")
+        before = ktls_tx_sessions()
+        self.fill(tls, self.alternate(self.tls_servers, lambda s: workloads.download(
+            s, "/" + BIG_NAME, big, tls=True)), mb_per_s, cpu_per_gb)
+        self.notes.append(f"kTLS: {TLS_STAT} absent, TLS ran in user space" if before is None
+                          else "kTLS transmit sessions opened by the FTPS downloads (both "
+                          f"servers): {ktls_tx_sessions() - before}")
+        self.rows += [down, up, tls]
+
+    def small_file_rows(self):
+        n, files = self.sizes["sessions"], self.sizes["files"]
+        row = Row(f"4 KiB files, {n} sessions x {files}", "files/s", "{:.0f}",
+                  [Target("value", ">=", 1.2), Target("cpu", "<=", 0.5)], "ms/file")
+        self.fill(row, self.alternate(self.servers, lambda s: workloads.small_files(
+            s, n, self.small_names, SMALL_FILE_SIZE)), lambda r: r.rate(),
+            lambda r: r.server_per(1e3))
+        self.rows.append(row)
+
+    def listing_rows(self):
+        entries, repeat = self.sizes["entries"], self.sizes["listings"]
+        for command, targets in ((None, [Target("value", "<=", 0.75)]), ("MLSD", [])):
+            servers = self.servers
+            if command:
+                servers = {k: s for k, s in self.servers.items() if workloads.feat_has(s, "MLST")}
+            row = Row(f"{command or 'LIST'} of {entries} entries", "ms", "{:.1f}", targets,
+                      "ms/listing", "{:.1f}")
+            for kind in self.servers:
+                if kind not in servers:
+                    row.absent[kind] = "no MLSD"
+                    self.notes.append(f"{kind} has no MLSD (FEAT lists no MLST): that row "
+                                      "has moatftpd's figure alone.")
+            self.fill(row, self.alternate(servers, lambda s, c=command: workloads.listing(
+                s, "/many/", entries, repeat, c)), lambda r: r.wall / r.work * 1e3,
+                lambda r: r.server_per(1e3))
+            self.rows.append(row)
+
+    def login_rows(self):
+        rounds = self.sizes["login_rounds"]
+        for user, password, total, target in (
+                ("anonymous", "x", self.args.logins or self.sizes["anon_logins"], 2.0),
+                (LOCAL_USER, LOCAL_PASSWORD, self.sizes["local_logins"], 1.0)):
+            kind_text = "anonymous" if user == "anonymous" else "local (PAM)"
+            for clients in (1, 16):
+                per_round = max(clients, total // rounds)
+                row = Row(f"{kind_text} logins, {clients} client(s)", "/s", "{:.0f}",
+                          [Target("value", ">=", target)], "ms/login", "{:.2f}")
+                for srv in self.servers.values():  # warm-up
+                    workloads.logins(srv, user, password, min(clients * 2, per_round), clients)
+                self.fill(row, self.alternate(self.servers, lambda s: workloads.logins(
+                    s, user, password, per_round, clients), rounds), lambda r: r.rate(),
+                    lambda r: r.server_per(1e3))
+                self.rows.append(row)
+
+    def memory_rows(self):
+        count = self.sizes["idle"]
+        row = Row(f"PSS per idle session, {count} sessions", "KiB", "{:.0f}",
+                  [Target("value", "<=", 0.9)])
+        for kind, srv in self.servers.items():
+            by_comm = workloads.idle_memory(srv, count)
+            pss = sum(v[1] for v in by_comm.values())
+            procs = sum(v[0] for v in by_comm.values())
+            row.values[kind], row.runs[kind] = pss / count, [pss / count]
+            self.notes.append(
+                f"{kind} with {count} idle sessions: {procs / count:.2f} processes per "
+                "session; per process (Pss / Private_Dirty KiB): " + ", ".join(
+                    f"{c} x{v[0]} {v[1] / v[0]:.0f}/{v[2] / v[0]:.0f}"
+                    for c, v in sorted(by_comm.items())))
+        self.rows.append(row)
+
+    def concurrency_rows(self):
+        want = self.args.concurrent or self.sizes["concurrent"]
+        got = measure.raise_fd_limit(want + 200)
+        row = Row(f"concurrent idle sessions held", "sessions", "{:.0f}")
+        row.absolute = (want, f"{want}, no failure")
+        for kind, srv in self.servers.items():
+            held, failure, seconds = workloads.concurrent(srv, want)
+            row.values[kind] = held
+            self.notes.append(f"{kind}: {held} of {want} sessions logged in and answering "
+                              f"NOOP ({seconds:.1f} s to open and check them)"
+                              + (f"; first failure: {failure}" if failure else "")
+                              + (f"; the bench's RLIMIT_NOFILE is {got}" if got < want else ""))
+        self.rows.append(row)
+
+    def fill(self, row, results, value, cpu):
+        for kind, rs in results.items():
+            row.add_runs(kind, rs, value, cpu)
 
 
-def login_loop(port, count, barrier, results):
-    """One client process: `count` anonymous logins back to back, each checked."""
-    barrier.wait()
-    start, failures, first_error = time.monotonic(), 0, None
-    for done in range(count):
-        if time.monotonic() - start > LOGIN_RUN_LIMIT:
-            failures += count - done
-            first_error = first_error or f"stopped after {LOGIN_RUN_LIMIT} s"
-            break
-        try:
-            with harness.Control("127.0.0.1", port, timeout=10) as c:
-                codes = (c.reply()[0], c.login("anonymous", "x"), c.cmd("QUIT")[0])
-            if codes != (220, 230, 221):
-                raise RuntimeError(f"reply codes {codes}")
-        except Exception as e:  # noqa: BLE001 - counted and reported, never hidden
-            failures += 1
-            first_error = first_error or repr(e)
-    results.put((start, time.monotonic(), failures, first_error))
+WORKLOADS = ("transfers", "small", "listings", "logins", "memory", "concurrency")
 
 
-def login_seconds(srv, total, clients):
-    """Wall time for `total` checked logins spread over `clients` processes."""
-    ctx = multiprocessing.get_context("fork")
-    barrier, results = ctx.Barrier(clients), ctx.Queue()
-    share = [total // clients + (i < total % clients) for i in range(clients)]
-    procs = [ctx.Process(target=login_loop, args=(srv.port, n, barrier, results))
-             for n in share]
-    for p in procs:
-        p.start()
-    got = [results.get(timeout=600) for _ in procs]
-    for p in procs:
-        p.join()
-    failures = sum(g[2] for g in got)
-    if failures:
-        errors = "; ".join(g[3] for g in got if g[3])
-        raise SystemExit(f"bench: {failures} of {total} logins to {srv.kind} failed: {errors}")
-    return max(g[1] for g in got) - min(g[0] for g in got)
+def mb_per_s(r):
+    return r.rate() / 1e6
 
 
-def logins_per_second(servers, kinds, total, clients):
-    """Rates per server; rounds alternate between servers so that load from anything
-    else on the machine falls on both alike."""
-    share = [total // LOGIN_ROUNDS + (i < total % LOGIN_ROUNDS) for i in range(LOGIN_ROUNDS)]
-    seconds = {k: 0.0 for k in kinds}
-    for kind in kinds:
-        login_seconds(servers[kind], WARMUP_LOGINS, 1)
-    for count in share:
-        for kind in kinds:
-            seconds[kind] += login_seconds(servers[kind], count, clients)
-    return {k: total / seconds[k] for k in kinds}
+def cpu_per_gb(r):
+    return r.server_per(1e9)
+
+
+def size_label(size):
+    return f"{size >> 30} GiB" if size >= 1 << 30 else f"{size >> 20} MiB"
 
 
 # --- report -----------------------------------------------------------------------
@@ -300,6 +360,13 @@ def version_of(argv):
         return (out.stdout or out.stderr).strip().splitlines()[0]
     except (OSError, IndexError, subprocess.SubprocessError):
         return "unknown"
+
+
+def source_version(build):
+    src = os.path.join(HERE, "..", "..")
+    out = subprocess.run(["git", "-C", src, "describe", "--always", "--dirty"],
+                         capture_output=True, text=True, check=False)
+    return out.stdout.strip() or "not a git checkout"
 
 
 def cpu_model():
@@ -314,131 +381,103 @@ def yesno(value):
     return {True: "YES", False: "NO"}.get(value, value)
 
 
-def ratio(kinds, values):
-    if len(kinds) < 2 or not values.get("vsftpd") or values.get("moatftpd") is None:
-        return "-"
-    return f"{values['moatftpd'] / values['vsftpd']:.2f}"
+def environment_lines(b):
+    args = b.args
+    pin = (f"server on CPU {measure.SERVER_CPU}, clients on CPU {measure.CLIENT_CPU} "
+           "(sched_setaffinity, as taskset)" if measure.pinning_possible()
+           else "not pinned: fewer than 2 CPUs")
+    return ["environment:",
+            f"  kernel        {platform.release()} ({os.cpu_count()} CPUs, {cpu_model()})",
+            f"  pinning       {pin}",
+            f"  vsftpd        {args.vsftpd_version} (Debian .deb, dpkg -x, {args.vsftpd})",
+            f"  moatftpd      {version_of([os.path.join(args.build, 'moatftpd'), '--version'])}"
+            f" (source {source_version(args.build)})",
+            f"  curl          {version_of(['curl', '--version'])}",
+            f"  python        {platform.python_version()}"]
 
 
-def cell(fmt, value):
-    """A table cell; None is a server that could not be measured (see the notes)."""
-    return "failed" if value is None else fmt.format(value)
+def command_lines(b):
+    s = b.sizes
+    mode = "MOAT_BENCH_QUICK=1 " if b.args.quick else ""
+    lines = ["commands:",
+             f"  {mode}make bench  ->  tests/bench/run BUILDDIR  ->  tests/e2e/nsrun python3 "
+             "tests/bench/bench.py (private mount/net/pid namespaces, loopback only)"]
+    lines += [f"  {label}: {shlex.join(argv)}" for label, argv in workloads.COMMANDS.items()]
+    lines += [
+        f"  logins: connect, USER, PASS, QUIT (each reply checked), Python clients; "
+        f"{s['login_rounds']} rounds per row alternating between servers, after a warm-up",
+        f"  idle sessions: anonymous logins left open; PSS = sum of "
+        "/proc/PID/smaps_rollup Pss over every process below the master / sessions",
+        "  CPU: server = utime+stime+cutime+cstime over the master's process tree "
+        "(/proc/PID/stat); client = getrusage(SELF)+getrusage(CHILDREN) of the bench, as "
+        "a share of its one core",
+        "  server options: " + " ".join(
+            f"{k}={yesno(v)}" for k, v in server_options("ANON", True).items()
+            if k != "seccomp_sandbox")
+        + " + tests/e2e/harness.py defaults (listen=YES on 127.0.0.1); vsftpd also "
+        + " ".join(f"{k}={v}" for k, v in VSFTPD_UNLIMITED.items()),
+        "  FTPS servers: anonymous only, + " + " ".join(
+            f"{k}={yesno(v)}" for k, v in tls_options("CERT", "KEY").items())
+        + f" (self-signed, openssl req -x509 -newkey {CERT_KEY})"]
+    return lines
 
 
-def report(args, kinds, rows, notes, servers, tls_servers):
-    lines = ["moatftpd vs vsftpd benchmark, " + time.strftime("%Y-%m-%d %H:%M:%S %Z"), ""]
-    header = f"{'measurement':44}" + "".join(f"{k:>12}" for k in kinds)
-    header += f"{'moat/vsftpd':>14}" if len(kinds) == 2 else ""
-    lines += [header, "-" * len(header)]
-    for label, fmt, values, better in rows:
-        line = f"{label:44}" + "".join(f"{cell(fmt, values.get(k)):>12}" for k in kinds)
-        if len(kinds) == 2:
-            line += f"{ratio(kinds, values):>14}"
-        lines.append(line + f"  ({better})")
-    lines += ["", "environment:",
-              f"  kernel        {platform.release()} ({os.cpu_count()} CPUs, {cpu_model()})",
-              f"  vsftpd        {args.vsftpd_version} (Debian .deb, dpkg -x, {args.vsftpd})",
-              f"  moatftpd      {version_of([os.path.join(args.build, 'moatftpd'), '--version'])}"
-              if "moatftpd" in kinds else "  moatftpd      not measured",
-              f"  curl          {version_of(['curl', '--version'])}",
-              f"  python        {platform.python_version()}",
-              "commands:",
-              "  make bench  ->  tests/bench/run BUILDDIR  ->  tests/e2e/nsrun python3 "
-              "tests/bench/bench.py (private mount/net/pid namespaces, loopback only)"]
-    for kind in kinds:
-        lines.append(f"  download ({kind}): {shlex.join(curl_argv(servers[kind]))}")
-    for kind, srv in tls_servers.items():
-        lines.append(f"  FTPS download ({kind}): {shlex.join(curl_argv(srv, True))}")
-    lines += [f"  logins: {args.logins} x (connect, USER anonymous, PASS x, QUIT, each reply "
-              f"checked) per server and client count, split over N client processes, in "
-              f"{LOGIN_ROUNDS} rounds alternating between servers",
-              "  server options: " + " ".join(
-                  f"{k}={yesno(v)}" for k, v in server_options("ANON", True).items()
-                  if k != "seccomp_sandbox")
-              + " + tests/e2e/harness.py defaults (listen=YES on 127.0.0.1)",
-              "  FTPS servers: the same + " + " ".join(
-                  f"{k}={yesno(v)}" for k, v in tls_options("CERT", "KEY").items())
-              + f" (self-signed, openssl req -x509 -newkey {CERT_KEY}); ciphers, TLS "
-              "versions and require_ssl_reuse at each server's default"]
-    lines += ["notes:"] + [f"  {n}" for n in notes] if notes else []
+def write_report(b):
+    lines = ["moatftpd vs vsftpd, " + time.strftime("%Y-%m-%d %H:%M:%S %Z")
+             + (" (QUICK: small sizes, not the issue's)" if b.args.quick else ""),
+             f"medians of {b.sizes['runs']} runs (logins: {b.sizes['login_rounds']} rounds), "
+             "servers alternating; ratio = moatftpd/vsftpd; targets from issue #9", ""]
+    lines += report.table(b.rows, b.kinds) + [""]
+    lines += environment_lines(b) + command_lines(b)
+    tls_notes = [f"TLS with {k}: {tls_summary(s.tls_info)}" for k, s in b.tls_servers.items()]
+    lines += ["notes:"] + [f"  {n}" for n in b.notes + tls_notes]
+    lines += ["runs:"] + [f"  {n}" for n in report.run_lines(b.rows, b.kinds)]
     text = "\n".join(lines) + "\n"
     print(text, end="")
-    if args.results:
-        os.makedirs(os.path.dirname(args.results), exist_ok=True)
-        with open(args.results, "w") as f:
+    if b.args.results:
+        os.makedirs(os.path.dirname(b.args.results), exist_ok=True)
+        with open(b.args.results, "w") as f:
             f.write(text)
-        print(f"(saved to {args.results})")
+        print(f"(saved to {b.args.results})")
 
 
-def download_rows(downloads, tls_downloads, tls_servers):
-    median = {k: statistics.median(v) for k, v in downloads.items()}
-    tls_median = {k: statistics.median(v) for k, v in tls_downloads.items()}
-    ciphers = sorted({" ".join(info["data"]) for info in
-                      (s.tls_info for s in tls_servers.values())})
-    return [
-        (f"1 GiB download, median of {DOWNLOAD_RUNS} (s)", "{:.3f}", median,
-         "lower is better"),
-        ("1 GiB download throughput (MiB/s)", "{:.0f}",
-         {k: 1024 / v for k, v in median.items()}, "higher is better"),
-        (f"1 GiB FTPS PROT P download, median of {DOWNLOAD_RUNS} (s)", "{:.3f}",
-         tls_median, "lower is better; " + ("/".join(ciphers) or "no TLS server")),
-        ("1 GiB FTPS PROT P throughput (MiB/s)", "{:.0f}",
-         {k: 1024 / v for k, v in tls_median.items()}, "higher is better"),
-        ("FTPS PROT P time / plain time", "{:.2f}",
-         {k: tls_median[k] / median[k] for k in tls_median}, "lower is better"),
-    ]
-
-
-def download_notes(downloads, tls_downloads, tls_servers, ktls):
-    notes = ["downloads (s): " + "; ".join(
-        f"{k} " + " ".join(f"{t:.3f}" for t in v) for k, v in downloads.items())]
-    if tls_downloads:
-        notes.append("FTPS downloads (s): " + "; ".join(
-            f"{k} " + " ".join(f"{t:.3f}" for t in v) for k, v in tls_downloads.items()))
-    for kind, srv in tls_servers.items():
-        notes.append(f"TLS negotiated with {kind} (curl -v, {SMALL_NAME}): "
-                     + tls_summary(srv.tls_info))
-    ktls = {k: ktls[k] for k in tls_downloads}
-    if tls_downloads and all(v is None for v in ktls.values()):
-        notes.append(f"kTLS: {TLS_STAT} absent (kernel without CONFIG_TLS): "
-                     "TLS ran in user space.")
-    elif tls_downloads:
-        notes.append("kTLS transmit sessions opened during the FTPS downloads "
-                     f"({TLS_STAT} TlsTxSw+TlsTxDevice): "
-                     + ", ".join(f"{k} {v}" for k, v in ktls.items()))
-    return notes
+def progress(text):
+    print(f"bench: {time.strftime('%H:%M:%S')} {text}", file=sys.stderr, flush=True)
 
 
 def main():
     args = parse_args()
+    sizes = SIZES["quick" if args.quick else "full"]
     kinds = [k for k in ("moatftpd", "vsftpd") if k in args.servers.split()]
+    only = set(args.only.split(",")) if args.only else set(WORKLOADS)
     binaries = {"moatftpd": os.path.join(args.build, "moatftpd"), "vsftpd": args.vsftpd}
-    workdir = harness.private_workdir(prefix="moat-bench-", size="2g")
+    measure.pin_clients()
+    workdir = harness.private_workdir(prefix="moat-bench-",
+                                      size=f"{(3 * sizes['big'] >> 20) + 512}m")
     etc = harness.FakeEtc(workdir)
-    servers, tls_servers, notes = {}, {}, []
+    b = Bench(args, sizes, kinds)
     try:
-        anon_root = make_anon_root(etc, workdir)
+        progress("writing the files")
+        b.anon_root, b.small_names = make_anon_root(etc, workdir, sizes)
+        b.home = os.path.join(workdir, "home")
+        etc.add_user(LOCAL_USER, LOCAL_PASSWORD, b.home)
         tls = tls_options(*make_cert(workdir))
         for kind in kinds:
-            servers[kind] = start_server(kind, workdir, anon_root, binaries[kind], notes)
-        if "moatftpd" in servers:
-            notes.append("moatftpd runs with seccomp_sandbox=YES (its default).")
-        for kind in kinds:
-            srv = start_tls_server(kind, workdir, anon_root, binaries[kind],
-                                   servers[kind].options["seccomp_sandbox"], tls, notes)
+            b.servers[kind] = start_server(kind, workdir, b.anon_root, binaries[kind], b.notes)
+            srv = start_tls_server(kind, workdir, b.anon_root, binaries[kind],
+                                   b.servers[kind].options["seccomp_sandbox"], tls, b.notes)
             if srv:
-                tls_servers[kind] = srv
-        downloads, _ = timed_downloads(servers, False, notes)
-        tls_downloads, ktls = timed_downloads(tls_servers, True, notes)
-        rows = download_rows(downloads, tls_downloads, tls_servers)
-        for clients in CONCURRENCY:
-            rates = logins_per_second(servers, kinds, args.logins, clients)
-            rows.append((f"anonymous logins/s, {clients} client(s)", "{:.0f}", rates,
-                         "higher is better"))
-        notes += download_notes(downloads, tls_downloads, tls_servers, ktls)
-        report(args, kinds, rows, notes, servers, tls_servers)
+                b.tls_servers[kind] = srv
+        steps = [("transfers", b.transfer_rows), ("small", b.small_file_rows),
+                 ("listings", b.listing_rows), ("logins", b.login_rows),
+                 ("memory", b.memory_rows), ("concurrency", b.concurrency_rows)]
+        for name, step in steps:
+            if name in only:
+                progress(name)
+                step()
+        write_report(b)
     finally:
-        for srv in list(servers.values()) + list(tls_servers.values()):
+        for srv in list(b.servers.values()) + list(b.tls_servers.values()):
             srv.stop()
         etc.close()
         harness.release_workdir(workdir)
@@ -447,5 +486,5 @@ def main():
 if __name__ == "__main__":
     try:
         main()
-    except harness.HarnessError as e:
+    except (harness.HarnessError, workloads.BenchError) as e:
         raise SystemExit(f"bench: {e}") from None

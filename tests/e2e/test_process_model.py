@@ -139,3 +139,16 @@ def test_sessions_are_separate_processes(server, env):
     for f in ftps:
         f.quit()
     assert wait_for(lambda: not srv.pids("moat-session") and not srv.pids("moat-helper"))
+
+
+def test_a_signal_to_the_masters_group_leaves_sessions_running(server, env):
+    """Each session is its own session and process group (as in vsftpd): Ctrl-C on a
+    server in the foreground stops the master, not the logged-in sessions."""
+    srv = server()
+    ftp = login(srv, env.alice)
+    helper = one(srv, "moat-helper")
+    assert os.getsid(helper) == helper != os.getpgid(srv.proc.pid)
+    os.killpg(os.getpgid(srv.proc.pid), signal.SIGINT)
+    assert srv.proc.wait(10) == 0
+    assert ftp.voidcmd("NOOP").startswith("200")
+    ftp.quit()

@@ -233,6 +233,9 @@ class HelperTable : public ::testing::Test {
   Launch start() {
     auto ctx = std::make_shared<ServerContext>();
     ctx->cfg = cfg_;
+    auto nopriv = user_account(cfg_.nopriv_user);  // as server_prepare resolves it
+    EXPECT_TRUE(nopriv) << "no nopriv_user";
+    if (nopriv) ctx->nopriv = *nopriv;
     conn_ = loopback_connection();
     EXPECT_TRUE(conn_.server) << "no loopback connection";
     int ch[2], err[2];
