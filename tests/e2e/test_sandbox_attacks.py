@@ -206,6 +206,8 @@ def test_a_worker_that_leaves_its_helper_does_not_keep_the_session(server, env, 
         assert inject_syscall(pid, NR["close"], ipc_fd(pid)) == ("returned", 0)
         assert c.closed_by_peer(timeout=20), "the worker outlived its helper's session"
     assert srv.wait_stderr(r"worker killed by signal 9")
+    # The slot is freed when the master reaps the helper, which exits after that line.
+    assert wait_for(lambda: not srv.pids("moat-helper"))
     c2 = login(srv, env.alice)  # max_clients=1: the slot is free again
     assert c2.pwd() == "/" or c2.pwd()
 
