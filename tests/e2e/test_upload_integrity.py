@@ -8,7 +8,9 @@ import hashlib
 import io
 import os
 import shutil
+import signal
 import socket
+import struct
 import subprocess
 import threading
 
@@ -312,11 +314,12 @@ def test_lock_wait_keeps_the_session_responsive(make_srv, env, ws):
     ftp = alice_in(srv, env, ws)
     lock = hold_lock(path)
     ftp.voidcmd("TYPE I")
-    ftp.makepasv()
+    data = socket.create_connection(ftp.makepasv())  # nothing but the lock holds it up
     ftp.putcmd("RETR f.bin")
     assert code(raw_cmd(ftp, "NOOP")) == 200  # first reply: the RETR has not started
     assert "in progress" in raw_cmd(ftp, "STAT")
     assert code(raw_cmd(ftp, "ABOR")) == 226
+    data.close()
     assert code(raw_cmd(ftp, "NOOP")) == 200
     # Waiting again; the lock goes away; the RETR runs.
     got = {}
@@ -363,25 +366,52 @@ def test_abor_keeps_the_old_version(make_srv, env, ws):
     assert retr(ftp, "f.bin") == old
 
 
+def worker_holding(srv, sock):
+    """The server process at the other end of a client socket."""
+    inodes = harness.tcp_inodes_for_port(sock.getsockname()[1])
+    pids = [p for p, _ in srv.descendants() if harness.proc_socket_inodes(p) & inodes]
+    assert len(pids) == 1, pids
+    return pids[0]
+
+
+def close_control(ftp):
+    ftp.file.close()  # the socket closes with its last reference
+    ftp.sock.close()
+
+
+def temp_size(directory, name):
+    temps = leftovers(directory, name)
+    return os.path.getsize(os.path.join(directory, temps[0])) if temps else -1
+
+
 @pytest.mark.moatftpd_only
-@pytest.mark.parametrize("how", ["killed", "reset"])
+@pytest.mark.parametrize("how", ["killed", "data-eof-first", "reset"])
 def test_vanishing_client_keeps_the_old_version(make_srv, env, ws, how):
     """killed: a client process that dies closes both connections cleanly (FIN), the
-    control one first; reset: the data connection is reset, the control one stays."""
+    control one first. data-eof-first: the worker sees the data connection's EOF
+    before the control one's (it is stopped while both close, data first): a clean
+    EOF is no proof of a complete upload when the client is gone. reset: the data
+    connection is reset and the control one stays: 426, the session goes on."""
     srv = make_srv(xferlog_enable=True, xferlog_std_format=True)
-    old = content("old", MB)
+    old, sent = content("old", MB), content("new", MB // 2)
     harness.put_file(os.path.join(ws[1], "f.bin"), old, env.alice)
     other = alice_in(srv, env, ws)
     ftp = alice_in(srv, env, ws)
     ftp.voidcmd("TYPE I")
     conn = ftp.transfercmd("STOR f.bin")
-    conn.sendall(content("new", MB // 2))
+    conn.sendall(sent)
     if how == "killed":
-        ftp.sock.close()
-        ftp.file.close()
+        close_control(ftp)
         conn.close()
+    elif how == "data-eof-first":
+        assert harness.wait_for(lambda: temp_size(ws[1], "f.bin") == len(sent))
+        worker = worker_holding(srv, conn)
+        os.kill(worker, signal.SIGSTOP)
+        conn.close()
+        close_control(ftp)
+        os.kill(worker, signal.SIGCONT)
     else:
-        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\0\0\0\0\0\0\0")
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         conn.close()
         assert code(ftp.getmultiline()) == 426
     assert harness.wait_for(lambda: not leftovers(ws[1], "f.bin"), timeout=30)
@@ -392,6 +422,7 @@ def test_vanishing_client_keeps_the_old_version(make_srv, env, ws, how):
     if how == "reset":
         assert len(uploads) == 1
         assert code(raw_cmd(ftp, "NOOP")) == 200
+    close_control(ftp)
 
 
 @pytest.fixture
