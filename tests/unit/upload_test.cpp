@@ -134,13 +134,21 @@ struct EventBaseFree {
   void operator()(event_base* b) const { event_base_free(b); }
 };
 
-TEST(LockWait, TakesTheLockOnceItIsReleased) {
+// A file whose lock `holder` takes first; the LockWait under test waits on `waiter`.
+class LockWaitTest : public ::testing::Test {
+ protected:
+  void hold(FileLock kind) { ASSERT_FALSE(file_lock_busy(holder.get(), kind)); }
+
   TempDir dir;
-  std::string f = dir.path() + "/f";
-  UniqueFd holder = open_rw(f), waiter = open_rw(f);
-  ASSERT_FALSE(file_lock_busy(holder.get(), FileLock::kWrite));
-  std::unique_ptr<event_base, EventBaseFree> base(event_base_new());
+  std::string file = dir.path() + "/f";
+  UniqueFd holder = open_rw(file);
+  UniqueFd waiter = open_rw(file);
+  std::unique_ptr<event_base, EventBaseFree> base{event_base_new()};
   std::optional<bool> result;
+};
+
+TEST_F(LockWaitTest, TakesTheLockOnceItIsReleased) {
+  hold(FileLock::kWrite);
   LockWait wait(base.get(), waiter.get(), FileLock::kRead, 0, [&](bool taken) {
     result = taken;
     event_base_loopbreak(base.get());
@@ -155,17 +163,12 @@ TEST(LockWait, TakesTheLockOnceItIsReleased) {
   event_free(release);
   ASSERT_TRUE(result.has_value());
   EXPECT_TRUE(*result);
-  UniqueFd other = open_rw(f);
+  UniqueFd other = open_rw(file);
   EXPECT_TRUE(file_lock_busy(other.get(), FileLock::kWrite));  // the waiter holds it now
 }
 
-TEST(LockWait, GivesUpAtItsTimeout) {
-  TempDir dir;
-  std::string f = dir.path() + "/f";
-  UniqueFd holder = open_rw(f), waiter = open_rw(f);
-  ASSERT_FALSE(file_lock_busy(holder.get(), FileLock::kRead));
-  std::unique_ptr<event_base, EventBaseFree> base(event_base_new());
-  std::optional<bool> result;
+TEST_F(LockWaitTest, GivesUpAtItsTimeout) {
+  hold(FileLock::kRead);
   std::unique_ptr<LockWait> wait;
   wait = std::make_unique<LockWait>(base.get(), waiter.get(), FileLock::kWrite, 1,
                                     [&](bool taken) {
