@@ -41,6 +41,7 @@ bool Session::cancel_lock_wait() {
 // control connection is already at EOF, with no QUIT or other command waiting, is
 // taken for a vanished client rather than a complete file.
 bool Session::control_vanished() const {
+  if (inbuf_.size() > line_start_) return false;  // a command read but not handled yet
   char c;
   return recv(st.control_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
 }
