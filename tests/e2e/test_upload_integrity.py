@@ -425,6 +425,30 @@ def test_vanishing_client_keeps_the_old_version(make_srv, env, ws, how):
     close_control(ftp)
 
 
+@pytest.mark.moatftpd_only
+def test_killed_worker_keeps_the_old_version(make_srv, env, ws):
+    """SIGKILL leaves no chance to clean up: the old version stays under its name and
+    the partial upload stays under its hidden temporary name (.f.bin.moat-XXXXXX),
+    never in place of the file."""
+    srv = make_srv()
+    old, sent = content("old", MB), content("new", MB // 2)
+    harness.put_file(os.path.join(ws[1], "f.bin"), old, env.alice)
+    other = alice_in(srv, env, ws)
+    ftp = alice_in(srv, env, ws)
+    ftp.voidcmd("TYPE I")
+    conn = ftp.transfercmd("STOR f.bin")
+    conn.sendall(sent)
+    assert harness.wait_for(lambda: temp_size(ws[1], "f.bin") == len(sent))
+    os.kill(worker_holding(srv, conn), signal.SIGKILL)
+    conn.close()
+    assert ftp.file.readline() == ""  # the control connection closes with the worker
+    assert harness.read_file(os.path.join(ws[1], "f.bin")) == old
+    assert retr(other, "f.bin") == old
+    [temp] = leftovers(ws[1], "f.bin")
+    assert harness.read_file(os.path.join(ws[1], temp)) == sent
+    close_control(ftp)
+
+
 @pytest.fixture
 def small_disk(ws, env):
     """A 2 MiB tmpfs (in the test's private mount namespace) owned by alice."""
