@@ -225,7 +225,7 @@ WRITER_OPTIONS = [
 @pytest.mark.parametrize("writers", [2, 4])
 @pytest.mark.parametrize("options", WRITER_OPTIONS)
 def test_concurrent_writers_leave_one_complete_upload(make_srv, env, ws, options, writers):
-    if is_vsftpd() is False and options == {"lock_upload_files": True}:
+    if not is_vsftpd() and options == {"lock_upload_files": True}:
         pytest.skip("the same as 'defaults' on moatftpd")
     srv = make_srv(**options)
     size = 8 * MB
@@ -384,6 +384,19 @@ def temp_size(directory, name):
     return os.path.getsize(os.path.join(directory, temps[0])) if temps else -1
 
 
+def half_an_upload(srv, env, ws):
+    """f.bin holds an old version; one session is half-way through a STOR of a new
+    one, another is idle. -> (old, sent, other, ftp, data connection)"""
+    old, sent = content("old", MB), content("new", MB // 2)
+    harness.put_file(os.path.join(ws[1], "f.bin"), old, env.alice)
+    other = alice_in(srv, env, ws)
+    ftp = alice_in(srv, env, ws)
+    ftp.voidcmd("TYPE I")
+    conn = ftp.transfercmd("STOR f.bin")
+    conn.sendall(sent)
+    return old, sent, other, ftp, conn
+
+
 @pytest.mark.moatftpd_only
 @pytest.mark.parametrize("how", ["killed", "data-eof-first", "reset"])
 def test_vanishing_client_keeps_the_old_version(make_srv, env, ws, how):
@@ -393,13 +406,7 @@ def test_vanishing_client_keeps_the_old_version(make_srv, env, ws, how):
     EOF is no proof of a complete upload when the client is gone. reset: the data
     connection is reset and the control one stays: 426, the session goes on."""
     srv = make_srv(xferlog_enable=True, xferlog_std_format=True)
-    old, sent = content("old", MB), content("new", MB // 2)
-    harness.put_file(os.path.join(ws[1], "f.bin"), old, env.alice)
-    other = alice_in(srv, env, ws)
-    ftp = alice_in(srv, env, ws)
-    ftp.voidcmd("TYPE I")
-    conn = ftp.transfercmd("STOR f.bin")
-    conn.sendall(sent)
+    old, sent, other, ftp, conn = half_an_upload(srv, env, ws)
     if how == "killed":
         close_control(ftp)
         conn.close()
@@ -431,13 +438,7 @@ def test_killed_worker_keeps_the_old_version(make_srv, env, ws):
     the partial upload stays under its hidden temporary name (.f.bin.moat-XXXXXX),
     never in place of the file."""
     srv = make_srv()
-    old, sent = content("old", MB), content("new", MB // 2)
-    harness.put_file(os.path.join(ws[1], "f.bin"), old, env.alice)
-    other = alice_in(srv, env, ws)
-    ftp = alice_in(srv, env, ws)
-    ftp.voidcmd("TYPE I")
-    conn = ftp.transfercmd("STOR f.bin")
-    conn.sendall(sent)
+    old, sent, other, ftp, conn = half_an_upload(srv, env, ws)
     assert harness.wait_for(lambda: temp_size(ws[1], "f.bin") == len(sent))
     os.kill(worker_holding(srv, conn), signal.SIGKILL)
     conn.close()
