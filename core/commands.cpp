@@ -296,6 +296,25 @@ void cmd_rest(Session& s, const std::string& arg) {
   s.reply(350, "Restart position accepted (" + std::to_string(*v) + ").");
 }
 
+// The size is read under the read lock: a locked writer may still be changing it.
+bool position_download(Session& s, TransferSpec& spec, const std::string& arg, uint64_t offset) {
+  struct stat st {};
+  if (fstat(spec.file.get(), &st) != 0) {
+    s.reply(550, "Failed to open file.");
+    return false;
+  }
+  uint64_t size = static_cast<uint64_t>(st.st_size);
+  if (offset > size) offset = size;
+  if (lseek(spec.file.get(), static_cast<off_t>(offset), SEEK_SET) < 0) {
+    s.reply(550, "Failed to open file.");
+    return false;
+  }
+  spec.length = size - offset;
+  spec.opening = std::string("Opening ") + (s.ascii ? "ASCII" : "BINARY") +
+                 " mode data connection for " + arg + " (" + std::to_string(size) + " bytes).";
+  return true;
+}
+
 void cmd_retr(Session& s, const std::string& arg) {
   uint64_t offset = std::exchange(s.rest, 0);
   if (!s.cfg.download_enable) return s.reply(550, "Permission denied.");
@@ -309,27 +328,24 @@ void cmd_retr(Session& s, const std::string& arg) {
   if (s.st.anonymous && s.cfg.anon_world_readable_only && !(st.st_mode & S_IROTH))
     return s.reply(550, "Permission denied.");
   fcntl(fd.get(), F_SETFL, 0);
-  uint64_t size = static_cast<uint64_t>(st.st_size);
-  if (offset > size) offset = size;
-  if (lseek(fd.get(), static_cast<off_t>(offset), SEEK_SET) < 0)
-    return s.reply(550, "Failed to open file.");
   TransferSpec spec;
   spec.kind = TransferSpec::kSendFile;
   spec.file = std::move(fd);
-  spec.length = size - offset;
   spec.ascii = s.ascii && s.cfg.ascii_download_enable;
-  spec.opening = std::string("Opening ") + (s.ascii ? "ASCII" : "BINARY") +
-                 " mode data connection for " + arg + " (" + std::to_string(size) + " bytes).";
   spec.log_path = s.absolute_path(arg);
-  s.start_transfer(std::move(spec));
+  auto lock = s.cfg.lock_upload_files ? std::optional(FileLock::kRead) : std::nullopt;
+  s.transfer_when_locked(std::move(spec), lock, [&s, arg, offset](TransferSpec& sp) {
+    return position_download(s, sp, arg, offset);
+  });
 }
 
 enum class StoreKind { kStor, kAppe, kStou };
 
 // `exclusive`: only a new file (STOU, and anonymous uploads without
 // anon_other_write_enable, which may neither overwrite nor append, as vsftpd).
-Result<UniqueFd> open_upload(const std::string& path, StoreKind kind, uint64_t offset,
-                             unsigned mode, bool exclusive) {
+// Nothing is truncated here: that waits for the file's lock (position_upload).
+Result<UniqueFd> open_upload(const std::string& path, StoreKind kind, unsigned mode,
+                             bool exclusive) {
   int flags = O_WRONLY | O_CREAT | O_NONBLOCK | O_CLOEXEC | O_NOCTTY;
   if (kind == StoreKind::kAppe) flags |= O_APPEND;
   if (kind == StoreKind::kStou || exclusive) flags |= O_EXCL;
@@ -338,12 +354,38 @@ Result<UniqueFd> open_upload(const std::string& path, StoreKind kind, uint64_t o
   if (!fd) return fail(errno_text(errno));
   if (fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) return fail("not a regular file");
   fcntl(fd.get(), F_SETFL, kind == StoreKind::kAppe ? O_APPEND : 0);
-  if (kind == StoreKind::kStor) {
-    if (ftruncate(fd.get(), static_cast<off_t>(offset)) != 0 ||
-        lseek(fd.get(), static_cast<off_t>(offset), SEEK_SET) < 0)
-      return fail(errno_text(errno));
-  }
   return fd;
+}
+
+// STOR in place (REST n, or atomic_uploads=NO) keeps the first n bytes, under the lock.
+bool position_upload(Session& s, TransferSpec& spec, StoreKind kind, uint64_t offset) {
+  if (kind != StoreKind::kStor || spec.temp.active()) return true;
+  if (ftruncate(spec.file.get(), static_cast<off_t>(offset)) == 0 &&
+      lseek(spec.file.get(), static_cast<off_t>(offset), SEEK_SET) >= 0)
+    return true;
+  s.reply(553, "Could not create file.");
+  return false;
+}
+
+// atomic_uploads: a whole-file STOR (no REST) of a new name or over a regular file.
+// Symbolic links, devices and the rest are written in place, as without the option.
+bool wants_atomic(const Session& s, const std::string& path, StoreKind kind, uint64_t offset,
+                  bool exclusive) {
+  if (!s.cfg.atomic_uploads || kind != StoreKind::kStor || offset != 0 || exclusive) return false;
+  struct stat st {};
+  if (lstat(path.c_str(), &st) != 0) return errno == ENOENT;
+  return S_ISREG(st.st_mode);
+}
+
+// The temporary file beside the target; when the directory is not writable (a
+// writable file in a read-only directory) the upload goes in place, as vsftpd's would.
+Result<UniqueFd> open_atomic_upload(Session& s, const std::string& path, TempUpload& temp) {
+  auto made = TempUpload::create(path, s.cfg.file_open_mode);
+  if (!made && (errno == EACCES || errno == EPERM))
+    return open_upload(path, StoreKind::kStor, s.cfg.file_open_mode, false);
+  if (!made) return fail(made.error());
+  temp = std::move(made->first);
+  return std::move(made->second);
 }
 
 // chown_uploads: the helper gives a new anonymous upload to chown_username. A file the
@@ -366,16 +408,19 @@ void store(Session& s, const std::string& arg, StoreKind kind) {
   if (!s.data_setup()) return s.reply(425, "Use PORT or PASV first.");
   std::string name = arg;
   Result<UniqueFd> fd = fail("");
+  TempUpload temp;
   if (kind == StoreKind::kStou) {
     std::string base = arg.empty() ? "STOU" : arg;
     for (int i = 0; i < 100 && !fd; ++i) {
       name = i ? base + "." + std::to_string(i) : base;
       if (filter_match_path(s.ctx.deny_file, name, s.absolute_path(name))) continue;
-      fd = open_upload(name, kind, 0, s.cfg.file_open_mode, true);
+      fd = open_upload(name, kind, s.cfg.file_open_mode, true);
     }
+  } else if (bool exclusive = s.st.anonymous && !s.st.anon.other;
+             wants_atomic(s, name, kind, offset, exclusive)) {
+    fd = open_atomic_upload(s, name, temp);
   } else {
-    bool exclusive = s.st.anonymous && !s.st.anon.other;
-    fd = open_upload(name, kind, offset, s.cfg.file_open_mode, exclusive);
+    fd = open_upload(name, kind, s.cfg.file_open_mode, exclusive);
   }
   if (!fd) return s.reply(553, "Could not create file.");
   if (s.st.anonymous && s.st.anon.chown) chown_upload(s, fd->get());
@@ -385,7 +430,13 @@ void store(Session& s, const std::string& arg, StoreKind kind) {
   spec.ascii = s.ascii && s.cfg.ascii_upload_enable;
   spec.opening = kind == StoreKind::kStou ? "FILE: " + name : "Ok to send data.";
   spec.log_path = s.absolute_path(name);
-  s.start_transfer(std::move(spec));
+  spec.temp = std::move(temp);
+  // An atomic upload writes a file nobody else can know of: nothing to lock.
+  bool lock = s.cfg.lock_upload_files && !spec.temp.active();
+  s.transfer_when_locked(std::move(spec), lock ? std::optional(FileLock::kWrite) : std::nullopt,
+                         [&s, kind, offset](TransferSpec& sp) {
+                           return position_upload(s, sp, kind, offset);
+                         });
 }
 
 void cmd_stor(Session& s, const std::string& arg) { store(s, arg, StoreKind::kStor); }
@@ -515,7 +566,9 @@ void cmd_eprt(Session& s, const std::string& arg) {
   s.cmd_port(a.addr);
 }
 
-void cmd_abor(Session& s, const std::string&) { s.abort_transfer(); }
+void cmd_abor(Session& s, const std::string&) {
+  if (!s.cancel_lock_wait()) s.abort_transfer();
+}
 
 // verb, handler, pre-auth, needs argument, writes
 constexpr CommandSpec kCommands[] = {

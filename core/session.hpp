@@ -16,6 +16,7 @@
 #include "core/module_host.hpp"
 #include "core/tls.hpp"
 #include "core/transfer.hpp"
+#include "core/upload.hpp"
 #include "core/worker.hpp"
 #include "core/xferlog.hpp"
 
@@ -68,8 +69,16 @@ class Session : private ModuleWorkerServices {
   void start_transfer(TransferSpec spec);
   void abort_transfer();
   bool data_setup() const { return pasv_fd_ || port_target_.has_value(); }
-  bool transferring() const { return xfer_ != nullptr; }
+  bool transferring() const { return xfer_ != nullptr || lock_wait_ != nullptr; }
   void clear_data_setup();
+
+  // Upload integrity (session_upload.cpp): lock_upload_files and atomic_uploads.
+  // A transfer whose file another holds locked waits for the lock, then runs
+  // `prepare` (sizes, truncation: what must happen under the lock; false when it
+  // has replied with an error), then start_transfer().
+  using Prepare = std::function<bool(TransferSpec&)>;
+  void transfer_when_locked(TransferSpec spec, std::optional<FileLock> lock, Prepare prepare);
+  bool cancel_lock_wait();  // ABOR while waiting for a lock: true when there was one
 
   // Logging.
   void log_transfer(const TransferRecord& r);
@@ -116,7 +125,9 @@ class Session : private ModuleWorkerServices {
   void on_pasv_accept();
   void on_connect_done();
   void on_setup_timeout();
-  void transfer_done(bool ok, int code, const std::string& text);
+  void transfer_done(bool ok, int code, std::string text);
+  void complete_upload(Transfer& x, bool& ok, int& code, std::string& text);
+  bool control_vanished() const;
   void begin_active_connect();
   [[noreturn]] void handover();
   void write_all(std::string_view bytes);
@@ -144,6 +155,7 @@ class Session : private ModuleWorkerServices {
   UniqueFd connecting_fd_;
   EventPtr setup_ev_;  // waiting for accept or connect
   std::unique_ptr<Transfer> xfer_;
+  std::unique_ptr<LockWait> lock_wait_;  // a transfer waiting for its file's lock
   SslPtr ssl_;                 // the control connection's TLS, in the worker that has it
   bool discard_pending_input_ = false;  // after AUTH: plaintext sent after it is dropped
   EventPtr progress_ev_;       // transfer_progress while a transfer runs

@@ -481,7 +481,8 @@ static TransferRecord record_of(const Session& s, const Transfer& x, bool comple
   return r;
 }
 
-void Session::transfer_done(bool ok, int code, const std::string& text) {
+void Session::transfer_done(bool ok, int code, std::string text) {
+  complete_upload(*xfer_, ok, code, text);  // before any reply: the 226 means it is in place
   modules_transfer(kEnd, ok);
   std::unique_ptr<Transfer> x = std::move(xfer_);  // freed when this returns
   if (!x->spec().log_path.empty()) log_transfer(record_of(*this, *x, ok));

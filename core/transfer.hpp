@@ -11,6 +11,7 @@
 #include <string>
 
 #include "core/tls.hpp"
+#include "core/upload.hpp"
 #include "core/util.hpp"
 
 namespace moat {
@@ -24,6 +25,7 @@ struct TransferSpec {
   std::string opening;    // the 150 reply text
   std::string complete = "Transfer complete.";  // the 226 reply text
   std::string log_path;   // absolute path for the transfer log; empty: not logged
+  TempUpload temp;        // kRecvFile with atomic_uploads: renamed over the target at 226
 };
 
 // A protected (PROT P) data connection: the server SSL, and whether the handshake
@@ -50,6 +52,7 @@ class Transfer {
   uint64_t bytes() const;  // moved so far (downloads: sent, not just queued)
   double seconds() const;
   const TransferSpec& spec() const { return spec_; }
+  TransferSpec& spec() { return spec_; }
   bool upload() const { return spec_.kind == TransferSpec::kRecvFile; }
   // Bytes per second in each direction, 0 for none (modules: host->rate_limit).
   void set_rate_limit(uint64_t bytes_per_second);

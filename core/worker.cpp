@@ -61,7 +61,10 @@ void Session::write_all(std::string_view bytes) {
   while (!bytes.empty()) {
     ssize_t n = send(st.control_fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) _exit(0);  // the client is gone; nothing to say to anyone
+    if (n <= 0) {  // the client is gone; nothing to say to anyone
+      xfer_.reset();  // an atomic upload's temporary file goes with it
+      _exit(0);
+    }
     bytes.remove_prefix(static_cast<size_t>(n));
   }
 }
@@ -72,7 +75,7 @@ void Session::reply_raw(std::string_view text) {
                                       "\", \"" + one_line(text.substr(0, text.find('\r'))) + "\"");
   write_all(text);
   // The final reply of a transfer command (226, 426, 425...) completes it for modules.
-  if (pending_post_ && !xfer_ && last_reply_code_ >= 200) {
+  if (pending_post_ && !transferring() && last_reply_code_ >= 200) {
     auto [verb, arg] = std::move(*pending_post_);
     pending_post_.reset();
     modules_command_post(verb, arg);
@@ -196,9 +199,9 @@ void Session::dispatch(const std::string& line) {
     reply(550, "Permission denied.");
   } else {
     if (cmd->verb != "RNTO") rnfr.clear();
-    bool was_transferring = xfer_ != nullptr;  // ABOR, STAT, NOOP during a transfer
+    bool was_transferring = transferring();  // ABOR, STAT, NOOP during a transfer
     spec->fn(*this, cmd->arg);
-    if (xfer_ && !was_transferring) {  // command_post waits for the transfer's last reply
+    if (transferring() && !was_transferring) {  // command_post waits for the transfer's last reply
       pending_post_ = {cmd->verb, cmd->arg};
       return;
     }
@@ -222,7 +225,7 @@ void Session::process_input() {
     }
     if (len > 0 && inbuf_[eol - 1] == '\r') --len;
     std::string line = telnet_strip(std::string_view(inbuf_).substr(line_start_, len));
-    if (xfer_ && !is_during_transfer_verb(line)) break;
+    if (transferring() && !is_during_transfer_verb(line)) break;
     line_start_ = eol + 1;
     dispatch(line);
     if (discard_pending_input_) {  // AUTH: what follows in plaintext is not trusted

@@ -33,6 +33,7 @@
 #include "core/ascii.hpp"
 #include "core/ls.hpp"
 #include "core/transfer.hpp"
+#include "core/upload.hpp"
 #include "privsep/ipc.hpp"
 
 namespace moat {
@@ -279,6 +280,7 @@ void exercise_downloads(event_base* base) {
     run_transfer(base, std::move(spec), 0);
   }
   UniqueFd fd = open_read("file");
+  file_lock_busy(fd.get(), FileLock::kRead);  // lock_upload_files: RETR's read lock
   char buf[512];
   [[maybe_unused]] ssize_t n = pread(fd.get(), buf, sizeof buf, 0);
   n = read(fd.get(), buf, sizeof buf);
@@ -288,6 +290,17 @@ UniqueFd open_upload(const char* path, int extra) {
   UniqueFd fd(open(path, O_WRONLY | O_CREAT | O_NONBLOCK | O_CLOEXEC | O_NOCTTY | extra, 0644));
   if (fd) fcntl(fd.get(), F_SETFL, (extra & O_APPEND) ? O_APPEND : 0);
   return fd;
+}
+
+// atomic_uploads: a temporary file (random name, O_EXCL) renamed over the target, or
+// removed when the upload fails.
+void exercise_atomic_upload() {
+  for (bool complete : {true, false}) {
+    auto made = TempUpload::create("upload", 0644);
+    if (!made) return;
+    [[maybe_unused]] ssize_t n = write(made->second.get(), "x", 1);
+    if (complete) [[maybe_unused]] auto done = made->first.commit();
+  }
 }
 
 // Uploads and the commands that change the tree (write_enable=YES).
@@ -302,7 +315,8 @@ void exercise_writing(event_base* base) {
     spec.ascii = ascii;
     run_transfer(base, std::move(spec), 200 * 1024);
   }
-  { UniqueFd a = open_upload("upload", O_APPEND); }
+  { UniqueFd a = open_upload("upload", O_APPEND); file_lock_busy(a.get(), FileLock::kWrite); }
+  exercise_atomic_upload();
   { UniqueFd e = open_upload("unique", O_EXCL); }
   timespec times[2] = {{0, UTIME_OMIT}, {1000000000, 0}};
   utimensat(AT_FDCWD, "upload", times, 0);

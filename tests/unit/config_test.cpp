@@ -392,7 +392,6 @@ TEST(ConfigLine, VsftpdOptionsNotSupportedYet) {
                            "one_process_model",
                            "setproctitle_enable",
                            "check_shell",
-                           "lock_upload_files",
                            "delete_failed_uploads",
                            "text_userdb_names",
                            "tilde_user_enable",
