@@ -404,9 +404,11 @@ def test_fd_limit_at_accept_refuses_cleanly_and_recovers(server, env):
 
 @pytest.mark.moatftpd_only  # vsftpd's master keeps no descriptor per session
 def test_fd_limit_reached_by_sessions_refuses_cleanly_and_recovers(server, env):
-    """Idle sessions use up the master's descriptors (one link each): the next
-    connections are refused cleanly; once the sessions end, service resumes."""
-    srv = server(FAR)
+    """Idle sessions use up the master's descriptors (one link each while a module
+    listens for failed logins, as mod_iplimit does): the next connections are refused
+    cleanly; once the sessions end, service resumes."""
+    from test_modules import iplimit
+    srv = server(dict(FAR, **iplimit()))
     master = srv.proc.pid
     assert greeting(srv) == 220  # the master's event loop runs: it opens no more files
     assert settled(srv)

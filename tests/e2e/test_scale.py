@@ -3,7 +3,6 @@ runs out of descriptors. The 5,000-session run is `make bench` (tests/bench), no
 """
 
 import os
-import re
 import resource
 
 import pytest
@@ -59,30 +58,3 @@ def test_more_sessions_than_the_masters_descriptor_limit(server):
         assert all(c.cmd("NOOP")[0] == 200 for c in conns)
     finally:
         close_all(conns)
-
-
-@moatftpd_only
-def test_out_of_descriptors_pauses_accepting_then_resumes(server):
-    """A master that cannot accept (EMFILE) leaves the client in the backlog and tries
-    again later, rather than spinning on a listener that stays readable; once it has
-    descriptors again, the waiting client gets its greeting."""
-    srv = server()
-    close_all(idle_sessions(srv, 1))  # the event loop's descriptors exist by then
-    pid = srv.proc.pid
-    saved = resource.prlimit(pid, resource.RLIMIT_NOFILE)
-    # RLIMIT_NOFILE bounds the number a new descriptor gets: the lowest free one.
-    taken = {int(fd) for fd in os.listdir(f"/proc/{pid}/fd")}
-    lowest_free = min(set(range(len(taken) + 1)) - taken)
-    resource.prlimit(pid, resource.RLIMIT_NOFILE, (lowest_free, saved[1]))
-    c = harness.Control("127.0.0.1", srv.port, timeout=30)
-    try:
-        pause = r"accept: Too many open files; new connections wait"
-        assert harness.wait_for(lambda: len(re.findall(pause, srv.stderr_text())) >= 3,
-                                timeout=30)
-        accept_errors = len(re.findall(r"moatftpd: accept:", srv.stderr_text()))
-        assert accept_errors < 50  # a busy loop logs thousands in the same time
-        resource.prlimit(pid, resource.RLIMIT_NOFILE, saved)
-        assert c.reply()[0] == 220
-        assert c.login("anonymous", "x") == 230
-    finally:
-        c.close()
