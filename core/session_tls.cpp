@@ -13,6 +13,7 @@
 
 #include "core/session.hpp"
 #include "core/tls_relay.hpp"
+#include "core/tls_remote_key.hpp"
 #include "privsep/ipc.hpp"
 
 namespace moat {
@@ -123,7 +124,8 @@ void Session::tls_handover(Handover& h) {
   ctrl_ev_.reset();  // out of the event loop before their descriptors change hands
   idle_ev_.reset();
   helper_ev_.reset();
-  close(st.helper_fd);  // the relay has nothing more to ask
+  close(st.helper_fd);  // the relay has nothing more to ask, not even a signature
+  remote_key_set_channel(-1);
   tls_relay(ssl_.get(), st.control_fd, mine.get());
 }
 

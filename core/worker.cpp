@@ -14,6 +14,7 @@
 #include <ctime>
 
 #include "core/session.hpp"
+#include "core/tls_remote_key.hpp"
 #include "modules/moat_module.h"
 #include "privsep/ipc.hpp"
 
@@ -300,6 +301,7 @@ void Session::run() {
 }
 
 void worker_main(const WorkerStart& start) {
+  remote_key_set_channel(start.helper_fd);  // handshake signatures: asked of the helper
   Session s(start);
   s.run();
 }

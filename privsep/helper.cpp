@@ -28,8 +28,10 @@ int deny_severity = LOG_WARNING;
 #include "core/config.hpp"
 #include "core/ftpcmd.hpp"
 #include "core/modules.hpp"
+#include "core/tls.hpp"
 #include "core/worker.hpp"
 #include "privsep/ipc.hpp"
+#include "privsep/key_holder.hpp"
 #include "privsep/master_link.hpp"
 #include "privsep/pam_auth.hpp"
 #include "privsep/sandbox.hpp"
@@ -51,12 +53,13 @@ constexpr unsigned kPost = static_cast<unsigned>(HelperState::kPostauth);
 
 // Everything a worker may ask. Anything else, in any other state, or past its
 // limit ends the session.
-constexpr std::array<RequestRule, 5> kRules{{
+constexpr std::array<RequestRule, 6> kRules{{
     {MsgType::kLogin, kPre, 64},
     {MsgType::kHandover, kPre | kPost, 64},  // after a login; in post-auth: REIN
     {MsgType::kPort20Socket, kPost, 1u << 20},
     {MsgType::kChownUpload, kPost, 1u << 20},  // anonymous sessions with chown_uploads only
     {MsgType::kModulePriv, kPost, 1u << 20},   // judged by the asking module's priv_handler
+    {MsgType::kKeySign, kPre | kPost, kMaxKeySigns},  // per-state budget: key_holder.hpp
 }};
 
 // The requests that may carry a descriptor (one at most); any other is malformed.
@@ -155,6 +158,7 @@ class Helper {
   void on_port20(const Message& msg);
   void on_chown_upload(Message& msg);
   void on_module_priv(Message& msg);
+  void on_key_sign(const Message& msg);
   Result<Grant> authenticate(const LoginRequest& req);
   Result<Grant> grant_anonymous(const LoginRequest& req);
   Result<Grant> grant_local(const LoginRequest& req);
@@ -176,6 +180,8 @@ class Helper {
   bool login_ok_ = false;  // a LoginResult{ok} was sent; the next message must be Handover
   bool implicit_tls_ = false;
   pid_t relay_ = -1;  // the TLS relay of the control connection, once logged in
+  bool control_tls_ = false;  // the control connection is TLS (told at the hand-over)
+  KeySigner keys_{*ctx_};
   std::optional<Grant> grant_;
   std::optional<PamLogin> pam_;
 };
@@ -420,6 +426,7 @@ void Helper::on_handover(Message& msg) {
   if (msg.fds.size() != 1) end("HANDOVER without the control connection");
   if (state_ == HelperState::kPreauth && !login_ok_) end("HANDOVER before login");
   UniqueFd control = std::move(msg.fds[0]);
+  control_tls_ = h->tls;
   TlsState tls{h->tls, h->pbsz, h->prot_private, std::move(h->tls_tag), std::move(h->tls_session)};
   sock_.reset();
   // With TLS the pre-login worker that did the handshake stays, relaying the control
@@ -517,6 +524,13 @@ void Helper::on_module_priv(Message& msg) {
     end(sent.error());
 }
 
+// A handshake signature (privsep/key_holder.hpp has the checks and the budget).
+void Helper::on_key_sign(const Message& msg) {
+  const Config& c = grant_ ? *grant_->cfg : cfg_;
+  if (auto st = keys_.serve(msg, sock_.get(), state_ == HelperState::kPostauth, control_tls_, c); !st)
+    end(st.error());
+}
+
 void Helper::handle(Message& msg) {
   const RequestRule* rule = nullptr;
   for (const auto& r : kRules)
@@ -535,6 +549,7 @@ void Helper::handle(Message& msg) {
     case MsgType::kPort20Socket: return on_port20(msg);
     case MsgType::kChownUpload: return on_chown_upload(msg);
     case MsgType::kModulePriv: return on_module_priv(msg);
+    case MsgType::kKeySign: return on_key_sign(msg);
     default: end("unexpected request");
   }
 }
@@ -583,6 +598,8 @@ void Helper::run(UniqueFd client, bool implicit_tls) {
     }
     end("refused by tcp_wrappers");
   }
+  if (ctx_->tls)  // this session's own, before its first worker inherits them
+    if (auto st = tls_new_ticket_keys(ctx_->tls.get()); !st) end(st.error());
   implicit_tls_ = implicit_tls;
   spawn_preauth(std::move(client), "", false);
   implicit_tls_ = false;  // a later pre-login worker (REIN) finds the TLS relay already there
