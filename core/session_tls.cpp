@@ -15,6 +15,7 @@
 #include "core/tls_relay.hpp"
 #include "core/tls_remote_key.hpp"
 #include "privsep/ipc.hpp"
+#include "privsep/log_request.hpp"
 
 namespace moat {
 namespace {
@@ -38,7 +39,7 @@ bool Session::tls_handshake() {
   auto ssl = tls_accept_control(ctx.tls.get(), st.control_fd, timeout);
   if (!ssl) {
     if (cfg.debug_ssl) std::fprintf(stderr, "moatftpd: tls: control handshake: %s\n", ssl.error().c_str());
-    log_event("FAIL TLS: Client \"" + sockaddr_host_text(st.peer) + "\", " + ssl.error());
+    if (ctx.vsftpd_log_enabled()) log_request({LogKind::kTlsFailed, ssl.error()});
     return false;
   }
   ssl_ = std::move(*ssl);

@@ -32,6 +32,7 @@ int deny_severity = LOG_WARNING;
 #include "core/worker.hpp"
 #include "privsep/ipc.hpp"
 #include "privsep/key_holder.hpp"
+#include "privsep/log_relay.hpp"
 #include "privsep/master_link.hpp"
 #include "privsep/pam_auth.hpp"
 #include "privsep/sandbox.hpp"
@@ -53,13 +54,14 @@ constexpr unsigned kPost = static_cast<unsigned>(HelperState::kPostauth);
 
 // Everything a worker may ask. Anything else, in any other state, or past its
 // limit ends the session.
-constexpr std::array<RequestRule, 6> kRules{{
+constexpr std::array<RequestRule, 7> kRules{{
     {MsgType::kLogin, kPre, 64},
     {MsgType::kHandover, kPre | kPost, 64},  // after a login; in post-auth: REIN
     {MsgType::kPort20Socket, kPost, 1u << 20},
     {MsgType::kChownUpload, kPost, 1u << 20},  // anonymous sessions with chown_uploads only
     {MsgType::kModulePriv, kPost, 1u << 20},   // judged by the asking module's priv_handler
     {MsgType::kKeySign, kPre | kPost, kMaxKeySigns},  // per-state budget: key_holder.hpp
+    {MsgType::kLogEvent, kPre | kPost, 1u << 30},     // the helper writes it (log_relay.hpp)
 }};
 
 // The requests that may carry a descriptor (one at most); any other is malformed.
@@ -159,6 +161,7 @@ class Helper {
   void on_chown_upload(Message& msg);
   void on_module_priv(Message& msg);
   void on_key_sign(const Message& msg);
+  void on_log_event(const Message& msg);
   Result<Grant> authenticate(const LoginRequest& req);
   Result<Grant> grant_anonymous(const LoginRequest& req);
   Result<Grant> grant_local(const LoginRequest& req);
@@ -182,6 +185,7 @@ class Helper {
   pid_t relay_ = -1;  // the TLS relay of the control connection, once logged in
   bool control_tls_ = false;  // the control connection is TLS (told at the hand-over)
   KeySigner keys_{*ctx_};
+  SessionLog log_{*ctx_, peer_};
   std::optional<Grant> grant_;
   std::optional<PamLogin> pam_;
 };
@@ -259,10 +263,8 @@ void Helper::spawn_preauth(UniqueFd control, std::string pending, bool after_rei
   start.tls = std::move(tls);
   state_ = HelperState::kPreauth;
   login_ok_ = false;
-  std::vector<int> keep{2};  // the pre-login worker may log (CONNECT, FAIL LOGIN), not xferlog
-  for (int fd : {ctx_->vsftpd_log_fd, ctx_->syslog_fd})
-    if (fd >= 0) keep.push_back(fd);
-  spawn_worker(std::move(control), start, id, {SeccompProfile::kPreauth, false}, keep);
+  // No log descriptor: a worker's log lines are LogEvent requests (log_relay.hpp).
+  spawn_worker(std::move(control), start, id, {SeccompProfile::kPreauth, false}, {2});
 }
 
 void Helper::spawn_postauth(UniqueFd control, std::string pending, TlsState tls) {
@@ -282,12 +284,9 @@ void Helper::spawn_postauth(UniqueFd control, std::string pending, TlsState tls)
   start.write_enable = g.write_enable;
   start.anon = g.anon;
   start.fatal_message = g.fatal_message;
-  std::vector<int> keep{2};
-  for (int fd : {ctx_->xferlog_fd, ctx_->vsftpd_log_fd, ctx_->syslog_fd})
-    if (fd >= 0) keep.push_back(fd);
   state_ = HelperState::kPostauth;
   spawn_worker(std::move(control), start, g.identity,
-               {SeccompProfile::kPostauth, g.write_enable}, keep);
+               {SeccompProfile::kPostauth, g.write_enable}, {2});
 }
 
 // chroot_local_user, chroot_list, passwd_chroot_enable and local_root, as vsftpd.
@@ -406,10 +405,14 @@ void Helper::on_login(const Message& msg) {
     grant_ = std::move(*g);
     login_ok_ = true;
     res.ok = true;
+    if (grant_->fatal_message.empty())
+      log_.logged_in({grant_->user.name, grant_->anonymous, grant_->anon_password,
+                      grant_->cfg->use_localtime});
   } else {
     std::fprintf(stderr, "moatftpd: session %s: login failed for '%s': %s\n",
                  sockaddr_host_text(peer_).c_str(),
                  printable_name(req->user) ? req->user.c_str() : "?", g.error().c_str());
+    log_.login_failed(req->user);
     master_link_login_failed(req->user);  // the master's modules (login_failed)
     if (cfg_.delay_failed_login) sleep(cfg_.delay_failed_login);
     res.fatal = ++login_fails_ >= cfg_.max_login_fails && cfg_.max_login_fails > 0;
@@ -441,6 +444,7 @@ void Helper::on_handover(Message& msg) {
     spawn_postauth(std::move(control), std::move(h->pending), std::move(tls));
   } else {  // REIN: back to a fresh pre-login worker; the login's grants go.
     grant_.reset();
+    log_.logged_out();
     pam_.reset();
     spawn_preauth(std::move(control), std::move(h->pending), true, std::move(tls));
   }
@@ -531,6 +535,13 @@ void Helper::on_key_sign(const Message& msg) {
     end(st.error());
 }
 
+// A worker's log line: it says what happened; who and from where is the helper's part.
+void Helper::on_log_event(const Message& msg) {
+  auto req = decode_log_request(msg.payload);
+  if (!req) end("bad LOG request: " + req.error());
+  log_.write(*req);
+}
+
 void Helper::handle(Message& msg) {
   const RequestRule* rule = nullptr;
   for (const auto& r : kRules)
@@ -550,6 +561,7 @@ void Helper::handle(Message& msg) {
     case MsgType::kChownUpload: return on_chown_upload(msg);
     case MsgType::kModulePriv: return on_module_priv(msg);
     case MsgType::kKeySign: return on_key_sign(msg);
+    case MsgType::kLogEvent: return on_log_event(msg);
     default: end("unexpected request");
   }
 }
@@ -600,6 +612,7 @@ void Helper::run(UniqueFd client, bool implicit_tls) {
   }
   if (ctx_->tls)  // this session's own, before its first worker inherits them
     if (auto st = tls_new_ticket_keys(ctx_->tls.get()); !st) end(st.error());
+  log_.connected();
   implicit_tls_ = implicit_tls;
   spawn_preauth(std::move(client), "", false);
   implicit_tls_ = false;  // a later pre-login worker (REIN) finds the TLS relay already there

@@ -28,6 +28,7 @@ enum class MsgType : uint16_t {
   kModulePrivResult = 10,  // helper -> worker: ModulePrivResult
   kKeySign = 11,           // worker -> helper -> key holder: KeySignRequest (privsep/key_ops)
   kKeySignResult = 12,     // key holder -> helper -> worker: KeySignResult
+  kLogEvent = 13,          // worker -> helper: LogRequest (privsep/log_relay), no answer
 };
 
 constexpr size_t kIpcHeaderSize = 8;

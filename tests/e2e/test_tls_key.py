@@ -1,4 +1,5 @@
-"""The TLS private key never in a worker (issue 11, DESIGN invariant 8).
+"""The TLS private key never in a worker, ticket keys per session (issue 11, DESIGN
+invariant 8).
 
 The workers' SSL_CTX holds the certificate and a stand-in key whose signatures are
 requests to the session helper, which has a child, the key holder, sign them. Proven
@@ -14,16 +15,15 @@ lftp work with an ECDSA certificate. RSA key exchange is refused."""
 import ftplib
 import os
 import re
-import shutil
-import ssl
+import socket
 import subprocess
-import tempfile
 
 import pytest
 
 import harness
 from clients import curl, lftp
 from conftest import BASE_OPTIONS
+from test_ftps import module_dir  # noqa: F401 - a fixture
 
 pytestmark = pytest.mark.moatftpd_only
 
@@ -31,14 +31,6 @@ COMMS = ("moat-preauth", "moat-session", "moat-helper")
 
 
 # --- keys and servers -------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def module_dir(env):
-    path = tempfile.mkdtemp(dir=env.workdir, prefix="tlskey-")
-    os.chmod(path, 0o755)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
-
-
 def ec_cert(directory):
     os.makedirs(directory, exist_ok=True)
     cert, key = os.path.join(directory, "cert.pem"), os.path.join(directory, "key.pem")
@@ -203,3 +195,31 @@ def test_curl_and_lftp(keyed, env, tmp_path):
     lftp(srv, env.alice, "set ssl:verify-certificate no; get notes.txt -o n.txt", tls=True,
          cwd=tmp_path)
     assert (tmp_path / "n.txt").read_bytes() == b"alice's notes\n"
+
+
+def auth_tls(srv, ctx, session=None):
+    """A control connection after AUTH TLS; the TLS socket."""
+    raw = socket.create_connection(srv.address(), timeout=15)
+    f = raw.makefile("rb")
+    assert f.readline().startswith(b"220")
+    raw.sendall(b"AUTH TLS\r\n")
+    assert f.readline().startswith(b"234")
+    f.close()
+    return ctx.wrap_socket(raw, server_hostname="localhost", session=session)
+
+
+def test_ticket_keys_are_per_session(keyed):
+    """A ticket from one session does not resume another: each session's helper makes
+    its own ticket keys (a data connection still resumes its own control session:
+    test_ftps.py)."""
+    srv, cert, _ = keyed
+    ctx = harness.tls_client_context(cafile=cert, tls13=False)
+    first = auth_tls(srv, ctx)
+    first.sendall(b"NOOP\r\n")
+    first.recv(4096)
+    ticket = first.session
+    assert ticket is not None and ticket.has_ticket
+    first.close()
+    second = auth_tls(srv, ctx, session=ticket)
+    assert not second.session_reused
+    second.close()
