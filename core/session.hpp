@@ -23,6 +23,7 @@
 namespace moat {
 
 struct Handover;
+struct LogRequest;
 
 struct EventDeleter {
   void operator()(event* e) const { event_free(e); }
@@ -81,8 +82,10 @@ class Session : private ModuleWorkerServices {
   bool cancel_lock_wait();  // ABOR while waiting for a lock: true when there was one
 
   // Logging.
+  // Sent to the helper, which writes the line (privsep/log_relay.hpp).
   void log_transfer(const TransferRecord& r);
-  void log_event(std::string_view text, std::string_view user = {});
+  void log_event(std::string_view text);  // a note of the worker's own
+  void log_request(const LogRequest& req);
   std::string absolute_path(const std::string& arg) const;
 
   // FTPS (session_tls.cpp).

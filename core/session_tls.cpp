@@ -13,8 +13,10 @@
 
 #include "core/session.hpp"
 #include "core/tls_relay.hpp"
+#include "core/tls_remote_key.hpp"
 #include "privsep/sandbox.hpp"
 #include "privsep/ipc.hpp"
+#include "privsep/log_request.hpp"
 
 namespace moat {
 namespace {
@@ -38,7 +40,7 @@ bool Session::tls_handshake() {
   auto ssl = tls_accept_control(ctx.tls.get(), st.control_fd, timeout);
   if (!ssl) {
     if (cfg.debug_ssl) std::fprintf(stderr, "moatftpd: tls: control handshake: %s\n", ssl.error().c_str());
-    log_event("FAIL TLS: Client \"" + sockaddr_host_text(st.peer) + "\", " + ssl.error());
+    if (ctx.vsftpd_log_enabled()) log_request({LogKind::kTlsFailed, ssl.error()});
     return false;
   }
   ssl_ = std::move(*ssl);
@@ -124,7 +126,8 @@ void Session::tls_handover(Handover& h) {
   ctrl_ev_.reset();  // out of the event loop before their descriptors change hands
   idle_ev_.reset();
   helper_ev_.reset();
-  close(st.helper_fd);  // the relay has nothing more to ask
+  close(st.helper_fd);  // the relay has nothing more to ask, not even a signature
+  remote_key_set_channel(-1);
   if (cfg.seccomp_sandbox && !seccomp_enter_relay()) end_silently();
   tls_relay(ssl_.get(), st.control_fd, mine.get());
 }

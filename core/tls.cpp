@@ -2,6 +2,9 @@
 // control-channel handshake, and the session-reuse proof data connections carry.
 #include "core/tls.hpp"
 
+#include "core/tls_key_file.hpp"
+#include "core/tls_remote_key.hpp"
+
 #include <fcntl.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -125,7 +128,7 @@ int tag_ticket(SSL* ssl, void*) {
 // validate_cert=NO: vsftpd asks for a client certificate but takes any it is given.
 int accept_any_cert(int, X509_STORE_CTX*) { return 1; }
 
-// A key file with a pass phrase must fail, never prompt on the master's terminal.
+// A PEM file with a pass phrase must fail, never prompt on the master's terminal.
 int no_password(char*, int, int, void*) { return 0; }
 
 void info_callback(const SSL* ssl, int where, int ret) {
@@ -179,44 +182,28 @@ Status set_versions(SSL_CTX* ctx, const Config& cfg) {
 }
 
 Status set_ciphers(SSL_CTX* ctx, const Config& cfg) {
-  if (SSL_CTX_set_cipher_list(ctx, cfg.ssl_ciphers.c_str()) != 1)
+  // RSA key exchange would need a decryption by the key holder: a decryption oracle
+  // for any recorded session. Only (EC)DHE key exchange, which needs a signature.
+  const std::string list = cfg.ssl_ciphers + ":!kRSA";
+  if (SSL_CTX_set_cipher_list(ctx, list.c_str()) != 1)
     return fail("ssl_ciphers=" + shown(cfg.ssl_ciphers) + ": " + tls_error_text());
   return Ok{};
 }
 
-struct PkeyFree {
-  void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
-};
-struct BioFree {
-  void operator()(BIO* b) const { BIO_free(b); }
-};
-
-Result<std::unique_ptr<EVP_PKEY, PkeyFree>> read_key(const std::string& path) {
-  if (auto st = check_readable("rsa_private_key_file", path); !st) return fail(st.error());
-  std::unique_ptr<BIO, BioFree> bio(BIO_new_file(path.c_str(), "r"));
-  if (!bio) return fail(file_error("rsa_private_key_file", path, tls_error_text()));
-  std::unique_ptr<EVP_PKEY, PkeyFree> key(
-      PEM_read_bio_PrivateKey(bio.get(), nullptr, no_password, nullptr));
-  if (!key) {
-    return fail(file_error("rsa_private_key_file", path,
-                           "no unencrypted private key found (" + tls_error_text() + ")"));
-  }
-  return key;
-}
-
+// The SSL_CTX gets the certificate and a stand-in key: the private key file is only
+// checked here, in a child (core/tls_key_file.hpp); the session's key holder signs.
 Status load_cert_and_key(SSL_CTX* ctx, const Config& cfg) {
   const std::string& cert = cfg.rsa_cert_file;
-  const std::string& key_path = cfg.rsa_private_key_file.empty() ? cert : cfg.rsa_private_key_file;
+  const std::string& key_path = tls_key_path(cfg);
   if (auto st = check_readable("rsa_cert_file", cert); !st) return st;
   if (SSL_CTX_use_certificate_chain_file(ctx, cert.c_str()) != 1)
     return fail(file_error("rsa_cert_file", cert, tls_error_text()));
-  auto key = read_key(key_path);
-  if (!key) return fail(key.error());
-  if (SSL_CTX_use_PrivateKey(ctx, key->get()) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
-    ERR_clear_error();
-    return fail(file_error("rsa_private_key_file", key_path,
-                           "does not match the certificate in rsa_cert_file " + cert));
-  }
+  X509* leaf = SSL_CTX_get0_certificate(ctx);
+  if (auto st = tls_check_key_file(key_path, leaf, cert); !st) return st;
+  auto stand_in = remote_key_for(leaf);
+  if (!stand_in) return fail(file_error("rsa_cert_file", cert, stand_in.error()));
+  if (SSL_CTX_use_PrivateKey(ctx, stand_in->get()) != 1 || SSL_CTX_check_private_key(ctx) != 1)
+    return fail(file_error("rsa_cert_file", cert, "stand-in key refused: " + tls_error_text()));
   return Ok{};
 }
 
@@ -246,8 +233,9 @@ Status set_client_verify(SSL_CTX* ctx, const Config& cfg) {
   return Ok{};
 }
 
-// Resumption across processes: ticket keys are the context's own (made here, inherited
-// by fork); the session cache serves TLS 1.2 clients that resume by session id.
+// Resumption across a session's processes: ticket keys are the context's own, made anew
+// by each session's helper (tls_new_ticket_keys) before its first worker; the session
+// cache serves TLS 1.2 clients that resume by session id.
 void set_sessions(SSL_CTX* ctx) {
   SSL_CTX_set_session_id_context(ctx, kSessionIdContext, sizeof kSessionIdContext - 1);
   SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
@@ -388,6 +376,18 @@ Result<SslPtr> tls_accept_control(SSL_CTX* ctx, int fd, unsigned timeout_seconds
 }
 
 std::string tls_control_tag() { return g_control_tag; }
+
+const std::string& tls_key_path(const Config& cfg) {
+  return cfg.rsa_private_key_file.empty() ? cfg.rsa_cert_file : cfg.rsa_private_key_file;
+}
+
+Status tls_new_ticket_keys(SSL_CTX* ctx) {
+  unsigned char keys[80];  // name, HMAC and AES keys, as SSL_CTX_set_tlsext_ticket_keys takes them
+  const bool ok = RAND_priv_bytes(keys, sizeof keys) == 1 &&
+                  SSL_CTX_set_tlsext_ticket_keys(ctx, keys, sizeof keys) == 1;
+  OPENSSL_cleanse(keys, sizeof keys);
+  return ok ? Status(Ok{}) : fail("session ticket keys: " + tls_error_text());
+}
 
 SslPtr tls_new_data_ssl(SSL_CTX* ctx) {
   t_refusal.clear();  // tls_error_text() after this handshake must not see an old one

@@ -6,16 +6,18 @@
 #include <sys/socket.h>
 #include <strings.h>
 #include <sys/stat.h>
-#include <syslog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <ctime>
 
 #include "core/session.hpp"
+#include "core/tls_remote_key.hpp"
 #include "modules/moat_module.h"
 #include "privsep/ipc.hpp"
+#include "privsep/log_request.hpp"
 
 namespace moat {
 namespace {
@@ -71,8 +73,8 @@ void Session::write_all(std::string_view bytes) {
 
 void Session::reply_raw(std::string_view text) {
   if (text.size() >= 3) last_reply_code_ = (text[0] - '0') * 100 + (text[1] - '0') * 10 + (text[2] - '0');
-  if (cfg.log_ftp_protocol) log_event("FTP response: Client \"" + sockaddr_host_text(st.peer) +
-                                      "\", \"" + one_line(text.substr(0, text.find('\r'))) + "\"");
+  if (cfg.log_ftp_protocol && ctx.vsftpd_log_enabled())
+    log_request({LogKind::kFtpResponse, std::string(text.substr(0, text.find('\r')))});
   write_all(text);
   // The final reply of a transfer command (226, 426, 425...) completes it for modules.
   if (pending_post_ && !transferring() && last_reply_code_ >= 200) {
@@ -99,40 +101,22 @@ void Session::end_silently() {
   _exit(0);
 }
 
-void Session::log_event(std::string_view text, std::string_view user) {
-  if (!ctx.vsftpd_log_enabled()) return;
-  std::string who(st.logged_in ? std::string_view(st.user) : user);
-  std::string line = vsftpd_log_line(time(nullptr), getpid(), who, text, cfg.use_localtime);
-  if (ctx.vsftpd_log_fd >= 0) {
-    ssize_t ignored = write(ctx.vsftpd_log_fd, line.data(), line.size());
-    (void)ignored;
-  }
-  if (ctx.syslog_fd >= 0) {
-    std::string msg = "<" + std::to_string(LOG_FTP | LOG_INFO) + ">moatftpd[" +
-                      std::to_string(getpid()) + "]: " + std::string(text);
-    ssize_t ignored = send(ctx.syslog_fd, msg.data(), msg.size(), MSG_NOSIGNAL);
-    (void)ignored;
-  }
+// The helper writes every log line (privsep/log_relay.hpp): this process holds no log
+// descriptor and says only what happened, never who or from where.
+void Session::log_request(const LogRequest& req) {
+  auto bytes = encode(req);
+  (void)ipc_send(st.helper_fd, MsgType::kLogEvent, bytes);  // a lost line never stops the session
+}
+
+void Session::log_event(std::string_view text) {
+  if (ctx.vsftpd_log_enabled()) log_request({LogKind::kNote, std::string(text)});
 }
 
 void Session::log_transfer(const TransferRecord& r) {
-  if (ctx.xferlog_fd >= 0) {
-    std::string line = xferlog_line(r, cfg.use_localtime);
-    ssize_t ignored = write(ctx.xferlog_fd, line.data(), line.size());
-    (void)ignored;
-  }
-  if (ctx.vsftpd_log_enabled()) {
-    std::string line = vsftpd_transfer_line(r, getpid(), st.user, cfg.use_localtime);
-    while (!line.empty() && line.back() == '\n') line.pop_back();
-    auto pos = line.find("] ", line.find("[pid"));  // keep only the event part for syslog
-    if (ctx.vsftpd_log_fd >= 0) {
-      line += "\n";
-      ssize_t ignored = write(ctx.vsftpd_log_fd, line.data(), line.size());
-      (void)ignored;
-    } else if (pos != std::string::npos) {
-      log_event(line.substr(pos + 2));
-    }
-  }
+  if (!ctx.vsftpd_log_enabled() && ctx.xferlog_fd < 0) return;
+  LogRequest req{LogKind::kTransfer, r.path, r.upload, r.ascii, r.complete, r.bytes};
+  req.millis = static_cast<uint32_t>(std::min(r.seconds, 4e6) * 1000);
+  log_request(req);
 }
 
 std::string Session::absolute_path(const std::string& arg) const {
@@ -165,7 +149,6 @@ void Session::try_login(const std::string& user, const std::string& pass) {
   if (!res) end_silently();
   user_given = false;
   if (!res->ok) {
-    log_event("FAIL LOGIN: Client \"" + sockaddr_host_text(st.peer) + "\"", one_line(user));
     reply(530, res->text);
     if (res->fatal) end_silently();
     return;
@@ -174,10 +157,9 @@ void Session::try_login(const std::string& user, const std::string& pass) {
 }
 
 void Session::dispatch(const std::string& line) {
-  if (cfg.log_ftp_protocol) {
+  if (cfg.log_ftp_protocol && ctx.vsftpd_log_enabled()) {
     bool is_pass = line.size() >= 4 && strncasecmp(line.c_str(), "PASS", 4) == 0;
-    log_event("FTP command: Client \"" + sockaddr_host_text(st.peer) + "\", \"" +
-              one_line(is_pass ? "PASS <password>" : line) + "\"");
+    log_request({LogKind::kFtpCommand, is_pass ? "PASS <password>" : line});
   }
   auto cmd = command_parse(line);
   const CommandSpec* spec = cmd ? command_find(cmd->verb) : nullptr;
@@ -275,21 +257,14 @@ void Session::run() {
   // Implicit FTPS: TLS before the greeting, no plaintext at all.
   if (st.implicit_tls && !st.logged_in && !st.after_rein && !tls_handshake()) end_silently();
   if (st.logged_in) {
-    if (!st.fatal_message.empty()) {
-      reply_raw(st.fatal_message);
-      end_silently();
-    }
     umask(st.anonymous ? cfg.anon_umask : cfg.local_umask);
     // TLS 1.2 clients may resume the control session by id, not ticket.
     if (st.tls.active && ctx.tls && !st.tls.session.empty())
       tls_import_session(ctx.tls.get(), st.tls.session);
-    log_event("OK LOGIN: Client \"" + sockaddr_host_text(st.peer) + "\"" +
-              (st.anonymous ? ", anon password \"" + one_line(st.anon_password) + "\"" : ""));
     reply(230, "Login successful.");
   } else if (st.after_rein) {
     reply(220, "Service ready for new user.");
   } else {
-    log_event("CONNECT: Client \"" + sockaddr_host_text(st.peer) + "\"");
     reply_raw(ctx.greeting);
   }
   modules_start();
@@ -317,6 +292,7 @@ void Session::run() {
 }
 
 void worker_main(const WorkerStart& start) {
+  remote_key_set_channel(start.helper_fd);  // handshake signatures: asked of the helper
   Session s(start);
   s.run();
 }

@@ -53,7 +53,6 @@ struct WorkerStart {
   bool chrooted = false;
   bool write_enable = false;   // writes allowed in this session
   AnonRights anon;             // anonymous sessions: which writes (write_enable is any())
-  std::string fatal_message;   // reply and end the session instead of 230
 };
 
 // "anonymous" and "ftp", in any case, as vsftpd.

@@ -37,6 +37,19 @@ std::string sanitized(std::string_view text) {
   return out;
 }
 
+}  // namespace
+
+std::string log_field(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f || c == '"' || c == ']') c = '?';
+  }
+  return out;
+}
+
+namespace {
+
 // One whitespace-separated xferlog field: spaces become '_' as wu-ftpd and vsftpd do
 // for file names, so the line still splits into its 18 fields.
 std::string xferlog_field(std::string_view text) {
@@ -64,7 +77,7 @@ std::string kbyte_rate(const TransferRecord& r) {
 
 std::string vsftpd_prefix(time_t t, int pid, std::string_view session_user, bool use_localtime) {
   std::string out = log_date(t, use_localtime) + " [pid " + std::to_string(pid) + "] ";
-  if (!session_user.empty()) out += "[" + sanitized(session_user) + "] ";
+  if (!session_user.empty()) out += "[" + log_field(session_user) + "] ";
   return out;
 }
 
@@ -91,8 +104,8 @@ std::string vsftpd_transfer_line(const TransferRecord& r, int pid, std::string_v
   std::string out = vsftpd_prefix(r.end_time, pid, session_user, use_localtime);
   out += r.complete ? "OK " : "FAIL ";
   out += r.upload ? "UPLOAD" : "DOWNLOAD";
-  out += ": Client \"" + sanitized(r.remote_host) + "\"";
-  if (!r.path.empty()) out += ", \"" + sanitized(r.path) + "\"";
+  out += ": Client \"" + log_field(r.remote_host) + "\"";
+  if (!r.path.empty()) out += ", \"" + log_field(r.path) + "\"";
   // Like vsftpd, a transfer that moved nothing shows no byte count.
   if (r.bytes != 0) out += ", " + std::to_string(r.bytes) + " bytes";
   out += ", " + kbyte_rate(r) + "Kbyte/sec\n";

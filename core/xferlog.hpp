@@ -20,6 +20,12 @@ struct TransferRecord {
   bool complete = true;
 };
 
+// A field taken from the client (user name, path, anonymous password, command line)
+// for a vsftpd-format line: control characters, DEL, '"' and ']' become '?', so that
+// it can neither end the line nor close the quotes or brackets around it: a name like
+// `x] FAIL LOGIN: Client "203.0.113.7",` cannot pass for another line's fields.
+std::string log_field(std::string_view text);
+
 // wu-ftpd xferlog line (xferlog_std_format=YES), with trailing "\n":
 // "Sat Nov 21 19:52:08 2026 1 127.0.0.1 1024 /pub/f b _ o a user@ ftp 0 * c\n"
 std::string xferlog_line(const TransferRecord& r, bool use_localtime);

@@ -21,9 +21,12 @@
 #include "core/ftpcmd.hpp"
 #include "core/module_host.hpp"
 #include "core/modules.hpp"
+#include "core/tls.hpp"
 #include "core/worker.hpp"
 #include "privsep/children.hpp"
 #include "privsep/ipc.hpp"
+#include "privsep/key_holder.hpp"
+#include "privsep/log_relay.hpp"
 #include "privsep/master_link.hpp"
 #include "privsep/pam_auth.hpp"
 #include "privsep/port20.hpp"
@@ -170,6 +173,8 @@ class Helper {
   void on_port20(Message& msg);
   void on_chown_upload(Message& msg);
   void on_module_priv(Message& msg);
+  void on_key_sign(Message& msg);
+  void on_log_event(Message& msg);
   Result<Grant> authenticate(const LoginRequest& req);
   Result<Grant> grant_anonymous(const LoginRequest& req);
   Result<Grant> grant_local(const LoginRequest& req);
@@ -191,6 +196,9 @@ class Helper {
   unsigned login_fails_ = 0;
   bool implicit_tls_ = false;
   pid_t relay_ = -1;  // the TLS relay of the control connection, once logged in
+  bool control_tls_ = false;  // the control connection is TLS (told at the hand-over)
+  KeySigner keys_{*ctx_};
+  SessionLog log_{*ctx_, peer_};
   std::optional<Grant> grant_;
   std::optional<PamLogin> pam_;
 
@@ -199,6 +207,7 @@ class Helper {
 };
 
 bool port20_enabled(const PolicyView& v) { return v.cfg.connect_from_port_20; }
+bool tls_enabled(const PolicyView& v) { return v.cfg.ssl_enable; }
 bool anonymous_chown(const PolicyView& v) {
   return v.grant && v.grant->anonymous && v.grant->anon.chown;
 }
@@ -221,6 +230,13 @@ const Rule Helper::kPolicy[] = {
   // The priv_handler of the module the request names (the worker's word, see MODULES.md).
   {MsgType::kModulePriv,   "MODULE_PRIV",  kPostauth,           kMany, Fds::kOptional,
      nullptr, "",                                                &Helper::on_module_priv},
+  // A TLS handshake's signature: one for the control connection before login, then
+  // data connections (key_holder.hpp splits kMaxKeySigns between the two states).
+  {MsgType::kKeySign,      "KEY_SIGN",     kPreauth | kPostauth, kMaxKeySigns, Fds::kNone,
+     tls_enabled, "ssl_enable=YES",                              &Helper::on_key_sign},
+  // A log line: the worker says what happened, the helper who and from where.
+  {MsgType::kLogEvent,     "LOG",          kPreauth | kPostauth, 1u << 30, Fds::kNone,
+     nullptr, "",                                                &Helper::on_log_event},
 };
 // clang-format on
 
@@ -318,10 +334,8 @@ void Helper::spawn_preauth(UniqueFd control, std::string pending, bool after_rei
   start.implicit_tls = implicit_tls_;
   start.tls = std::move(tls);
   permit(kPreauth);
-  std::vector<int> keep{2};  // the pre-login worker may log (CONNECT, FAIL LOGIN), not xferlog
-  for (int fd : {ctx_->vsftpd_log_fd, ctx_->syslog_fd})
-    if (fd >= 0) keep.push_back(fd);
-  spawn_worker(std::move(control), start, id, {SeccompProfile::kPreauth, false}, keep);
+  // No log descriptor: a worker's log lines are LogEvent requests (log_relay.hpp).
+  spawn_worker(std::move(control), start, id, {SeccompProfile::kPreauth, false}, {2});
 }
 
 void Helper::spawn_postauth(UniqueFd control, std::string pending, TlsState tls) {
@@ -340,12 +354,9 @@ void Helper::spawn_postauth(UniqueFd control, std::string pending, TlsState tls)
   start.chrooted = !g.identity.chroot_dir.empty();
   start.write_enable = g.write_enable;
   start.anon = g.anon;
-  std::vector<int> keep{2};
-  for (int fd : {ctx_->xferlog_fd, ctx_->vsftpd_log_fd, ctx_->syslog_fd})
-    if (fd >= 0) keep.push_back(fd);
   permit(kPostauth);
   spawn_worker(std::move(control), start, g.identity,
-               {SeccompProfile::kPostauth, g.write_enable, g.cfg->connect_from_port_20}, keep);
+               {SeccompProfile::kPostauth, g.write_enable, g.cfg->connect_from_port_20}, {2});
 }
 
 // chroot_local_user, chroot_list, passwd_chroot_enable and local_root, as vsftpd.
@@ -461,10 +472,13 @@ void Helper::on_login(Message& msg) {
     grant_ = std::move(*g);
     res.ok = true;
     permit(kAuthed);
+    log_.logged_in({grant_->user.name, grant_->anonymous, grant_->anon_password,
+                    grant_->cfg->use_localtime});
   } else {
     std::fprintf(stderr, "moatftpd: session %s: login failed for '%s': %s\n",
                  sockaddr_host_text(peer_).c_str(),
                  printable_name(req->user) ? req->user.c_str() : "?", g.error().c_str());
+    log_.login_failed(req->user);
     master_link_login_failed(req->user);  // the master's modules (login_failed)
     if (cfg_.delay_failed_login) sleep(cfg_.delay_failed_login);
     res.fatal = ++login_fails_ >= cfg_.max_login_fails && cfg_.max_login_fails > 0;
@@ -480,6 +494,7 @@ void Helper::on_handover(Message& msg) {
   auto h = decode_handover(msg.payload);
   if (!h) end("bad HANDOVER: " + h.error());
   UniqueFd control = std::move(msg.fds[0]);
+  control_tls_ = h->tls;
   TlsState tls{h->tls, h->pbsz, h->prot_private, std::move(h->tls_tag), std::move(h->tls_session)};
   sock_.reset();
   // With TLS the pre-login worker that did the handshake stays, relaying the control
@@ -495,6 +510,7 @@ void Helper::on_handover(Message& msg) {
     spawn_postauth(std::move(control), std::move(h->pending), std::move(tls));
   } else {  // REIN: back to a fresh pre-login worker; the login's grants go.
     grant_.reset();
+    log_.logged_out();
     pam_.reset();
     spawn_preauth(std::move(control), std::move(h->pending), true, std::move(tls));
   }
@@ -558,6 +574,20 @@ void Helper::on_module_priv(Message& msg) {
     end(sent.error());
 }
 
+// A handshake signature (privsep/key_holder.hpp has the checks and the per-state budget).
+void Helper::on_key_sign(Message& msg) {
+  const Config& c = grant_ ? *grant_->cfg : cfg_;
+  if (auto st = keys_.serve(msg, sock_.get(), state_ == kPostauth, control_tls_, c); !st)
+    end(st.error());
+}
+
+// A worker's log line: it says what happened; who and from where is the helper's part.
+void Helper::on_log_event(Message& msg) {
+  auto req = decode_log_request(msg.payload);
+  if (!req) end("bad LOG request: " + req.error());
+  log_.write(*req);
+}
+
 // Everything "may this request happen now?" asks, read from the request's row.
 void Helper::check(const Rule& rule, const Message& msg) {
   const std::string name = rule.name;
@@ -599,6 +629,9 @@ void Helper::run(UniqueFd client, bool implicit_tls) {
     refuse_client(client.get(), implicit_tls);
     end("refused by tcp_wrappers");
   }
+  if (ctx_->tls)  // this session's own, before its first worker inherits them
+    if (auto st = tls_new_ticket_keys(ctx_->tls.get()); !st) end(st.error());
+  log_.connected();
   implicit_tls_ = implicit_tls;
   spawn_preauth(std::move(client), "", false);
   implicit_tls_ = false;  // a later pre-login worker (REIN) finds the TLS relay already there

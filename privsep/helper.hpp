@@ -18,7 +18,8 @@ namespace moat {
 
 // Everything a worker is started with: its ends of the control connection and of the
 // helper's IPC socket, what it is told (control_fd/helper_fd not yet filled in), who
-// it must become, and the other descriptors it may keep (logs).
+// it must become, and the other descriptors it may keep (stderr: log lines go to the
+// helper, privsep/log_relay.hpp).
 struct WorkerLaunch {
   UniqueFd control;
   UniqueFd ipc;

@@ -22,7 +22,7 @@ Error truncated() { return fail("ipc: truncated message"); }
 
 bool known_type(uint16_t t) {
   return t >= static_cast<uint16_t>(MsgType::kLogin) &&
-         t <= static_cast<uint16_t>(MsgType::kModulePrivResult);
+         t <= static_cast<uint16_t>(MsgType::kLogEvent);
 }
 
 Result<bool> read_bool(IpcReader& r) {

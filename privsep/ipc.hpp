@@ -26,6 +26,9 @@ enum class MsgType : uint16_t {
   kChownUploadResult = 8,  // helper -> worker: ChownUploadResult
   kModulePriv = 9,         // worker -> helper: ModulePrivRequest (+ at most one fd)
   kModulePrivResult = 10,  // helper -> worker: ModulePrivResult
+  kKeySign = 11,           // worker -> helper -> key holder: KeySignRequest (privsep/key_ops)
+  kKeySignResult = 12,     // key holder -> helper -> worker: KeySignResult
+  kLogEvent = 13,          // worker -> helper: LogRequest (privsep/log_relay), no answer
 };
 
 constexpr size_t kIpcHeaderSize = 8;

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "privsep/ipc.hpp"
+#include "privsep/log_request.hpp"
 
 namespace {
 
@@ -38,6 +39,9 @@ void decode_all(Span p) {
   auto failed = moat::decode_login_failed(p);
   if (failed.ok() && failed->user.size() > moat::kMaxUserLen) abort();
   check_round_trip(failed, p);
+  auto log = moat::decode_log_request(p);
+  if (log.ok() && log->text.size() > moat::kMaxLogText) abort();
+  check_round_trip(log, p);
   check_round_trip(moat::decode_chown_upload(p), p);
   check_round_trip(moat::decode_chown_upload_result(p), p);
   auto priv = moat::decode_module_priv_request(p);

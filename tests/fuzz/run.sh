@@ -23,7 +23,8 @@ mkdir -p "$OUT" || exit 1
 # target name, then the sources it links besides its own file
 TARGETS="fuzz_command:core/ftpcmd.cpp:core/util.cpp
 fuzz_addr:core/ftpcmd.cpp:core/ls.cpp:core/util.cpp
-fuzz_ipc:privsep/ipc.cpp:core/util.cpp
+fuzz_ipc:privsep/ipc.cpp:privsep/log_request.cpp:core/util.cpp
+fuzz_key_ops:privsep/key_ops.cpp:privsep/ipc.cpp:core/util.cpp
 fuzz_filter:core/filter.cpp:core/util.cpp
 fuzz_config:core/config.cpp:core/util.cpp:core/modules.cpp:core/module_catalog.cpp:core/module_host.cpp"
 
@@ -36,7 +37,7 @@ for spec in $TARGETS; do
 
   echo "fuzz: building $name"
   # shellcheck disable=SC2086  # FLAGS and srcs are word lists on purpose
-  if ! $FUZZ_CXX $FLAGS -I"$SRC" $srcs -o "$OUT/$name"; then
+  if ! $FUZZ_CXX $FLAGS -I"$SRC" $srcs -o "$OUT/$name" -lcrypto; then
     echo "fuzz: $name failed to build" >&2
     status=1
     continue

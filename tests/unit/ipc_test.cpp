@@ -141,7 +141,7 @@ TEST(IpcCodec, FinishReportsTrailingBytes) {
 
 // ---- framing ------------------------------------------------------------------
 
-constexpr uint16_t kLastType = static_cast<uint16_t>(MsgType::kModulePrivResult);
+constexpr uint16_t kLastType = static_cast<uint16_t>(MsgType::kLogEvent);
 
 TEST(IpcDecode, AcceptsEveryKnownType) {
   for (uint16_t t = 1; t <= kLastType; ++t) {

@@ -23,6 +23,9 @@
 
 #include "core/config.hpp"
 #include "core/tls.hpp"
+#include "core/tls_remote_key.hpp"
+#include "privsep/ipc.hpp"
+#include "privsep/key_ops.hpp"
 #include "core/util.hpp"
 
 namespace moat::tls_test {
@@ -154,11 +157,62 @@ struct Files {
   }
 };
 
-// Base of every Tls* suite: the files exist while the suite runs.
+// The session helper's part in a handshake, in-process: answers the stand-in key's
+// KeySign requests (core/tls_remote_key.hpp) with the server's RSA key, on a thread.
+class LocalSigner {
+ public:
+  LocalSigner() {
+    int sv[2];
+    if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) std::abort();
+    mine_.reset(sv[0]);
+    theirs_.reset(sv[1]);
+    thread_ = std::thread([fd = theirs_.get()] { serve(fd); });
+    remote_key_set_channel(mine_.get());
+  }
+  ~LocalSigner() {
+    remote_key_set_channel(-1);
+    ::shutdown(mine_.get(), SHUT_RDWR);
+    thread_.join();
+  }
+  LocalSigner(const LocalSigner&) = delete;
+  LocalSigner& operator=(const LocalSigner&) = delete;
+
+ private:
+  static void serve(int fd) {
+    for (;;) {
+      auto msg = ipc_recv(fd);
+      if (!msg) return;
+      KeySignResult res;
+      if (auto req = decode_key_sign_request(msg->payload); req) {
+        auto sig = key_sign(Material::get().rsa.get(), *req);
+        res.ok = sig.ok();
+        if (sig) res.signature = *sig;
+      }
+      if (!ipc_send(fd, MsgType::kKeySignResult, encode(res))) return;
+    }
+  }
+  UniqueFd mine_, theirs_;
+  std::thread thread_;
+};
+
+// Base of every Tls* suite: the files exist while the suite runs, and a signer
+// answers for the key.
 class WithFiles : public testing::Test {
  protected:
-  static void SetUpTestSuite() { Files::create(); }
-  static void TearDownTestSuite() { Files::destroy(); }
+  static void SetUpTestSuite() {
+    Files::create();
+    signer().reset(new LocalSigner());
+  }
+  static void TearDownTestSuite() {
+    signer().reset();
+    Files::destroy();
+  }
+
+ private:
+  static std::unique_ptr<LocalSigner>& signer() {
+    static std::unique_ptr<LocalSigner> s;
+    return s;
+  }
 };
 
 inline Config tls_config() {

@@ -198,14 +198,28 @@ TEST(XferlogVsftpd, ControlCharactersAreReplaced) {
   const std::string line =
       vsftpd_log_line(kSat, 1, "bob\n[pid 1] [root]", "FTP command: \"RETR a\r\nDELE b\"", false);
   EXPECT_EQ(line,
-            "Sat Nov 21 19:52:08 2026 [pid 1] [bob?[pid 1] [root]] FTP command: \"RETR a??DELE "
+            "Sat Nov 21 19:52:08 2026 [pid 1] [bob?[pid 1? [root?] FTP command: \"RETR a??DELE "
             "b\"\n");
   TransferRecord r = download();
   r.remote_host = "1.2.3.4\n";
   r.path = "/a\tb";
   const std::string t = vsftpd_transfer_line(r, 1, "u\x7f\x01", false);
   EXPECT_EQ(t.find('\n'), t.size() - 1);
-  EXPECT_NE(t.find("[u\x7f?] OK DOWNLOAD: Client \"1.2.3.4?\", \"/a?b\""), std::string::npos) << t;
+  EXPECT_NE(t.find("[u??] OK DOWNLOAD: Client \"1.2.3.4?\", \"/a?b\""), std::string::npos) << t;
+}
+
+// Issue 11: a user name or a path written as a log line must stay inside its field.
+TEST(XferlogVsftpd, FieldsCannotCloseTheirBracketsOrQuotes) {
+  EXPECT_EQ(log_field("x] FAIL LOGIN: Client \"203.0.113.7\","), "x? FAIL LOGIN: Client ?203.0.113.7?,");
+  EXPECT_EQ(vsftpd_log_line(kSat, 1, "x] FAIL LOGIN: Client \"203.0.113.7\",",
+                            "FAIL LOGIN: Client \"127.0.0.1\"", false),
+            "Sat Nov 21 19:52:08 2026 [pid 1] [x? FAIL LOGIN: Client ?203.0.113.7?,] FAIL LOGIN: "
+            "Client \"127.0.0.1\"\n");
+  TransferRecord r = download();
+  r.path = "/a\", 9 bytes, 1.00Kbyte/sec\n";
+  EXPECT_NE(vsftpd_transfer_line(r, 1, "u", false).find("\"/a?, 9 bytes, 1.00Kbyte/sec?\""),
+            std::string::npos);
+  EXPECT_EQ(log_field("/pub/Grüße [1].txt"), "/pub/Grüße [1?.txt");
 }
 
 TEST(XferlogVsftpd, LocalTime) {

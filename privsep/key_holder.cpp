@@ -1,0 +1,112 @@
+// The KeySign request in the helper, and the key holder process that signs for it.
+// The helper itself never reads the key: it forks workers all session long, and each
+// would inherit whatever its memory holds. The key holder forks nothing.
+#include "privsep/key_holder.hpp"
+
+#include <openssl/ssl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+
+#include <cstdio>
+
+#include "core/tls.hpp"
+#include "core/tls_key_file.hpp"
+#include "privsep/key_ops.hpp"
+#include "privsep/sandbox.hpp"
+#include "privsep/users.hpp"
+
+namespace moat {
+namespace {
+
+[[noreturn]] void holder_exit(const std::string& why) {
+  std::fprintf(stderr, "moatftpd: key holder: %s\n", why.c_str());
+  _exit(1);
+}
+
+// Once loaded, the key holder becomes nopriv_user in the empty secure_chroot_dir: it
+// reads nothing else, and a bug in it reaches no file.
+void confine(const Config& cfg) {
+  auto nopriv = user_lookup(cfg.nopriv_user);
+  if (!nopriv) holder_exit("nopriv_user: " + nopriv.error());
+  Identity id{nopriv->uid, nopriv->gid, {nopriv->gid}, cfg.secure_chroot_dir, "/"};
+  if (auto st = sandbox_enter(id, false, {}); !st) holder_exit(st.error());
+}
+
+// Requests come only from the helper, which has checked them; they are checked again.
+[[noreturn]] void holder_serve(EVP_PKEY* key, int sock) {
+  for (;;) {
+    auto msg = ipc_recv(sock);
+    if (!msg) _exit(0);  // the helper has gone: so has the session
+    if (msg->type != MsgType::kKeySign) holder_exit("unexpected request");
+    KeySignResult res;
+    if (auto req = decode_key_sign_request(msg->payload); req) {
+      auto sig = key_sign(key, *req);
+      res.ok = sig.ok();
+      if (sig) res.signature = std::move(*sig);
+    }
+    if (!ipc_send(sock, MsgType::kKeySignResult, encode(res))) _exit(0);
+  }
+}
+
+[[noreturn]] void holder_main(const ServerContext& ctx, UniqueFd sock) {
+  prctl(PR_SET_NAME, "moat-keyholder");
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  close_fds_except({2, sock.get()});
+  auto key = tls_load_key_file(tls_key_path(ctx.cfg), SSL_CTX_get0_certificate(ctx.tls.get()),
+                               ctx.cfg.rsa_cert_file);
+  if (!key) holder_exit(key.error());
+  confine(ctx.cfg);
+  holder_serve(key->get(), sock.get());
+}
+
+}  // namespace
+
+bool KeySigner::start_holder() {
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) return false;
+  UniqueFd mine(sv[0]), theirs(sv[1]);
+  const pid_t pid = fork();
+  if (pid < 0) return false;
+  if (pid == 0) {
+    mine.reset();
+    holder_main(ctx_, std::move(theirs));
+  }
+  holder_ = std::move(mine);
+  return true;
+}
+
+Status KeySigner::check_budget(bool logged_in, bool control_tls, const Config& cfg) {
+  if (!logged_in) {
+    if (++before_login_ > kControlSignatures) return fail("KEY_SIGN: a second control handshake");
+    return Ok{};
+  }
+  if (!control_tls) return fail("KEY_SIGN in a session without TLS");
+  const unsigned limit = cfg.require_ssl_reuse ? kRefusedDataSignatures : kDataSignatures;
+  if (++after_login_ > limit) return fail("KEY_SIGN: over the data handshakes' limit");
+  return Ok{};
+}
+
+KeySignResult KeySigner::sign(const KeySignRequest& req) {
+  if (holder_failed_ || (!holder_ && !start_holder())) return {};
+  auto answer = ipc_send(holder_.get(), MsgType::kKeySign, encode(req));
+  auto msg = answer ? ipc_recv(holder_.get()) : Result<Message>(fail(answer.error()));
+  auto res = msg && msg->type == MsgType::kKeySignResult ? decode_key_sign_result(msg->payload)
+                                                         : Result<KeySignResult>(fail("no answer"));
+  if (res) return *res;
+  holder_failed_ = true;  // a key holder that failed once signs nothing more this session
+  return {};
+}
+
+Status KeySigner::serve(const Message& msg, int worker_fd, bool logged_in, bool control_tls,
+                        const Config& cfg) {
+  if (!ctx_.tls) return fail("KEY_SIGN without ssl_enable");
+  auto req = decode_key_sign_request(msg.payload);
+  if (!req) return fail("bad KEY_SIGN request: " + req.error());
+  if (auto st = key_sign_check(*req, SSL_CTX_get0_privatekey(ctx_.tls.get())); !st)
+    return fail("KEY_SIGN: " + st.error());
+  if (auto st = check_budget(logged_in, control_tls, cfg); !st) return st;
+  return ipc_send(worker_fd, MsgType::kKeySignResult, encode(sign(*req)));
+}
+
+}  // namespace moat

@@ -1,0 +1,55 @@
+// The one private-key operation a TLS handshake needs, as a request: what a worker may
+// ask the session helper to sign, the strict decoder, the checks both the helper and
+// the key holder apply, and the signing itself (DESIGN: the key never in a worker).
+#pragma once
+
+#include <openssl/evp.h>
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "core/util.hpp"
+
+namespace moat {
+
+// What is signed. A handshake signs a digest (PKCS#1 v1.5, ECDSA) or, for RSA-PSS, the
+// PSS encoding OpenSSL made of the digest (OpenSSL's RSA_METHOD sees only that); no
+// other private operation exists here (RSA decryption, raw RSA on arbitrary input).
+enum class SignScheme : uint8_t { kRsaPkcs1 = 1, kRsaPss = 2, kEcdsa = 3 };
+enum class SignDigest : uint8_t { kSha256 = 1, kSha384 = 2, kSha512 = 3 };
+
+constexpr size_t kMaxSignInput = 1024;      // a PSS encoding of an 8192-bit modulus
+constexpr size_t kMaxSignature = 1024;
+
+struct KeySignRequest {
+  SignScheme scheme{};
+  SignDigest digest{};
+  std::vector<uint8_t> input;  // the digest, or the RSA_size()-byte PSS encoding
+};
+std::vector<uint8_t> encode(const KeySignRequest& m);
+Result<KeySignRequest> decode_key_sign_request(std::span<const uint8_t> p);
+
+struct KeySignResult {
+  bool ok = false;
+  std::vector<uint8_t> signature;  // empty unless ok
+};
+std::vector<uint8_t> encode(const KeySignResult& m);
+Result<KeySignResult> decode_key_sign_result(std::span<const uint8_t> p);
+
+const EVP_MD* sign_digest_md(SignDigest d);
+
+// The request fits this key (only the public part is read): scheme for its type, input
+// as long as the digest (PKCS#1, ECDSA) or the modulus (PSS), and a PSS input a
+// well-formed encoding (salt as long as the digest, as TLS uses) so that it can never
+// be a ciphertext to decrypt.
+Status key_sign_check(const KeySignRequest& req, const EVP_PKEY* key);
+
+// Checks, then signs with the private key: the signature bytes as TLS sends them.
+Result<std::vector<uint8_t>> key_sign(EVP_PKEY* key, const KeySignRequest& req);
+
+// The digest a PSS encoding was made with, found by checking it against each; the
+// worker's RSA_METHOD needs it, since OpenSSL hands it the encoding alone.
+Result<SignDigest> pss_digest_of(std::span<const uint8_t> encoded, int modulus_bits);
+
+}  // namespace moat

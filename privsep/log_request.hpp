@@ -1,0 +1,36 @@
+// The LogEvent request: what a worker may say about its session for the log (the
+// helper's SessionLog, privsep/log_relay.hpp, writes it). Its strict decoder is fuzzed.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "core/util.hpp"
+
+namespace moat {
+
+enum class LogKind : uint8_t {
+  kFtpCommand = 1,   // log_ftp_protocol: text is the command line
+  kFtpResponse = 2,  // log_ftp_protocol: text is the reply's first line
+  kTlsFailed = 3,    // the control handshake failed: text is why
+  kNote = 4,         // a line of the worker's own (e.g. a refused data connection)
+  kTransfer = 5,     // text is the path; the transfer fields below
+};
+
+constexpr size_t kMaxLogText = 4096;
+
+struct LogRequest {
+  LogKind kind{};
+  std::string text;
+  bool upload = false;
+  bool ascii = false;
+  bool complete = false;
+  uint64_t bytes = 0;
+  uint32_t millis = 0;  // transfer duration
+};
+std::vector<uint8_t> encode(const LogRequest& m);
+Result<LogRequest> decode_log_request(std::span<const uint8_t> p);
+
+}  // namespace moat
