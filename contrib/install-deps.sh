@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Installs, on Debian 12 as root, whatever is missing of the packages moatftpd needs to
 # build, run its tests, fuzz and benchmark. Idempotent: nothing is fetched when all are present.
 set -euo pipefail

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // ftpd.conf: the option table built from options.def, the parser for vsftpd's config
 // language with its semantic checks, and the ftpd.conf(5) page generated from the table.
 #include "core/config.hpp"

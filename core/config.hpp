@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // ftpd.conf: the option table, the parser, and the immutable Config it produces.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Command line: moatftpd [-t] [-o name=value]... [CONFIG_FILE] | --version | --man
 #include "config.h"
 

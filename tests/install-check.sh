@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
 # make install into a DESTDIR: what the issue promises is installed, and the
 # installed binary accepts the installed sample configuration.
 set -eu

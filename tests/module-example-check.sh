@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
 # The worked example of contrib/MODULES.md builds as the guide says, as C99 against the
 # installed-style header alone, and loads into the server (moatftpd -t).
 # Usage: module-example-check.sh SRCDIR BUILDDIR   (exit 77: no C compiler)

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # The whole moatftpd test suite from a fresh clone: install what is missing, build out of
 # tree in build/ and run `make check` (CTest), then the same with ASan/UBSan in build-asan/.
 # Usage (as root, from any directory): bash tests/run-suite.sh

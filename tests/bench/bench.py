@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Side-by-side benchmark of moatftpd and vsftpd, run by tests/bench/run inside nsrun.
 
 Measures a 1 GiB anonymous download (curl, median of 3, servers alternating), plain and

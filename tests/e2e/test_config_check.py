@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """moatftpd -t on the seed configurations, file:line errors, --version."""
 
 import os

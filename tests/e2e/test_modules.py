@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Modules: mod_iplimit's limits and bans (tutorial EX7, EX8), the master hooks, -t.
 
 The EX7/EX8 replies are vsftpd's own, so those tests also run against vsftpd

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """mod_throttle: anon_max_rate and local_max_rate (vsftpd's), per-user rates from
 user_config_dir, and moatftpd's ip_max_rate and server_max_rate, through curl.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Tests for core/config: the option table, line parsing, file loading with file:line
 // errors, overrides, semantic checks, the seed configs, the sample ftpd.conf, the man page.
 #include "core/config.hpp"
