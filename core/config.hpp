@@ -14,6 +14,10 @@
 #ifndef MOAT_DEFAULT_MODULE_DIR
 #define MOAT_DEFAULT_MODULE_DIR "/usr/local/lib/moatftpd/modules"
 #endif
+// Installed by make install (Makefile.am): vsftpd's /usr/share/empty is missing on Debian.
+#ifndef MOAT_DEFAULT_SECURE_CHROOT_DIR
+#define MOAT_DEFAULT_SECURE_CHROOT_DIR "/usr/local/share/moatftpd/empty"
+#endif
 
 namespace moat {
 

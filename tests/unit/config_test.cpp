@@ -160,7 +160,7 @@ TEST(ConfigTable, DefaultTextIsHowFtpdConfWritesIt) {
       EXPECT_STREQ(o.def.default_text, "0600");
     }
   EXPECT_STREQ(option_find("pam_service_name")->default_text, "ftp");
-  EXPECT_STREQ(option_find("secure_chroot_dir")->default_text, "/usr/share/empty");
+  EXPECT_STREQ(option_find("secure_chroot_dir")->default_text, MOAT_DEFAULT_SECURE_CHROOT_DIR);
   EXPECT_STREQ(option_find("anon_root")->default_text, "");
   EXPECT_STREQ(option_find("module_dir")->default_text, MOAT_DEFAULT_MODULE_DIR);
 }
@@ -216,7 +216,7 @@ TEST(ConfigDefaults, EqualVsftpds) {
   EXPECT_FALSE(c.secure_email_list_enable);
   EXPECT_EQ(c.email_password_file, "/etc/vsftpd.email_passwords");
   EXPECT_EQ(c.nopriv_user, "nobody");
-  EXPECT_EQ(c.secure_chroot_dir, "/usr/share/empty");
+  EXPECT_EQ(c.secure_chroot_dir, MOAT_DEFAULT_SECURE_CHROOT_DIR);
   EXPECT_TRUE(c.seccomp_sandbox);
   EXPECT_FALSE(c.chroot_local_user);
   EXPECT_FALSE(c.chroot_list_enable);
@@ -862,7 +862,7 @@ TEST(ConfigSample, LoadsWithSafeDefaults) {
   EXPECT_FALSE(cfg->allow_writeable_chroot);
   EXPECT_TRUE(cfg->seccomp_sandbox);
   EXPECT_EQ(cfg->pam_service_name, "moatftpd");
-  EXPECT_EQ(cfg->secure_chroot_dir, "/usr/share/empty");
+  EXPECT_EQ(cfg->secure_chroot_dir, MOAT_DEFAULT_SECURE_CHROOT_DIR);
   EXPECT_TRUE(cfg->xferlog_enable);
   EXPECT_TRUE(cfg->xferlog_std_format);
   EXPECT_TRUE(cfg->load_module.empty());
