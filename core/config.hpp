@@ -38,6 +38,7 @@ struct Config {
   std::map<std::string, std::string, std::less<>> module_options;
   std::shared_ptr<ModuleRegistry> modules;  // what load_module loaded (config_load)
   std::string source_file;               // the file this was read from
+  std::vector<std::string> notes;        // for -t: modules loaded by their vsftpd options
 };
 
 enum class OptionType { kBool, kUint, kString };

@@ -79,6 +79,7 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "%s: %s\n", args.config_file.c_str(), st.error().c_str());
       return 1;
     }
+    for (const std::string& note : cfg->notes) std::printf("%s\n", note.c_str());
     std::printf("%s: configuration OK\n", args.config_file.c_str());
     return 0;
   }
