@@ -1,17 +1,20 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Installs, on Debian 12 as root, whatever is missing of the packages moatftpd needs to
 # build, run its tests, fuzz and benchmark. Idempotent: nothing is fetched when all are present.
 set -euo pipefail
 
 # The one list of build and test dependencies (quickstart.sh and run-suite.sh call this).
 # clang builds the libFuzzer targets; libclang-rt-dev holds libFuzzer itself and clang's
-# sanitizer runtimes, which clang only recommends.
+# sanitizer runtimes, which clang only recommends. fail2ban: fail2ban-regex tests
+# contrib's filter (its service is not started by the tests).
 readonly PACKAGES=(
   build-essential autoconf automake autoconf-archive libtool pkg-config
   libevent-dev libssl-dev libseccomp-dev libpam0g-dev libwrap0-dev
   libgtest-dev cmake
   python3 python3-pytest curl lftp iproute2 openssl
   clang libclang-rt-dev libpam-wrapper util-linux
+  fail2ban
 )
 
 is_installed() {

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Quick start on Debian 12, as root: install what is missing, build, and run a demo
 # moatftpd on 127.0.0.1 (port 2121, or $MOAT_DEMO_PORT) serving a demo directory to
 # anonymous users read-only and to one demo user whose password it prints. The demo

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // ASCII-mode (TYPE A) line-ending conversion for transfers, chunk by chunk: the
 // state flags let a CRLF pair straddle two network reads or file blocks.
 #include "core/ascii.hpp"

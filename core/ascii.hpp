@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // ASCII-mode transfer conversion (TYPE A): LF <-> CRLF, streaming.
 #pragma once
 

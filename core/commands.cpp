@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The FTP command table and one handler per command (RFC 959, 2389, 2428, 3659).
 // Paths go straight to the kernel relative to the worker's cwd: the chroot and the
 // user's own uid are the access control, as in vsftpd.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // ftpd.conf: the option table built from options.def, the parser for vsftpd's config
 // language with its semantic checks, and the ftpd.conf(5) page generated from the table.
 #include "core/config.hpp"
@@ -56,6 +57,13 @@ constexpr auto kVsftpdOnly = std::to_array<std::string_view>({"dsa_cert_file",
                                                           "ptrace_sandbox",
                                                           "run_as_launching_user",
                                                           "http_enable"});
+
+// vsftpd's own options that a first-party module implements: setting one loads that
+// module by itself, so a vsftpd.conf works unchanged; load_module= is for the rest.
+constexpr auto kVsftpdModuleOptions = std::to_array<std::string_view>(
+    {"max_clients", "max_per_ip", "anon_upload_enable", "anon_mkdir_write_enable",
+     "anon_other_write_enable", "chown_uploads", "chown_username", "chown_upload_mode",
+     "anon_max_rate", "local_max_rate"});
 
 template <std::size_t N>
 bool contains(const std::array<std::string_view, N>& list, std::string_view name) {
@@ -328,6 +336,7 @@ struct Loader {
 
   Status line(const SourceLine& src, std::size_t order);
   Status apply(const std::vector<SourceLine>& lines, bool module_lines);
+  void add_implied_modules(const std::vector<SourceLine>& lines);
   Status load_modules();
   const Origin* origin(std::string_view name) const;
 };
@@ -388,6 +397,20 @@ Status Loader::apply(const std::vector<SourceLine>& lines, bool module_lines) {
     if (auto st = line(lines[i], i); !st) return st;
   }
   return Ok{};
+}
+
+// After the load_module lines: the module of each vsftpd option set (see
+// kVsftpdModuleOptions) joins them, at the option's first line, with a note for -t.
+void Loader::add_implied_modules(const std::vector<SourceLine>& lines) {
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    const std::string_view name = lines[i].text.substr(0, lines[i].text.find('='));
+    if (!contains(kVsftpdModuleOptions, name)) continue;
+    const char* owner = first_party_owner(name);
+    if (owner == nullptr || module_loaded(cfg, owner)) continue;
+    cfg.load_module.emplace_back(owner);
+    module_origins.push_back({lines[i].where + " (" + std::string(name) + ")", i});
+    cfg.notes.push_back(lines[i].where + ": note: " + std::string(name) + " loads " + owner);
+  }
 }
 
 Status Loader::load_modules() {
@@ -517,8 +540,15 @@ means the option is unset.
 .BI load_module= NAME
 loads the module
 .IR module_dir / NAME .so
-and may be repeated, once per module. Options that belong to a module are accepted only
-when that module is loaded; setting one without it is an error naming the
+and may be repeated, once per module. An option of vsftpd that a module of moatftpd
+implements (such as
+.B max_per_ip
+or
+.BR anon_max_rate )
+loads that module by itself, and
+.B moatftpd \-t
+prints a note saying so. Other options that belong to a module are accepted only when
+that module is loaded; setting one without it is an error naming the
 .B load_module
 line to add.
 .PP
@@ -540,10 +570,10 @@ on the command line sets an option after the file has been read.
 )";
 
 constexpr std::string_view kManModules = R"(.SH MODULE OPTIONS
-The options of the modules that come with moatftpd. Each is accepted only when its
-module is loaded with its
+The options of the modules that come with moatftpd. Those that vsftpd has load their
+module when set; the others are accepted only when their module is loaded with its
 .B load_module
-line; modules from elsewhere document their own options.
+line. Modules from elsewhere document their own options.
 )";
 
 constexpr std::string_view kManTail = R"(.SH SEE ALSO
@@ -606,6 +636,7 @@ Result<Config> config_load(const std::string& path, const std::vector<std::strin
   }
   const std::vector<SourceLine> lines = source_lines(path, text, overrides);
   if (auto st = ld.apply(lines, true); !st) return fail(st.error());
+  ld.add_implied_modules(lines);
   if (auto st = ld.load_modules(); !st) return fail(st.error());
   if (auto st = ld.apply(lines, false); !st) return fail(st.error());
   if (auto st = check_semantics(ld, path); !st) return fail(st.error());

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // ftpd.conf: the option table, the parser, and the immutable Config it produces.
 #pragma once
 
@@ -12,6 +13,10 @@
 
 #ifndef MOAT_DEFAULT_MODULE_DIR
 #define MOAT_DEFAULT_MODULE_DIR "/usr/local/lib/moatftpd/modules"
+#endif
+// Installed by make install (Makefile.am): vsftpd's /usr/share/empty is missing on Debian.
+#ifndef MOAT_DEFAULT_SECURE_CHROOT_DIR
+#define MOAT_DEFAULT_SECURE_CHROOT_DIR "/usr/local/share/moatftpd/empty"
 #endif
 
 namespace moat {
@@ -33,6 +38,7 @@ struct Config {
   std::map<std::string, std::string, std::less<>> module_options;
   std::shared_ptr<ModuleRegistry> modules;  // what load_module loaded (config_load)
   std::string source_file;               // the file this was read from
+  std::vector<std::string> notes;        // for -t: modules loaded by their vsftpd options
 };
 
 enum class OptionType { kBool, kUint, kString };

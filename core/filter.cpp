@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // deny_file/hide_file patterns: parsing vsftpd's brace syntax into plain globs, and
 // matching them against entry names and client paths.
 #include "core/filter.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // deny_file and hide_file: vsftpd's file name patterns ("{*.mp3,*.mov,.private}"),
 // parsed once at start-up and matched against the names and paths clients give.
 #pragma once

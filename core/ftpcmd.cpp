@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Parsing of control-connection input (command lines, Telnet, PORT/EPRT/EPSV
 // arguments) and the formatting of the replies that carry addresses.
 #include "core/ftpcmd.hpp"

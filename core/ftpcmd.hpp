@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Parsing what the client sends on the control connection: command lines,
 // Telnet sequences, and the address arguments of PORT, EPRT and EPSV.
 #pragma once

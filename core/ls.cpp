@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Directory listings: the `ls -l` lines of LIST, the names of NLST, the RFC 3659
 // facts of MLSD/MLST, and the MDTM time format they share.
 #include "core/ls.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Directory listings: LIST (ls -l), NLST (names) and MLSD/MLST (RFC 3659 facts).
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Command line: moatftpd [-t] [-o name=value]... [CONFIG_FILE] | --version | --man
 #include "config.h"
 
@@ -78,6 +79,7 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "%s: %s\n", args.config_file.c_str(), st.error().c_str());
       return 1;
     }
+    for (const std::string& note : cfg->notes) std::printf("%s\n", note.c_str());
     std::printf("%s: configuration OK\n", args.config_file.c_str());
     return 0;
   }

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The master: a single-threaded libevent loop that accepts, forks a session helper
 // per connection, reaps children, reloads on SIGHUP and stops on SIGTERM. It never
 // reads a byte from a client.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The master process: listens, forks one session helper per connection, reaps,
 // reloads on SIGHUP and stops accepting on SIGTERM.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Live sessions in the master: the connection each module hook is given, the helper
 // links read with libevent, and the bookkeeping that keeps per-address counts right
 // whatever way a session ends.

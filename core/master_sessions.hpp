@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The master's record of live sessions for the modules' master hooks: each session
 // helper's pid, its connection as modules see it, and the link on which the helper
 // reports failed logins. session_closed runs when the helper is reaped, however the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The options of the modules that ship with moatftpd, compiled in from each module's
 // .def file (the same file the module builds its table from), so that the core can
 // name the module an option needs and the man page can document it without loading it.

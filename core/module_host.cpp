@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The host side of the module ABI: what a module may ask of the core, and nothing
 // that bypasses it. Services a process cannot give (a reply outside a worker) fail
 // visibly instead of pretending to work.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The struct moat_host the core hands to modules: option lookups, log lines, shared
 // memory while the master runs init, and the worker services of phase 2.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Loading modules and checking them before anything of theirs runs, their option
 // tables, and the master hooks. Only the master loads modules, before any fork; the
 // session processes inherit the mappings.

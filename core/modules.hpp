@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The loaded modules (modules/moat_module.h): loading and checking them in the master
 // before any fork, their option tables, their state, and calling their master hooks.
 #pragma once

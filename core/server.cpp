@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Builds the ServerContext: everything a session needs that must be read before
 // chroot, done once in the master (and again on SIGHUP).
 #include "config.h"

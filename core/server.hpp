@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // What the master prepares from a Config before any fork: files read once (banner,
 // user lists), resolved addresses and log descriptors. Immutable once built.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The worker's FTP session: control connection, command state, data connections.
 // Internal to core/ (worker.cpp, commands.cpp, transfer.cpp).
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The worker's side of modules: their session, command and transfer hooks, and the
 // services host->reply, host->privileged and host->rate_limit give them here.
 #include <fcntl.h>

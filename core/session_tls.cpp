@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // FTPS on the control connection (RFC 4217): AUTH TLS, PBSZ, PROT, CCC, the
 // vsftpd force_*/allow_anon_ssl login rules, control I/O through TLS, and the
 // hand-over at login, after which this worker relays the control connection.

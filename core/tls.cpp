@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // TLS for FTPS on OpenSSL 3: the server SSL_CTX built from the ssl_* options, the
 // control-channel handshake, and the session-reuse proof data connections carry.
 #include "core/tls.hpp"

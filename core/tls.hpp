@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // TLS for FTPS (RFC 4217) on OpenSSL: the server context the master builds from the
 // ssl_* options, the control-channel handshake, and the checks a data connection
 // must pass (session reuse, ALPN, SNI).

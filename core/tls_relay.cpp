@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The control-channel TLS relay (the pre-login worker after a TLS login): plaintext
 // between the client's TLS connection and the post-login worker's socketpair.
 #include "core/tls_relay.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The control-channel TLS relay: after login on a TLS control connection the pre-login
 // worker stays behind to carry the post-login worker's plaintext over TLS
 // (doc/DESIGN.md §3).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Data connections: PASV/EPSV listeners, PORT/EPRT connects (from port 20 through
 // the helper when configured), and the transfers that run over them.
 #include "core/transfer.hpp"

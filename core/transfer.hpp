@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // One transfer over an established data connection, on libevent bufferevents:
 // a buffer (listings), a file out (RETR, sendfile when binary) or a file in (STOR).
 #pragma once

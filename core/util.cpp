@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Shared helpers declared in util.hpp.
 #include "core/util.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Small shared vocabulary: an owned file descriptor and a value-or-error result.
 #pragma once
 

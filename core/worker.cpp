@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The worker's control connection: reads command lines, dispatches them through
 // the command table, writes replies, and hands the connection to the helper at login.
 #include "core/worker.hpp"

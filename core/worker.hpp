@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Entry point of a worker process: speaks FTP on the control connection, before
 // login (pre-auth, as nopriv_user) or after it (as the user), inside its sandbox.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Formats transfer and session log lines exactly as vsftpd writes them: the wu-ftpd
 // xferlog line (xferlog_std_format=YES) and vsftpd's own log format.
 #include "core/xferlog.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Transfer and session logging in vsftpd's formats, on descriptors the master opened.
 #pragma once
 

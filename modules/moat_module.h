@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* moat_module.h: the moatftpd module ABI (C, usable from C and C++).
  *
  * A module is a shared object NAME.so in module_dir, enabled in ftpd.conf with

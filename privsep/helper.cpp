@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The session helper (root): a state machine in the OpenSSH monitor style. It
 // never reads the client's bytes; workers send it typed requests, and each request
 // is allowed only in the states and as often as the table below says.

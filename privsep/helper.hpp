@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The per-session root helper: never parses FTP; spawns the pre-login worker,
 // authenticates LOGIN requests, spawns the post-login worker with the user's
 // identity, and serves the few privileged requests its state table permits.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Helper <-> worker messages: the checked byte codec, one datagram per message on a
 // SOCK_SEQPACKET socket with SCM_RIGHTS fds, and one strict decoder per message type.
 #include "privsep/ipc.hpp"

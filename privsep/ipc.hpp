@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Typed messages between a session's root helper and its worker, over one
 // SOCK_SEQPACKET socketpair: header {u16 type, u16 flags, u32 len}, payload <= 64 KiB,
 // file descriptors by SCM_RIGHTS. Every message has one struct and one decoder.

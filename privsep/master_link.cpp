@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Both ends of the master <-> helper link. The messages use the IPC framing and
 // decoders of privsep/ipc; the master checks type, size and descriptors of each.
 #include "privsep/master_link.hpp"

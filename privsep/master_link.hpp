@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The link between the master and one session's helper: a SOCK_SEQPACKET socketpair
 // the master makes before forking the helper. The helper reports what the master's
 // module hooks need (a failed login); the master accepts only those typed messages.

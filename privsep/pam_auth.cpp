@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Linux-PAM login in the root helper: authenticate, check the account, establish
 // credentials and (optionally) open a session; undo all of it when the login ends.
 #include "privsep/pam_auth.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Linux-PAM for local logins, run only in the root session helper.
 #pragma once
 

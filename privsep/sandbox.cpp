@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Confining a worker before it reads from the network: chroot, a verified switch to
 // an unprivileged identity, rlimits, no_new_privs, no core dumps, then seccomp.
 #include "privsep/sandbox.hpp"

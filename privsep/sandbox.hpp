@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Confinement of a worker: credentials, chroot, rlimits, no_new_privs, seccomp.
 #pragma once
 

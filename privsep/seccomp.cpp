@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The workers' seccomp allow-lists, built with libseccomp. Anything not listed kills
 // the process (or traps and names the call in a --enable-debug-seccomp build).
 #include <asm/ioctls.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The seccomp self-test: a forked probe loads a worker policy in trap mode, then runs
 // the workers' own code (libevent loop, Transfer, listings, IPC) and the system calls
 // around it; a trapped call is reported through a pipe and named by the parent.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Start-up self-test of the workers' seccomp policies (doc/DESIGN.md §6): a probe process
 // loads each policy with violations trapped instead of fatal and does what workers do,
 // so a call missing from an allow-list (after a glibc or libevent upgrade) stops the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // System user lookups for the helper (passwd entry and group list) and the simple
 // one-name-per-line lists behind userlist_file / chroot_list_file / ftpusers.
 #include "privsep/users.hpp"

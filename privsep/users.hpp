@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Looking up system users and groups (helper side, before any chroot).
 #pragma once
 

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # The whole moatftpd test suite from a fresh clone: install what is missing, build out of
 # tree in build/ and run `make check` (CTest), then the same with ASan/UBSan in build-asan/.
 # Usage (as root, from any directory): bash tests/run-suite.sh
@@ -121,6 +122,16 @@ summary() {
   return $((failed > 0))
 }
 
+# Debian's dpkg-buildflags (CPPFLAGS, CXXFLAGS, LDFLAGS) as configure arguments.
+distro_flags() {
+  local var
+  DISTRO_FLAGS=()
+  command -v dpkg-buildflags >/dev/null 2>&1 || return 0
+  for var in CPPFLAGS CXXFLAGS LDFLAGS; do
+    DISTRO_FLAGS+=("$var=$(cd "$SRC" && dpkg-buildflags --get "$var")")
+  done
+}
+
 main() {
   if ((EUID != 0)); then
     echo "run-suite: run as root (sudo bash $0): the e2e tests need namespaces and chroot" >&2
@@ -129,12 +140,16 @@ main() {
   run_stage "install dependencies" bash "$SRC/contrib/install-deps.sh" &&
     run_stage "autoreconf if needed" ensure_configure &&
     {
-      variant "default" "$SRC/build" "-j$CTEST_JOBS ${CTEST_FLAGS:-}"
+      distro_flags
+      # Warnings are errors here (configure only makes them so when asked), and the
+      # default build uses Debian's packaging flags, as a distribution would build it.
+      variant "default" "$SRC/build" "-j$CTEST_JOBS ${CTEST_FLAGS:-}" --enable-werror \
+        "${DISTRO_FLAGS[@]}"
       if [[ ${MOAT_SKIP_ASAN:-0} != 1 ]]; then
         # The fuzz targets are built with ASan/UBSan whatever configure says: run them once.
         # -O1, as the ASan docs advise: -O2 with ASan+UBSan compiles almost twice as slowly.
         variant "asan+ubsan" "$SRC/build-asan" "-j$CTEST_JOBS -E ^fuzz ${CTEST_FLAGS:-}" \
-          --enable-sanitizers CXXFLAGS="-g -O1"
+          --enable-werror --enable-sanitizers CXXFLAGS="-g -O1"
       fi
     }
   summary

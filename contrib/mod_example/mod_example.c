@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* mod_example: the worked example of contrib/MODULES.md, in plain C99.
  *
  * Refuses connections from addresses that start with example_deny_prefix (before the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // mod_anon_upload: declares the anonymous-write options. It has no hooks on purpose:
 // the helper reads these options when it grants an anonymous login and the core does
 // every file operation and the chown itself (contrib/MODULES.md, "mod_anon_upload").

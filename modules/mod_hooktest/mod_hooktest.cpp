@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // mod_hooktest: built for the test suite only, never installed. Each hook records the
 // hook and the process it ran in (pid, comm, uid), so the tests can check that every
 // hook runs where moat_module.h says: master hooks append lines to hooktest_log, the

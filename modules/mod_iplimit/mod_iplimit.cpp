@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // mod_iplimit: max_clients and max_per_ip with vsftpd's replies, enforced by the master
 // before it forks (a refused client costs no process), and bans of addresses after
 // repeated failed logins. All state lives in the master; it uses only the host table.

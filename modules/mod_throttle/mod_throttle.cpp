@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // mod_throttle: bandwidth limits per session (anon_max_rate, local_max_rate), per client
 // address (ip_max_rate) and for the server (server_max_rate). The core enforces each
 // rate with a token bucket on the data connection; this module only decides the rate,

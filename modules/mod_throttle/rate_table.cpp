@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // mod_throttle's fair shares and its lock-free table of running transfers (the
 // layout and the liveness rule are explained in rate_table.hpp).
 #include "modules/mod_throttle/rate_table.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // mod_throttle's arithmetic and its table of running transfers, shared by every
 // process of the server; kept apart from the hooks so the unit tests compile it too.
 #pragma once

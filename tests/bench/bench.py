@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Side-by-side benchmark of moatftpd and vsftpd, run by tests/bench/run inside nsrun.
 
 One run measures both servers on the same workloads, alternating between them round by

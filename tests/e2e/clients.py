@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Drive the real command-line clients (curl, lftp) against a harness Server."""
 
 import subprocess

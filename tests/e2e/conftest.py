@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """pytest fixtures for the end-to-end suite: private /etc with test users, server factory.
 
 Marks: @pytest.mark.moatftpd_only for behaviour vsftpd does not have (skipped when

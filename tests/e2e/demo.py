@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Quick-start demo: a moatftpd on 127.0.0.1 serving a demo directory to anonymous users
 (read-only) and to one local user "demo" (chrooted, writable) whose password is printed.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """End-to-end harness: temporary users in a private /etc and a real server on port 0.
 
 Everything here must run inside tests/e2e/nsrun (private mount, network and pid

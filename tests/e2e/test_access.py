@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Access control: who may log in (user_list, ftpusers via PAM, hosts.allow/deny,
 anonymous e-mail lists, failed-login limits and delays, writable chroot) and what a
 logged-in user may touch (write_enable, chmod_enable, anon_world_readable_only,

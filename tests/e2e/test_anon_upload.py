@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """mod_anon_upload: anonymous uploads, mkdir and other writes as vsftpd grants them
 (each needs write_enable=YES and its own option), chown_uploads (tutorial EX9), and the
 tutorial's incoming directory (mode 603: anonymous may upload into it but not list it).

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """moatftpd -t on the seed configurations, file:line errors, --version."""
 
 import os
@@ -46,16 +47,35 @@ def test_seed_config_passes(name, paths_exist):
     assert r.returncode == 0, r.stderr
 
 
-def test_tutorial_config_names_missing_module(paths_exist):
+def test_tutorial_config_loads_its_modules_by_itself(paths_exist, tmpdir_e2e):
+    """vsftpd options of first-party modules load them; -t notes each, then says OK."""
     path = seed("tutorial-exercises.conf")
-    r = moatftpd("-t", path, *paths_exist)
+    modules = os.path.join(os.path.dirname(harness.default_binary("moatftpd")), "modules")
+    banner = os.path.join(tmpdir_e2e, "banner.txt")
+    open(banner, "w").close()
+    r = moatftpd("-t", path, *paths_exist, "-o", f"module_dir={modules}",
+                 "-o", f"banner_file={banner}")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == [
+        f"{path}:24: note: anon_mkdir_write_enable loads mod_anon_upload",
+        f"{path}:28: note: max_clients loads mod_iplimit",
+        f"{path}: configuration OK"]
+
+
+def test_implied_module_missing_names_the_option(paths_exist, tmpdir_e2e):
+    path = seed("tutorial-exercises.conf")
+    nowhere = os.path.join(tmpdir_e2e, "no-modules")
+    r = moatftpd("-t", path, *paths_exist, "-o", f"module_dir={nowhere}")
     assert r.returncode == 1
-    m = re.search(r"^(\S+):(\d+): .*requires load_module=mod_(\w+)", r.stderr, re.M)
-    assert m, r.stderr
-    assert m.group(1) == path
-    line = open(path).read().splitlines()[int(m.group(2)) - 1]
-    option = line.split("=", 1)[0]
-    assert option in r.stderr
+    assert r.stderr.startswith(
+        f"{path}:24 (anon_mkdir_write_enable): load_module=mod_anon_upload: {nowhere}/"), r.stderr
+
+
+def test_module_option_vsftpd_lacks_needs_load_module(paths_exist):
+    path = seed("rhel-default.conf")
+    r = moatftpd("-t", path, *paths_exist, "-o", "login_ban_time=60")
+    assert r.returncode == 1
+    assert r.stderr.strip() == "-o login_ban_time=60: login_ban_time requires load_module=mod_iplimit"
 
 
 def _bad_config(tmpdir, body):

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Data connections: PASV/EPSV ranges and pasv_address, PORT/EPRT (IPv4, IPv6), RFC 2428
 errors, EPSV ALL, and the rule that data goes only to or from the control peer."""
 

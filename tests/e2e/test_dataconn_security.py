@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Data connections go only to and from the control peer (issue 3, invariant 4): PORT and
 EPRT to a third host or a privileged port are refused (FTP bounce); a passive connection
 from another address is refused and the session is told (data-connection stealing);

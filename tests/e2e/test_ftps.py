@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """FTPS (RFC 4217): explicit (AUTH TLS) and implicit TLS with ftplib, curl and lftp;
 forced encryption, data-session reuse, ALPN and SNI checks, close_notify, TLS 1.3 uploads.
 

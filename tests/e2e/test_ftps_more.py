@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """More FTPS: certificate reload on SIGHUP, the TLS process model read from /proc, REIN
 inside TLS, strict_ssl_write_shutdown / strict_ssl_read_eof, and old protocols refused."""
 

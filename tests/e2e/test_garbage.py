@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """What garbage gets (issue 3): over-long lines, NUL bytes, Telnet IAC sequences, binary
 noise and invalid UTF-8 get a 500-class reply or a closed connection, never a crash of
 anything but that session's worker; other sessions and the master carry on. More than

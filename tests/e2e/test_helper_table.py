@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The helper and the sandbox, end to end (issue 3; doc/DESIGN.md §4, §6, invariants 2-3).
 
 The helper's state table itself is tested from the worker's side of the IPC socket in

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Logins: local users through real pam_unix, anonymous, refusals, limits, QUIT, REIN."""
 
 import ftplib

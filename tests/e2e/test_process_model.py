@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The process model read from /proc: who runs as whom, where, sandboxed, holding what."""
 
 import os

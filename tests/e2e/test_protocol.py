@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Protocol details: FEAT, OPTS, SYST, TYPE/MODE/STRU, HELP, STAT, verbs, error codes,
 long lines, the xferlog line, SIGHUP reload and SIGTERM with a session running."""
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """mod_throttle: anon_max_rate and local_max_rate (vsftpd's), per-user rates from
 user_config_dir, and moatftpd's ip_max_rate and server_max_rate, through curl.
 
@@ -340,8 +341,18 @@ def moatftpd(*args):
 
 
 @moatftpd_only
-@pytest.mark.parametrize("option", ["anon_max_rate", "local_max_rate", "ip_max_rate",
-                                    "server_max_rate"])
+@pytest.mark.parametrize("option", ["anon_max_rate", "local_max_rate"])
+def test_vsftpd_rate_options_load_mod_throttle(tmpdir_e2e, option):
+    srv = harness.Server(tmpdir_e2e, {option: 1000})
+    conf = srv.write_config()
+    lineno = open(conf).read().splitlines().index(f"{option}=1000") + 1
+    r = moatftpd("-t", conf, "-o", f"module_dir={module_dir()}")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[0] == f"{conf}:{lineno}: note: {option} loads mod_throttle"
+
+
+@moatftpd_only
+@pytest.mark.parametrize("option", ["ip_max_rate", "server_max_rate"])
 def test_rate_options_need_mod_throttle(tmpdir_e2e, option):
     srv = harness.Server(tmpdir_e2e, {option: 1000})
     conf = srv.write_config()

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Slow clients (issue 3): the pre-login and idle timeouts (421), data_connection_timeout
 on a stalled transfer, accept_timeout and connect_timeout on data connections that never
 come, and 500 half-open connections that do not stop the server from serving a

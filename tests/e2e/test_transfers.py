@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Transfers with ftplib, curl and lftp: listings, up/download, resume, file operations,
 ASCII mode, ABOR, pipelining, a 10,000-entry directory, a 1 GiB round trip, chroot."""
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // libFuzzer target: the address and argument parsers of PORT, EPRT, EPSV, LIST
 // and MDTM/MFMT, with round-trip checks where a parse succeeds.
 #include <cstddef>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // libFuzzer target: a raw control-connection line through Telnet stripping,
 // command splitting and the UTF-8 check, as the worker runs them.
 #include <cstddef>

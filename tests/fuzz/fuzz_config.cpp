@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // libFuzzer target: ftpd.conf lines through config_apply_line, as config_load feeds
 // them, with the checks that errors say something and that what parses is stable:
 // writing a parsed option back as "name=value" parses to the same value.

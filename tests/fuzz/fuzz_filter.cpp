@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // libFuzzer target: a deny_file/hide_file pattern (first line) parsed and matched
 // against a client path (the rest), as server_prepare and the worker use them.
 #include <cstddef>

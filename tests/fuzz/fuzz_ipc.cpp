@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // libFuzzer target: the IPC framing (ipc_decode) and every typed decoder, with
 // the check that whatever decodes re-encodes to exactly the same bytes.
 #include <algorithm>

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Builds the libFuzzer targets from the sources and runs each for a while.
 # Usage: run.sh SRCDIR OUTDIR SECONDS   (exit 0: no crash; 1: crash or build
 # failure; 77: no clang++ with libFuzzer here, so the test is skipped)

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Test-only modules for the loader tests (tests/unit/modules_test.cpp): one shared
 // object exporting one module per case. The test links it into a temporary module_dir
 // under each case's name (mod_t_badabi.so -> this file), so the loader looks up that

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Tests for TYPE A conversion, whole and split at every possible chunk boundary.
 #include "core/ascii.hpp"
 

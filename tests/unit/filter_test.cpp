@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Tests for deny_file/hide_file patterns: parsing vsftpd's brace syntax (good and
 // malformed), glob matching, path normalisation and the name/path match rules.
 #include "core/filter.hpp"

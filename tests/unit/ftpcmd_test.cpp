@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Tests for control-connection parsing: commands, Telnet, UTF-8 and the address
 // arguments of PORT, EPRT and EPSV.
 #include "core/ftpcmd.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The session helper's state table (doc/DESIGN.md §4), tested from the worker's side: a
 // forked helper starts its workers through a test launcher that hands the worker's end
 // of the IPC socket to this process, which then sends requests out of state, malformed,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Tests for privsep/ipc: the checked codec, framing over a real SOCK_SEQPACKET pair
 // with descriptor passing, and the strict per-message decoders.
 #include "privsep/ipc.hpp"

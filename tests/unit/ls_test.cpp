@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Tests for listings: exact LIST lines, MLSD facts, LIST argument parsing, MDTM
 // times, and list_build against a real temporary directory tree.
 #include "core/ls.hpp"

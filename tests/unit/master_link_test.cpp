@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Tests for privsep/master_link: what the master accepts from a helper (only a
 // well-formed LoginFailed without descriptors), end of link, and the helper's sender.
 #include "privsep/master_link.hpp"

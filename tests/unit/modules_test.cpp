@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Tests for core/modules and core/module_host: the loader's checks (one broken module
 // per case from tests/modules/mod_t_variants.so), option tables in the config, the
 // host table, the master hooks, and mod_iplimit's counting and bans.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Tests for privsep/sandbox and privsep/seccomp. Each case runs in a forked child
 // (the suite runs as root) that reports failures through a pipe; a forbidden system
 // call must kill the child with SIGSYS.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Tests for mod_throttle's arithmetic and shared transfer table
 // (modules/mod_throttle/rate_table.cpp): fair shares with 0 meaning unlimited, the
 // table's claims, heartbeats and stale reclaim, and processes registering at once.

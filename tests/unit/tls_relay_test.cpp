@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Tests for core/tls_relay: the relay runs in a forked child under the pre-login
 // seccomp profile, between a real TLS client (here) and the "post-login worker's"
 // end of its socketpair (also here).

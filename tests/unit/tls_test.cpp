@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Tests for core/tls: the server context built from the ssl_* options (and its
 // errors), real handshakes over socketpairs against an OpenSSL client, ALPN, SNI,
 // client certificates, and the session-reuse proof of data connections.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Test support for the Tls* suites: throwaway keys and certificates written to a temp
 // directory, server configs that use them, and a scriptable TLS client.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Tests for privsep/users: passwd/group lookups and name-list files.
 #include "privsep/users.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Tests for core/xferlog: wu-ftpd xferlog lines and vsftpd-format lines, byte for byte.
 #include "core/xferlog.hpp"
 
