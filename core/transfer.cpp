@@ -7,6 +7,7 @@
 #include <event2/bufferevent_ssl.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <openssl/err.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -14,6 +15,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <algorithm>
+#include <utility>
 
 #include "core/ascii.hpp"
 #include "core/session.hpp"
@@ -25,6 +27,10 @@ namespace {
 constexpr size_t kAsciiChunk = 64 * 1024;
 constexpr size_t kMaxSingleWrite = 4 * 1024 * 1024;
 constexpr size_t kMaxSingleRead = 1024 * 1024;
+// How long a TLS data connection waits for the client's close_notify after ours:
+// clients send it (or close) as soon as they have read ours, one round trip.
+constexpr unsigned kCloseNotifyWaitMs = 2000;
+constexpr int kMaxDiscardReads = 16;  // per wake-up, so a talkative client cannot hog the loop
 
 bool write_file(int fd, const char* p, size_t n) {
   while (n > 0) {
@@ -46,6 +52,22 @@ int write_failure_code(int err) {
 
 timeval seconds_tv(unsigned s) { return timeval{static_cast<time_t>(s), 0}; }
 
+timespec deadline_after(unsigned ms) {
+  timespec t{};
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  t.tv_sec += ms / 1000 + (t.tv_nsec + (ms % 1000) * 1000000L) / 1000000000L;
+  t.tv_nsec = (t.tv_nsec + (ms % 1000) * 1000000L) % 1000000000L;
+  return t;
+}
+
+timeval time_left(const timespec& deadline) {
+  timespec now{};
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  long long us = (deadline.tv_sec - now.tv_sec) * 1000000LL + (deadline.tv_nsec - now.tv_nsec) / 1000;
+  if (us < 0) us = 0;
+  return timeval{static_cast<time_t>(us / 1000000), static_cast<suseconds_t>(us % 1000000)};
+}
+
 }  // namespace
 
 // ---- Transfer ----------------------------------------------------------------
@@ -56,6 +78,7 @@ Transfer::Transfer(event_base* base, TransferSpec spec, unsigned timeout_seconds
 }
 
 Transfer::~Transfer() {
+  if (close_ev_) event_free(close_ev_);
   if (bev_) bufferevent_free(bev_);
   if (rate_cfg_) ev_token_bucket_cfg_free(rate_cfg_);
   if (segment_) evbuffer_file_segment_free(segment_);  // after the chains using it
@@ -218,29 +241,76 @@ bool Transfer::drain_input() {
   return true;
 }
 
+// The final reply goes out only once the data connection is closed (RFC 959, and
+// what vsftpd does): a client may take the reply as the end of the data. Over TLS
+// the close is clean first (tls_close_step).
 void Transfer::finish(bool ok, int code, const std::string& text) {
   bufferevent_disable(bev_, EV_READ | EV_WRITE);
-  if (tls_ && ok && !tls_shutdown())
-    return done_(false, 426, "Failure writing network stream: no TLS shutdown from the client.");
-  done_(ok, code, text);  // may destroy this: nothing after
+  bufferevent_setcb(bev_, nullptr, nullptr, nullptr, nullptr);  // no deferred callback after this
+  outcome_ = {ok, code, text};
+  if (tls_ && ok) return tls_close_step();
+  close_and_report();
 }
 
-// close_notify after the last byte, on a blocking socket with a send timeout: the
-// output buffer is empty here, so this is one small record.
-// With strict_ssl_write_shutdown a download counts only when the client answers
-// with its own close_notify (waited for as long as a data timeout, at most 10 s).
-bool Transfer::tls_shutdown() {
+void Transfer::close_and_report() {
+  bytes_ = bytes();  // downloads: what left, before the unsent rest goes with the buffer
+  if (close_ev_) event_free(std::exchange(close_ev_, nullptr));
+  // libevent closes the descriptor only later, from its loop: the FIN goes out now.
+  shutdown(bufferevent_getfd(bev_), SHUT_WR);
+  bufferevent_free(std::exchange(bev_, nullptr));
+  Outcome o = std::move(outcome_);
+  done_(o.ok, o.code, o.text);  // may destroy this: nothing after
+}
+
+// A clean TLS end: our close_notify, then the client's awaited (anything before it is
+// discarded), then FIN. Closing before the client's close_notify arrives would answer
+// it with a reset. The wait is short unless strict_ssl_write_shutdown makes the
+// client's close_notify the proof of a complete download; it never blocks the loop.
+void Transfer::tls_close_step() {
   SSL* ssl = bufferevent_openssl_get_ssl(bev_);
-  int fd = bufferevent_getfd(bev_);
-  if (ssl == nullptr || fd < 0) return true;
-  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-  timeval tv = seconds_tv(timeout_ ? std::min(timeout_, 10u) : 10u);
-  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  int rc = SSL_shutdown(ssl);
-  if (!strict_shutdown_ || upload()) return true;
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  if (rc == 0) rc = SSL_shutdown(ssl);  // now waits for the client's close_notify
-  return rc == 1;
+  ERR_clear_error();
+  if (!close_notify_sent_) {
+    int rc = SSL_shutdown(ssl);
+    if (rc == 1) return close_and_report();  // theirs came first (an upload's end)
+    if (rc < 0 && SSL_get_error(ssl, rc) == SSL_ERROR_WANT_WRITE) return tls_close_wait(EV_WRITE);
+    if (rc < 0) return close_and_report();  // a broken connection: nothing more to say
+    close_notify_sent_ = true;
+  }
+  char sink[4096];
+  int n = 0;
+  for (int i = 0; i < kMaxDiscardReads && (n = SSL_read(ssl, sink, sizeof sink)) > 0; ++i) {
+  }
+  int err = n > 0 ? SSL_ERROR_WANT_READ : SSL_get_error(ssl, n);  // more later: back to the loop
+  if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE)
+    return tls_close_wait(err == SSL_ERROR_WANT_READ ? EV_READ : EV_WRITE);
+  ERR_clear_error();
+  if (!(SSL_get_shutdown(ssl) & SSL_RECEIVED_SHUTDOWN)) require_confirmation();
+  close_and_report();
+}
+
+// strict_ssl_write_shutdown: a download counts only when the client confirmed it.
+void Transfer::require_confirmation() {
+  if (strict_shutdown_ && !upload())
+    outcome_ = {false, 426, "Failure writing network stream: no TLS shutdown from the client."};
+}
+
+void Transfer::tls_close_wait(short what) {
+  if (close_ev_) {
+    event_free(close_ev_);
+  } else {  // the first wait starts the clock
+    unsigned strict_ms = (timeout_ ? std::min(timeout_, 10u) : 10u) * 1000;
+    close_deadline_ = deadline_after(strict_shutdown_ ? strict_ms : kCloseNotifyWaitMs);
+  }
+  close_ev_ = event_new(base_, bufferevent_getfd(bev_), what, on_close_ready, this);
+  timeval left = time_left(close_deadline_);
+  event_add(close_ev_, &left);
+}
+
+void Transfer::on_close_ready(evutil_socket_t, short what, void* self) {
+  auto* t = static_cast<Transfer*>(self);
+  if (!(what & EV_TIMEOUT)) return t->tls_close_step();
+  t->require_confirmation();
+  t->close_and_report();
 }
 
 void Transfer::on_read(bufferevent*, void* self) {
