@@ -9,9 +9,11 @@
 #include <cstdint>
 #include <ctime>
 #include <functional>
+#include <memory>
 #include <string>
 
 #include "core/tls.hpp"
+#include "core/upload_sink.hpp"
 #include "core/util.hpp"
 
 namespace moat {
@@ -60,6 +62,11 @@ class Transfer {
   static void on_write(bufferevent* bev, void* self);
   static void on_event(bufferevent* bev, short what, void* self);
   static void on_close_ready(evutil_socket_t, short what, void* self);
+  static void on_socket_ready(evutil_socket_t fd, short what, void* self);
+  void open_bufferevent(int fd, DataTls tls);
+  void read_directly(int fd);
+  void read_through_bufferevent();
+  void finish_upload();
   void fill_output();
   uint64_t piece_size() const;
   uint64_t tick_bytes() const;
@@ -76,6 +83,9 @@ class Transfer {
   unsigned timeout_;
   Done done_;
   bufferevent* bev_ = nullptr;
+  std::unique_ptr<UploadSink> sink_;  // kRecvFile
+  UniqueFd sock_;                     // a plain upload's socket, read without bev_
+  event* sock_ev_ = nullptr;
   uint64_t bytes_ = 0;
   uint64_t remaining_ = 0;  // kSendFile: bytes not yet queued
   evbuffer_file_segment* segment_ = nullptr;  // binary kSendFile

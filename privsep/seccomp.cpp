@@ -140,6 +140,7 @@ constexpr Rule kWriteRules[] = {
     allow(SCMP_SYS(utimensat)),  // MFMT
     allow(SCMP_SYS(ftruncate)),  // STOR over an existing file, REST
     allow(SCMP_SYS(fallocate)), allow(SCMP_SYS(fsync)),    allow(SCMP_SYS(fdatasync)),
+    allow(SCMP_SYS(splice)),  // STOR: socket -> pipe -> file, no copy through user space
 };
 // clang-format on
 

@@ -56,6 +56,7 @@ const Missing kMissing[] = {
     {"getdents64", {SeccompProfile::kPostauth, false}, "post-auth (write_enable=NO)"},
     {"sendfile", {SeccompProfile::kPostauth, true}, "post-auth (write_enable=YES)"},
     {"utimensat", {SeccompProfile::kPostauth, true}, "post-auth (write_enable=YES)"},
+    {"splice", {SeccompProfile::kPostauth, true}, "post-auth (write_enable=YES)"},
     {"epoll_ctl", {SeccompProfile::kPreauth, false}, "pre-auth"},
     {"accept4", {SeccompProfile::kPreauth, false}, "pre-auth"},
     {"recvmsg", {SeccompProfile::kPreauth, false}, "pre-auth"},
