@@ -17,6 +17,8 @@
 #include <span>
 #include <vector>
 
+#include "core/util.hpp"
+
 namespace moat {
 namespace {
 
@@ -255,6 +257,7 @@ void tls_relay(SSL* ssl, int client_fd, int inner_fd, std::string to_inner) {
   std::signal(SIGPIPE, SIG_IGN);  // a vanished client is an error return, not a signal
   set_nonblocking(client_fd);
   set_nonblocking(inner_fd);
+  set_tcp_nodelay(client_fd);  // each reply's record goes out at once
   if (SSL_get_fd(ssl) != client_fd) SSL_set_fd(ssl, client_fd);
   SSL_set_mode(ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
   Relay relay(ssl, client_fd, inner_fd, to_inner);

@@ -8,6 +8,7 @@
 #include <event2/bufferevent_ssl.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <openssl/err.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -15,6 +16,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <algorithm>
+#include <utility>
 
 #include "core/ascii.hpp"
 #include "core/session.hpp"
@@ -26,17 +28,11 @@ namespace {
 constexpr size_t kAsciiChunk = 64 * 1024;
 constexpr size_t kMaxSingleWrite = 4 * 1024 * 1024;
 constexpr size_t kMaxSingleRead = 1024 * 1024;
-
-bool write_file(int fd, const char* p, size_t n) {
-  while (n > 0) {
-    ssize_t w = write(fd, p, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return false;
-    p += w;
-    n -= static_cast<size_t>(w);
-  }
-  return true;
-}
+constexpr uint64_t kPumpBytes = 8 << 20;  // per wake-up, so commands (ABOR) get their turn
+// How long a TLS data connection waits for the client's close_notify after ours:
+// clients send it (or close) as soon as they have read ours, one round trip.
+constexpr unsigned kCloseNotifyWaitMs = 2000;
+constexpr int kMaxDiscardReads = 16;  // per wake-up, so a talkative client cannot hog the loop
 
 // 452 when the disk is full, 552 over quota or size limits, 451 otherwise.
 int write_failure_code(int err) {
@@ -46,6 +42,22 @@ int write_failure_code(int err) {
 }
 
 timeval seconds_tv(unsigned s) { return timeval{static_cast<time_t>(s), 0}; }
+
+timespec deadline_after(unsigned ms) {
+  timespec t{};
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  t.tv_sec += ms / 1000 + (t.tv_nsec + (ms % 1000) * 1000000L) / 1000000000L;
+  t.tv_nsec = (t.tv_nsec + (ms % 1000) * 1000000L) % 1000000000L;
+  return t;
+}
+
+timeval time_left(const timespec& deadline) {
+  timespec now{};
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  long long us = (deadline.tv_sec - now.tv_sec) * 1000000LL + (deadline.tv_nsec - now.tv_nsec) / 1000;
+  if (us < 0) us = 0;
+  return timeval{static_cast<time_t>(us / 1000000), static_cast<suseconds_t>(us % 1000000)};
+}
 
 }  // namespace
 
@@ -57,6 +69,8 @@ Transfer::Transfer(event_base* base, TransferSpec spec, unsigned timeout_seconds
 }
 
 Transfer::~Transfer() {
+  if (close_ev_) event_free(close_ev_);
+  if (sock_ev_) event_free(sock_ev_);
   if (bev_) bufferevent_free(bev_);
   if (rate_cfg_) ev_token_bucket_cfg_free(rate_cfg_);
   if (segment_) evbuffer_file_segment_free(segment_);  // after the chains using it
@@ -71,6 +85,7 @@ uint64_t Transfer::tick_bytes() const {
 // worth, so a transfer never runs ahead of the rate by more than 100 ms of data.
 void Transfer::set_rate_limit(uint64_t bytes_per_second) {
   rate_ = bytes_per_second;
+  if (sock_ev_ && rate_ > 0) read_through_bufferevent();  // the bucket is a bufferevent's
   if (!bev_) return;  // applied by start()
   ev_token_bucket_cfg* old = rate_cfg_;
   rate_cfg_ = nullptr;
@@ -96,18 +111,30 @@ double Transfer::seconds() const {
 
 void Transfer::start(int data_fd, DataTls tls) {
   clock_gettime(CLOCK_MONOTONIC, &started_);
+  if (upload()) sink_ = std::make_unique<UploadSink>(spec_.file.get(), spec_.ascii);
+  if (upload() && !tls.ssl && rate_ == 0) return read_directly(data_fd);
+  open_bufferevent(data_fd, std::move(tls));
+  if (rate_ > 0) set_rate_limit(rate_);
+  if (handshaking_) {  // nothing moves before the handshake and the reuse check
+    bufferevent_enable(bev_, EV_READ);
+    return;
+  }
+  begin_io();
+}
+
+void Transfer::open_bufferevent(int fd, DataTls tls) {
   if (tls.ssl) {
     tls_ = handshaking_ = true;
     reuse_tag_ = std::move(tls.reuse_tag);
     strict_shutdown_ = tls.strict_shutdown;
     if (!tls.strict_eof) SSL_set_options(tls.ssl.get(), SSL_OP_IGNORE_UNEXPECTED_EOF);
-    bev_ = bufferevent_openssl_socket_new(base_, data_fd, tls.ssl.release(),
+    bev_ = bufferevent_openssl_socket_new(base_, fd, tls.ssl.release(),
                                           BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
     // Without strict_ssl_read_eof a client that closes without close_notify still
     // ends its upload (OpenSSL's SSL_OP_IGNORE_UNEXPECTED_EOF is set when strict is off).
     bufferevent_openssl_set_allow_dirty_shutdown(bev_, tls.strict_eof ? 0 : 1);
   } else {
-    bev_ = bufferevent_socket_new(base_, data_fd, BEV_OPT_CLOSE_ON_FREE);
+    bev_ = bufferevent_socket_new(base_, fd, BEV_OPT_CLOSE_ON_FREE);
   }
   bufferevent_set_max_single_write(bev_, kMaxSingleWrite);
   bufferevent_set_max_single_read(bev_, kMaxSingleRead);
@@ -116,12 +143,43 @@ void Transfer::start(int data_fd, DataTls tls) {
     bufferevent_set_timeouts(bev_, &tv, &tv);
   }
   bufferevent_setcb(bev_, on_read, on_write, on_event, this);
-  if (rate_ > 0) set_rate_limit(rate_);
-  if (handshaking_) {  // nothing moves before the handshake and the reuse check
-    bufferevent_enable(bev_, EV_READ);
-    return;
+}
+
+// A plain upload without a rate limit is read without a bufferevent, whose reads are
+// 4 KiB each (libevent 2.1) and whose buffer is one more copy: the sink takes the
+// bytes from the socket itself. The event's timeout restarts whenever data comes.
+void Transfer::read_directly(int fd) {
+  sock_.reset(fd);
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);  // a step ends when the socket is dry
+  sock_ev_ = event_new(base_, fd, EV_READ | EV_PERSIST, on_socket_ready, this);
+  timeval tv = seconds_tv(timeout_);
+  event_add(sock_ev_, timeout_ ? &tv : nullptr);
+}
+
+// A rate limit set during a direct upload: the rest goes through a throttled
+// bufferevent. The sink holds no bytes between steps, so nothing is reordered.
+void Transfer::read_through_bufferevent() {
+  event_free(std::exchange(sock_ev_, nullptr));
+  open_bufferevent(sock_.release(), DataTls{});
+  begin_io();  // reading only: an idle write side would report the end
+}
+
+void Transfer::on_socket_ready(evutil_socket_t fd, short what, void* self) {
+  auto* t = static_cast<Transfer*>(self);
+  if (what & EV_TIMEOUT) return t->finish(false, 421, "Data timeout. Reconnect. Sorry.");
+  UploadSink::Step step = t->sink_->pump(fd, kPumpBytes);
+  t->bytes_ += step.bytes;
+  switch (step.status) {
+    case UploadSink::Status::kMoved:
+    case UploadSink::Status::kWouldBlock:
+      return;
+    case UploadSink::Status::kEof:
+      return t->finish_upload();
+    case UploadSink::Status::kReadError:
+      return t->finish(false, 426, "Failure reading network stream.");
+    case UploadSink::Status::kWriteError:
+      return t->finish(false, write_failure_code(step.err), "Failure writing to local file.");
   }
-  begin_io();
 }
 
 void Transfer::begin_io() {
@@ -201,47 +259,100 @@ void Transfer::fill_output() {
 
 bool Transfer::drain_input() {
   evbuffer* in = bufferevent_get_input(bev_);
-  while (evbuffer_get_length(in) > 0) {
-    size_t len = evbuffer_get_contiguous_space(in);
+  while (size_t len = evbuffer_get_contiguous_space(in)) {
     const char* p = reinterpret_cast<const char*>(evbuffer_pullup(in, static_cast<ev_ssize_t>(len)));
-    bool ok;
-    if (spec_.ascii) {
-      std::string out;
-      ascii_crlf_to_lf(std::string_view(p, len), out, prev_cr_);
-      ok = write_file(spec_.file.get(), out.data(), out.size());
-    } else {
-      ok = write_file(spec_.file.get(), p, len);
-    }
-    if (!ok) return false;
+    if (!sink_->write({p, len})) return false;
     bytes_ += len;
     evbuffer_drain(in, len);
   }
   return true;
 }
 
-void Transfer::finish(bool ok, int code, const std::string& text) {
-  bufferevent_disable(bev_, EV_READ | EV_WRITE);
-  if (tls_ && ok && !tls_shutdown())
-    return done_(false, 426, "Failure writing network stream: no TLS shutdown from the client.");
-  done_(ok, code, text);  // may destroy this: nothing after
+// The client's end of an upload: what is still buffered goes to the file, then the
+// file is closed, which can fail too (a quota on a network file system).
+void Transfer::finish_upload() {
+  if ((bev_ && !drain_input()) || !sink_->flush() || close(spec_.file.release()) != 0)
+    return finish(false, write_failure_code(errno), "Failure writing to local file.");
+  finish(true, 226, spec_.complete);
 }
 
-// close_notify after the last byte, on a blocking socket with a send timeout: the
-// output buffer is empty here, so this is one small record.
-// With strict_ssl_write_shutdown a download counts only when the client answers
-// with its own close_notify (waited for as long as a data timeout, at most 10 s).
-bool Transfer::tls_shutdown() {
+// The final reply goes out only once the data connection is closed (RFC 959, and
+// what vsftpd does): a client may take the reply as the end of the data. Over TLS
+// the close is clean first (tls_close_step).
+void Transfer::finish(bool ok, int code, const std::string& text) {
+  if (sock_ev_) event_del(sock_ev_);
+  if (bev_) {
+    bufferevent_disable(bev_, EV_READ | EV_WRITE);
+    bufferevent_setcb(bev_, nullptr, nullptr, nullptr, nullptr);  // no deferred callback after this
+  }
+  outcome_ = {ok, code, text};
+  if (tls_ && ok) return tls_close_step();
+  close_and_report();
+}
+
+void Transfer::close_and_report() {
+  bytes_ = bytes();  // downloads: what left, before the unsent rest goes with the buffer
+  if (close_ev_) event_free(std::exchange(close_ev_, nullptr));
+  if (sock_ev_) event_free(std::exchange(sock_ev_, nullptr));
+  sock_.reset();
+  if (bev_) {
+    // libevent closes the descriptor only later, from its loop: the FIN goes out now.
+    shutdown(bufferevent_getfd(bev_), SHUT_WR);
+    bufferevent_free(std::exchange(bev_, nullptr));
+  }
+  Outcome o = std::move(outcome_);
+  done_(o.ok, o.code, o.text);  // may destroy this: nothing after
+}
+
+// A clean TLS end: our close_notify, then the client's awaited (anything before it is
+// discarded), then FIN. Closing before the client's close_notify arrives would answer
+// it with a reset. The wait is short unless strict_ssl_write_shutdown makes the
+// client's close_notify the proof of a complete download; it never blocks the loop.
+void Transfer::tls_close_step() {
   SSL* ssl = bufferevent_openssl_get_ssl(bev_);
-  int fd = bufferevent_getfd(bev_);
-  if (ssl == nullptr || fd < 0) return true;
-  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-  timeval tv = seconds_tv(timeout_ ? std::min(timeout_, 10u) : 10u);
-  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  int rc = SSL_shutdown(ssl);
-  if (!strict_shutdown_ || upload()) return true;
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  if (rc == 0) rc = SSL_shutdown(ssl);  // now waits for the client's close_notify
-  return rc == 1;
+  ERR_clear_error();
+  if (!close_notify_sent_) {
+    int rc = SSL_shutdown(ssl);
+    if (rc == 1) return close_and_report();  // theirs came first (an upload's end)
+    if (rc < 0 && SSL_get_error(ssl, rc) == SSL_ERROR_WANT_WRITE) return tls_close_wait(EV_WRITE);
+    if (rc < 0) return close_and_report();  // a broken connection: nothing more to say
+    close_notify_sent_ = true;
+  }
+  char sink[4096];
+  int n = 0;
+  for (int i = 0; i < kMaxDiscardReads && (n = SSL_read(ssl, sink, sizeof sink)) > 0; ++i) {
+  }
+  int err = n > 0 ? SSL_ERROR_WANT_READ : SSL_get_error(ssl, n);  // more later: back to the loop
+  if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE)
+    return tls_close_wait(err == SSL_ERROR_WANT_READ ? EV_READ : EV_WRITE);
+  ERR_clear_error();
+  if (!(SSL_get_shutdown(ssl) & SSL_RECEIVED_SHUTDOWN)) require_confirmation();
+  close_and_report();
+}
+
+// strict_ssl_write_shutdown: a download counts only when the client confirmed it.
+void Transfer::require_confirmation() {
+  if (strict_shutdown_ && !upload())
+    outcome_ = {false, 426, "Failure writing network stream: no TLS shutdown from the client."};
+}
+
+void Transfer::tls_close_wait(short what) {
+  if (close_ev_) {
+    event_free(close_ev_);
+  } else {  // the first wait starts the clock
+    unsigned strict_ms = (timeout_ ? std::min(timeout_, 10u) : 10u) * 1000;
+    close_deadline_ = deadline_after(strict_shutdown_ ? strict_ms : kCloseNotifyWaitMs);
+  }
+  close_ev_ = event_new(base_, bufferevent_getfd(bev_), what, on_close_ready, this);
+  timeval left = time_left(close_deadline_);
+  event_add(close_ev_, &left);
+}
+
+void Transfer::on_close_ready(evutil_socket_t, short what, void* self) {
+  auto* t = static_cast<Transfer*>(self);
+  if (!(what & EV_TIMEOUT)) return t->tls_close_step();
+  t->require_confirmation();
+  t->close_and_report();
 }
 
 void Transfer::on_read(bufferevent*, void* self) {
@@ -272,17 +383,7 @@ void Transfer::on_event(bufferevent* bev, short what, void* self) {
     return t->finish(false, 522, "SSL connection failed: " + tls_error_text());
   }
   if (what & BEV_EVENT_TIMEOUT) return t->finish(false, 421, "Data timeout. Reconnect. Sorry.");
-  if (t->upload() && (what & BEV_EVENT_EOF)) {
-    if (!t->drain_input())
-      return t->finish(false, write_failure_code(errno), "Failure writing to local file.");
-    std::string tail;
-    ascii_crlf_flush(tail, t->prev_cr_);
-    if (!write_file(t->spec_.file.get(), tail.data(), tail.size()))
-      return t->finish(false, write_failure_code(errno), "Failure writing to local file.");
-    if (close(t->spec_.file.release()) != 0)
-      return t->finish(false, write_failure_code(errno), "Failure writing to local file.");
-    return t->finish(true, 226, t->spec_.complete);
-  }
+  if (t->upload() && (what & BEV_EVENT_EOF)) return t->finish_upload();
   t->finish(false, 426,
             t->upload() ? "Failure reading network stream." : "Failure writing network stream.");
 }

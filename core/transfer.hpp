@@ -5,14 +5,17 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/event.h>
 
 #include <cstdint>
 #include <ctime>
 #include <functional>
+#include <memory>
 #include <string>
 
 #include "core/tls.hpp"
 #include "core/upload.hpp"
+#include "core/upload_sink.hpp"
 #include "core/util.hpp"
 
 namespace moat {
@@ -62,19 +65,31 @@ class Transfer {
   static void on_read(bufferevent* bev, void* self);
   static void on_write(bufferevent* bev, void* self);
   static void on_event(bufferevent* bev, short what, void* self);
+  static void on_close_ready(evutil_socket_t, short what, void* self);
+  static void on_socket_ready(evutil_socket_t fd, short what, void* self);
+  void open_bufferevent(int fd, DataTls tls);
+  void read_directly(int fd);
+  void read_through_bufferevent();
+  void finish_upload();
   void fill_output();
   uint64_t piece_size() const;
   uint64_t tick_bytes() const;
   bool drain_input();
   void finish(bool ok, int code, const std::string& text);
   void begin_io();
-  bool tls_shutdown();
+  void tls_close_step();
+  void tls_close_wait(short what);
+  void require_confirmation();
+  void close_and_report();
 
   event_base* base_;
   TransferSpec spec_;
   unsigned timeout_;
   Done done_;
   bufferevent* bev_ = nullptr;
+  std::unique_ptr<UploadSink> sink_;  // kRecvFile
+  UniqueFd sock_;                     // a plain upload's socket, read without bev_
+  event* sock_ev_ = nullptr;
   uint64_t bytes_ = 0;
   uint64_t remaining_ = 0;  // kSendFile: bytes not yet queued
   evbuffer_file_segment* segment_ = nullptr;  // binary kSendFile
@@ -85,6 +100,14 @@ class Transfer {
   bool tls_ = false;
   bool handshaking_ = false;
   bool strict_shutdown_ = false;
+  bool close_notify_sent_ = false;
+  event* close_ev_ = nullptr;  // the TLS close waiting for the socket
+  timespec close_deadline_{};
+  struct Outcome {
+    bool ok = false;
+    int code = 0;
+    std::string text;
+  } outcome_;  // reported once the data connection is closed
   std::string reuse_tag_;
   uint64_t rate_ = 0;
   ev_token_bucket_cfg* rate_cfg_ = nullptr;

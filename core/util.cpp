@@ -3,6 +3,7 @@
 #include "core/util.hpp"
 
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include <cstring>
@@ -12,6 +13,11 @@ namespace moat {
 std::string errno_text(int err) {
   char buf[256];
   return strerror_r(err, buf, sizeof buf);
+}
+
+void set_tcp_nodelay(int fd) {
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
 void sockaddr_unmap(sockaddr_storage& ss) {

@@ -71,6 +71,11 @@ inline Error fail(std::string message) { return Error{std::move(message)}; }
 // An IPv4-mapped IPv6 address (::ffff:a.b.c.d) as plain AF_INET; others unchanged.
 void sockaddr_unmap(sockaddr_storage& ss);
 
+// TCP_NODELAY on a control connection: a reply goes out when written, instead of
+// waiting (Nagle) for the client to acknowledge the previous one, which a client
+// delays by up to 40 ms. A socket that is not TCP is left as it is.
+void set_tcp_nodelay(int fd);
+
 // strerror(errno) as a std::string, thread-safe.
 std::string errno_text(int err);
 

@@ -255,6 +255,7 @@ void Session::arm_idle_timer() {
 void Session::run() {
   int one = 1;
   setsockopt(st.control_fd, SOL_SOCKET, SO_OOBINLINE, &one, sizeof one);  // ABOR's urgent byte
+  set_tcp_nodelay(st.control_fd);  // a transfer's 150 and 226 must not wait on each other
   // Implicit FTPS: TLS before the greeting, no plaintext at all.
   if (st.implicit_tls && !st.logged_in && !st.after_rein && !tls_handshake()) end_silently();
   if (st.logged_in) {

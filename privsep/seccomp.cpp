@@ -181,6 +181,9 @@ constexpr Rule kWriteRules[] = {
     allow(SCMP_SYS(utimensat)),  // MFMT
     allow(SCMP_SYS(ftruncate)),  // STOR over an existing file, REST
     allow(SCMP_SYS(fallocate)), allow(SCMP_SYS(fsync)),    allow(SCMP_SYS(fdatasync)),
+    allow(SCMP_SYS(splice)),  // STOR: socket -> pipe -> file, no copy through user space
+    // ...through a pipe sized for it (a default 64 KiB pipe means 16 splices per MiB)
+    allow(SCMP_SYS(fcntl), eq(1, F_SETPIPE_SZ)), allow(SCMP_SYS(fcntl), eq(1, F_GETPIPE_SZ)),
 };
 // clang-format on
 

@@ -57,6 +57,7 @@ const Missing kMissing[] = {
     {"getdents64", {SeccompProfile::kPostauth, false}, "post-auth (write_enable=NO)"},
     {"sendfile", {SeccompProfile::kPostauth, true}, "post-auth (write_enable=YES)"},
     {"utimensat", {SeccompProfile::kPostauth, true}, "post-auth (write_enable=YES)"},
+    {"splice", {SeccompProfile::kPostauth, true}, "post-auth (write_enable=YES)"},
     {"epoll_ctl", {SeccompProfile::kPostauth, false}, "post-auth (write_enable=NO)"},
     {"accept4", {SeccompProfile::kPostauth, false}, "post-auth (write_enable=NO)"},
     {"socketpair", {SeccompProfile::kPreauth, false}, "pre-auth"},
