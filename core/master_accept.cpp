@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The master's accept loop. Out of descriptors, accept() fails while the client waits
 // in the queue and the listener stays readable: a loop that only logs spins at full
 // CPU. A spare descriptor makes room to take each waiting client off the queue with a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Accepting connections in the master, and refusing them cleanly when the process is
 // out of resources: a 421 through a spare descriptor when none is left, and a pause
 // rather than a loop of accept errors when even that fails.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Upload integrity in the session: transfers that wait for their file's lock
 // (lock_upload_files) and the last step of an atomic upload (atomic_uploads).
 #include <sys/socket.h>

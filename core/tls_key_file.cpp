@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Loading and checking the TLS private key file (see tls_key_file.hpp for who may).
 #include "core/tls_key_file.hpp"
 

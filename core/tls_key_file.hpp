@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Reading rsa_private_key_file: only the session's key holder keeps what it reads; the
 // master checks the file in a throwaway child so that no process that forks a worker
 // ever has the key in its memory.

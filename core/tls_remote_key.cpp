@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The workers' stand-in for the TLS private key. OpenSSL 3.0 still routes a key with
 // its own RSA_METHOD / EC_KEY_METHOD (a "foreign" key) through the legacy signing
 // code, which hands the method the digest (PKCS#1, ECDSA) or the PSS encoding: the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The server's private key as the workers see it: the certificate's public key whose
 // private operation, the handshake signature, is a request to the session helper.
 #pragma once

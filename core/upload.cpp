@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Whole-file locks for transfers and the temporary files of atomic uploads.
 #include "core/upload.hpp"
 

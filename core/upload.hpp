@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // What keeps transfers of one file apart: whole-file locks (lock_upload_files) and
 // atomic uploads (atomic_uploads: a STOR is written under a temporary name beside its
 // target and renamed over it only when complete).

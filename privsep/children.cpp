@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Bounded waits for a session's children: a pidfd where the kernel has one (5.3),
 // else short WNOHANG polls; SIGKILL when the grace period is over.
 #include "privsep/children.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // How the helper ends its children: it never waits on one without a limit, so a
 // worker or relay that does not exit cannot hold the session (its PAM session, its
 // mod_iplimit slot) open.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The KeySign request in the helper, and the key holder process that signs for it.
 // The helper itself never reads the key: it forks workers all session long, and each
 // would inherit whatever its memory holds. The key holder forks nothing.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The session's TLS signer: the helper side of the KeySign request (the checks and the
 // budget) and the key holder, a child of the helper that alone reads the private key.
 #pragma once

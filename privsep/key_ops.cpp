@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The TLS signing request: its codec, the checks that keep it a handshake signature
 // (never a decryption), and the signing with the real key in the key holder.
 #include "privsep/key_ops.hpp"

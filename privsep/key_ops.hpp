@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The one private-key operation a TLS handshake needs, as a request: what a worker may
 // ask the session helper to sign, the strict decoder, the checks both the helper and
 // the key holder apply, and the signing itself (DESIGN: the key never in a worker).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The helper's session log: vsftpd-format lines, syslog and xferlog, from what the
 // helper knows itself (connect, logins) and from the workers' LogRequests.
 #include "privsep/log_relay.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Session log lines, written by the helper: workers hold no log descriptor and send
 // LogRequests that say what happened (event kind, path, byte counts); the helper fills
 // in the fields that name someone (the real client address, the logged-in user, the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The LogEvent request's codec (privsep/log_request.hpp).
 #include "privsep/log_request.hpp"
 

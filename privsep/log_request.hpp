@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The LogEvent request: what a worker may say about its session for the log (the
 // helper's SessionLog, privsep/log_relay.hpp, writes it). Its strict decoder is fuzzed.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Port-20 data connections, made by the helper (root) and handed over connected.
 #include "privsep/port20.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // connect_from_port_20: the helper's side of an active data connection. The worker
 // never holds a socket bound to a privileged port that is not yet connected.
 #pragma once

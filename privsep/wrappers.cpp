@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // tcp_wrappers in an unprivileged child (issue 11, point 9).
 #include "config.h"
 #include "privsep/wrappers.hpp"

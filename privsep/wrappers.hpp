@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // tcp_wrappers (hosts.allow, hosts.deny): the verdict on a client address, reached
 // in a child that is neither root nor holding anything of the session.
 #pragma once

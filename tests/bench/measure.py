@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """What the bench reads from the kernel: CPU time of a server's whole process tree and
 of the bench's own clients, CPU pinning, and the memory of a server's sessions.
 

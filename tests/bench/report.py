@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The bench's table: one row per workload with both servers' figures, the server's CPU
 per unit of work beside each, the clients' CPU (to show they were not the limit), the
 moatftpd/vsftpd ratio, the issue's target for the row and whether it is met."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """TLS control handshakes per second: connect, AUTH TLS, a full handshake (no
 resumption), QUIT over TLS, each checked. It measures what the private key's move out
 of the workers costs (the helper forks a key holder per TLS session, which reads the

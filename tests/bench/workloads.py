@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The bench's workloads: each runs one measured piece of work against one server and
 returns a Result (work done, wall time, server CPU, client CPU), or raises BenchError.
 

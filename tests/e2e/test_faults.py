@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Faults (issue 10): a session worker or the master killed mid-transfer, SIGHUP and
 SIGTERM with transfers in flight, the descriptor and process limits reached, clients
 that vanish mid-transfer. Each test ends with the other sessions' bytes checked

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Logs a worker cannot forge (issue 11 point 4, DESIGN invariant 10).
 
 Workers hold no log descriptor: the session helper writes every line, filling in the

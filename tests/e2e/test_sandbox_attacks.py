@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Issue 11: what code execution inside a sandboxed worker must not get, each attack
 reproduced from inside a real worker of a running server.
 

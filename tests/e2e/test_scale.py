@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Many sessions at once: what the master holds per session and how it behaves when it
 runs out of descriptors. The 5,000-session run is `make bench` (tests/bench), not here.
 """

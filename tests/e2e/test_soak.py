@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """A soak (issue 10): many sessions on the seed configuration cloud-passive.conf, with
 its 11-port passive range, mixing anonymous and local (PAM) logins, LIST, MLSD and
 NLST, uploads and downloads of varied sizes, through ftplib, curl and lftp. Every byte

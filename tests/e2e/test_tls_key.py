@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The TLS private key never in a worker, ticket keys per session (issue 11, DESIGN
 invariant 8).
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Nothing lost under concurrent use: hundreds of transfers through an 11-port passive
 range, more sessions than passive ports, upload locks (lock_upload_files), atomic
 uploads (atomic_uploads), concurrent writers of one name, a full disk, a vanishing

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // libFuzzer target: the TLS signing request and result decoders (privsep/key_ops), with
 // the round-trip check, and the checks the helper applies to whatever decodes: against
 // an RSA and an EC key, and the PSS-encoding test that guards the raw RSA operation.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Tests for the TLS signing request (privsep/key_ops) and the workers' stand-in key
 // (core/tls_remote_key): the codec, the checks that keep a request a handshake
 // signature, and that SSL_CTX_get0_privatekey() in a worker yields no private part.

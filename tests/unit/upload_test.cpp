@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Tests for core/upload: temporary names, the temporary file's life, whole-file locks
 // and the timer that waits for one.
 #include "core/upload.hpp"
