@@ -4,6 +4,7 @@
 #include "core/worker.hpp"
 
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <strings.h>
 #include <sys/stat.h>
@@ -21,7 +22,29 @@
 #include "privsep/log_request.hpp"
 
 namespace moat {
+
 namespace {
+
+// A session that ends with input still unread would be closed with a reset, and a reset
+// can destroy replies the client has not read yet, the last one (why it ended)
+// included. So: FIN first, then read and drop what still comes, for a second at most.
+void linger_close(int fd) {
+  constexpr int kLingerMs = 1000;
+  shutdown(fd, SHUT_WR);
+  timespec start{}, now{};
+  clock_gettime(CLOCK_MONOTONIC, &start);
+  char sink[4096];
+  for (;;) {
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    long left = kLingerMs - ((now.tv_sec - start.tv_sec) * 1000 +
+                             (now.tv_nsec - start.tv_nsec) / 1000000);
+    pollfd p{fd, POLLIN, 0};
+    if (left <= 0 || poll(&p, 1, static_cast<int>(left)) <= 0) return;
+    ssize_t n = read(fd, sink, sizeof sink);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) return;
+  }
+}
+
 
 constexpr size_t kMaxBufferedInput = 64 * 1024;
 constexpr unsigned kMaxUnknownBeforeLogin = 10;
@@ -93,6 +116,7 @@ void Session::reply(int code, std::string_view text) {
 
 void Session::end_session(int code, std::string_view text) {
   reply(code, text);
+  if (!ssl_) linger_close(st.control_fd);
   end_silently();
 }
 

@@ -388,3 +388,26 @@ def test_banner_says_what_the_operator_writes(server):
     srv = server({"ftpd_banner": banner})
     with Control(*srv.address()) as c:
         assert c.reply() == (220, ["220 " + banner])
+
+
+def test_session_ended_with_unread_input_still_delivers_its_replies(srv):
+    """The 11th unknown command ends the session while much more input waits unread.
+    The client reads only after the server's worker is gone: a close with unread input
+    would have reset the connection and destroyed the replies, the 421 included."""
+    s = socket.create_connection(srv.address(), timeout=10)
+    try:
+        assert s.recv(4096).startswith(b"220")
+        before = set(srv.pids("moat-preauth"))
+        assert before
+        s.sendall(b"BOGUS\r\n" * 11 + b"X" * 100 + b"\r\n" + b"junk " * 20000)
+        assert wait_for(lambda: not (set(srv.pids("moat-preauth")) & before), timeout=20)
+        received = b""
+        while True:
+            data = s.recv(65536)  # a reset raises here
+            if not data:
+                break
+            received += data
+    finally:
+        s.close()
+    assert received.count(b"\r\n") == 11, received
+    assert received.endswith(b"421 Too many unknown commands before login.\r\n"), received
