@@ -48,4 +48,6 @@ def test_failed_logins_are_found_and_forged_addresses_are_not(server, env):
     text = wait_for(logged)
     assert text, "the vsftpd-format log lacks the logins"
     assert text.count("FAIL LOGIN: Client \"127.0.0.1\"") == 3
-    assert banned_addresses(log_path) == ["127.0.0.1", "127.0.0.1"]
+    # Three honest failures from 127.0.0.1 (the forged name is escaped, so its line is
+    # one more failure from the real client); never the addresses the names imitate.
+    assert banned_addresses(log_path) == ["127.0.0.1"] * 3
