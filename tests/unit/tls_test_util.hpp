@@ -11,6 +11,7 @@
 #include <openssl/x509.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <csignal>
@@ -158,22 +159,30 @@ struct Files {
   }
 };
 
-// The session helper's part in a handshake, in-process: answers the stand-in key's
-// KeySign requests (core/tls_remote_key.hpp) with the server's RSA key, on a thread.
+// The session helper's part in a handshake: answers the stand-in key's KeySign
+// requests (core/tls_remote_key.hpp) with the server's RSA key, from a child process.
+// Not a thread: the code under test forks (the key-file check), and a fork while
+// another thread may hold the allocator's lock can leave the child stuck in malloc.
 class LocalSigner {
  public:
   LocalSigner() {
     int sv[2];
     if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) std::abort();
     mine_.reset(sv[0]);
-    theirs_.reset(sv[1]);
-    thread_ = std::thread([fd = theirs_.get()] { serve(fd); });
+    UniqueFd theirs(sv[1]);
+    pid_ = ::fork();
+    if (pid_ < 0) std::abort();
+    if (pid_ == 0) {
+      mine_.reset();
+      serve(theirs.get());
+      ::_exit(0);
+    }
     remote_key_set_channel(mine_.get());
   }
   ~LocalSigner() {
     remote_key_set_channel(-1);
-    ::shutdown(mine_.get(), SHUT_RDWR);
-    thread_.join();
+    mine_.reset();  // the child's ipc_recv sees the end
+    ::waitpid(pid_, nullptr, 0);
   }
   LocalSigner(const LocalSigner&) = delete;
   LocalSigner& operator=(const LocalSigner&) = delete;
@@ -192,8 +201,8 @@ class LocalSigner {
       if (!ipc_send(fd, MsgType::kKeySignResult, encode(res))) return;
     }
   }
-  UniqueFd mine_, theirs_;
-  std::thread thread_;
+  UniqueFd mine_;
+  pid_t pid_ = -1;
 };
 
 // Base of every Tls* suite: the files exist while the suite runs, and a signer
