@@ -16,6 +16,7 @@ import os
 import platform
 import re
 import shlex
+import statistics
 import subprocess
 import sys
 import time
@@ -25,6 +26,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
 import harness  # noqa: E402
 import measure  # noqa: E402
 import report  # noqa: E402
+import tls_handshakes  # noqa: E402
 import workloads  # noqa: E402
 from report import Row, Target  # noqa: E402
 
@@ -45,10 +47,10 @@ VSFTPD_UNLIMITED = {"max_clients": 0, "max_per_ip": 0}
 SIZES = {  # the issue's sizes; quick mode keeps the shape at a fraction of the cost
     "full": dict(big=1 << 30, runs=3, sessions=16, files=200, entries=10000, listings=50,
                  anon_logins=500, local_logins=96, login_rounds=5, idle=200,
-                 concurrent=5000),
+                 concurrent=5000, handshakes=200),
     "quick": dict(big=64 << 20, runs=3, sessions=4, files=50, entries=2000, listings=5,
                   anon_logins=60, local_logins=16, login_rounds=3, idle=30,
-                  concurrent=300),
+                  concurrent=300, handshakes=30),
 }
 
 
@@ -228,7 +230,7 @@ class Bench:
     def __init__(self, args, sizes, kinds):
         self.args, self.sizes, self.kinds = args, sizes, kinds
         self.servers, self.tls_servers, self.notes, self.rows = {}, {}, [], []
-        self.home = self.anon_root = None
+        self.home = self.anon_root = self.cafile = None
         self.small_names = []
 
     def alternate(self, servers, work, runs=None):
@@ -304,6 +306,20 @@ class Bench:
                     lambda r: r.server_per(1e3))
                 self.rows.append(row)
 
+    def handshake_rows(self):
+        """Full TLS control handshakes (AUTH TLS, no resumption): what signing through
+        the helper and a per-session key holder costs (doc/DESIGN.md, TLS keys)."""
+        row = Row("TLS control handshakes, 1 client (RSA-2048)", "/s", "{:.0f}")
+        count = self.sizes["handshakes"]
+        results = {k: [] for k in self.tls_servers}
+        for _ in range(self.sizes["runs"]):
+            for kind, srv in self.tls_servers.items():
+                results[kind].append(tls_handshakes.tls_handshakes_per_second(
+                    srv, self.cafile, count))
+        for kind, runs in results.items():
+            row.runs[kind], row.values[kind] = runs, statistics.median(runs)
+        self.rows.append(row)
+
     def memory_rows(self):
         count = self.sizes["idle"]
         row = Row(f"PSS per idle session, {count} sessions", "KiB", "{:.0f}",
@@ -339,7 +355,8 @@ class Bench:
             row.add_runs(kind, rs, value, cpu)
 
 
-WORKLOADS = ("transfers", "small", "listings", "logins", "memory", "concurrency")
+WORKLOADS = ("transfers", "small", "listings", "logins", "handshakes", "memory",
+             "concurrency")
 
 
 def mb_per_s(r):
@@ -462,7 +479,8 @@ def main():
         b.anon_root, b.small_names = make_anon_root(etc, workdir, sizes)
         b.home = os.path.join(workdir, "home")
         etc.add_user(LOCAL_USER, LOCAL_PASSWORD, b.home)
-        tls = tls_options(*make_cert(workdir))
+        cert, key = make_cert(workdir)
+        b.cafile, tls = cert, tls_options(cert, key)
         for kind in kinds:
             b.servers[kind] = start_server(kind, workdir, b.anon_root, binaries[kind], b.notes)
             srv = start_tls_server(kind, workdir, b.anon_root, binaries[kind],
@@ -471,6 +489,7 @@ def main():
                 b.tls_servers[kind] = srv
         steps = [("transfers", b.transfer_rows), ("small", b.small_file_rows),
                  ("listings", b.listing_rows), ("logins", b.login_rows),
+                 ("handshakes", b.handshake_rows),
                  ("memory", b.memory_rows), ("concurrency", b.concurrency_rows)]
         for name, step in steps:
             if name in only:
