@@ -7,6 +7,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -33,6 +34,7 @@
 #include "privsep/port20.hpp"
 #include "privsep/sandbox.hpp"
 #include "privsep/users.hpp"
+#include "privsep/worker_stderr.hpp"
 #include "privsep/wrappers.hpp"
 
 namespace moat {
@@ -166,6 +168,7 @@ class Helper {
   void spawn_preauth(UniqueFd control, std::string pending, bool after_rein, TlsState tls = {});
   void spawn_postauth(UniqueFd control, std::string pending, TlsState tls);
   void serve();
+  void await_request();
   void handle(Message& msg);
   void check(const Rule& rule, const Message& msg);
   void permit(State next) { state_ = next; }
@@ -200,6 +203,7 @@ class Helper {
   bool control_tls_ = false;  // the control connection is TLS (told at the hand-over)
   KeySigner keys_{*ctx_};
   SessionLog log_{*ctx_, peer_};
+  WorkerStderr stderr_{sockaddr_host_text(peer_)};
   std::optional<Grant> grant_;
   std::optional<PamLogin> pam_;
 
@@ -252,6 +256,7 @@ void Helper::end(const std::string& why) {
   pam_.reset();
   // It sends close_notify, then exits; one that does not is killed after the grace.
   if (relay_ > 0) reap_within(relay_, kExitGrace);
+  stderr_.drain();
   _exit(0);
 }
 
@@ -270,6 +275,7 @@ void Helper::refuse_login(UniqueFd control) {
 void Helper::reap_worker() {
   if (worker_ <= 0) return;
   const int status = reap_within(worker_, kExitGrace);
+  stderr_.drain();  // its last words before the helper's about its end
   if (status != -1 && WIFSIGNALED(status)) {
     int sig = WTERMSIG(status);
     std::fprintf(stderr, "moatftpd: session %s: worker killed by signal %d%s\n",
@@ -289,6 +295,7 @@ Result<pid_t> fork_sandboxed_worker(WorkerLaunch&& w) {
   }
   if (pid > 0) return pid;
   prctl(PR_SET_NAME, w.start.logged_in ? "moat-session" : "moat-preauth");
+  if (w.err && dup2(w.err.get(), STDERR_FILENO) < 0) _exit(1);  // none for the operator's
   w.keep_fds.insert(w.keep_fds.end(), {w.control.get(), w.ipc.get()});
   close_fds_except(w.keep_fds);  // the helper's end of the IPC socket among them
   // Before login nothing may reach the memory every session shares (issue 11, point 6).
@@ -316,8 +323,11 @@ void Helper::spawn_worker(UniqueFd control, WorkerStart start, const Identity& i
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
     end("socketpair: " + errno_text(errno));
   sock_.reset(sv[0]);
-  auto pid = launcher_(WorkerLaunch{std::move(control), UniqueFd(sv[1]), std::move(start), id,
-                                    policy, std::move(keep)});
+  auto err = stderr_.open();
+  if (!err) end(err.error());
+  auto pid = launcher_(WorkerLaunch{std::move(control), UniqueFd(sv[1]), std::move(*err),
+                                    std::move(start), id, policy, std::move(keep)});
+  stderr_.started(pid ? *pid : 0);
   if (!pid) end(pid.error());
   worker_ = *pid;
 }
@@ -610,8 +620,23 @@ void Helper::handle(Message& msg) {
   end("request not in the table");
 }
 
+// Until the worker's next request, relaying what workers write to their stderr.
+void Helper::await_request() {
+  for (;;) {
+    std::vector<pollfd> fds{{sock_.get(), POLLIN, 0}};
+    stderr_.watch(fds);
+    if (poll(fds.data(), fds.size(), -1) < 0) {
+      if (errno == EINTR) continue;
+      end("poll: " + errno_text(errno));
+    }
+    stderr_.relay(std::span(fds).subspan(1));
+    if (fds[0].revents != 0) return;
+  }
+}
+
 void Helper::serve() {
   for (;;) {
+    await_request();
     auto msg = ipc_recv(sock_.get());
     if (!msg) {
       reap_worker();
