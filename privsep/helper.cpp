@@ -138,11 +138,14 @@ class Helper;
 struct PolicyView {
   const Config& cfg;
   const Grant* grant;
+  bool control_tls;  // the control connection is TLS (told at the hand-over)
 };
 
 // One row of the helper's policy (OpenSSH's mon_dispatch): a request is served only in
 // the states it names, at most max_count times per session, with the descriptors it
-// says, when the configuration allows it; anything else ends the session.
+// says, when the configuration allows it; anything else ends the session. A request
+// may have several rows, for different states or configurations: the first row that
+// fits the state and the configuration serves it, and each row keeps its own count.
 struct Rule {
   MsgType type;
   const char* name;
@@ -171,6 +174,7 @@ class Helper {
   void await_request();
   void handle(Message& msg);
   void check(const Rule& rule, const Message& msg);
+  const Rule& row_for(MsgType type);
   void permit(State next) { state_ = next; }
   void on_login(Message& msg);
   void on_handover(Message& msg);
@@ -196,7 +200,7 @@ class Helper {
   UniqueFd sock_;
   pid_t worker_ = -1;
   unsigned state_ = kPreauth;  // one of the State bits
-  std::map<MsgType, unsigned> counts_;
+  std::map<const Rule*, unsigned> counts_;  // requests served, per row
   unsigned login_fails_ = 0;
   bool implicit_tls_ = false;
   pid_t relay_ = -1;  // the TLS relay of the control connection, once logged in
@@ -216,6 +220,10 @@ bool tls_enabled(const PolicyView& v) { return v.cfg.ssl_enable; }
 bool anonymous_chown(const PolicyView& v) {
   return v.grant && v.grant->anonymous && v.grant->anon.chown;
 }
+// Data connections' handshakes: only when the control connection is TLS. With
+// require_ssl_reuse a data handshake that did not resume is refused after it anyway.
+bool data_tls_reusing(const PolicyView& v) { return v.control_tls && v.cfg.require_ssl_reuse; }
+bool data_tls_fresh(const PolicyView& v) { return v.control_tls && !v.cfg.require_ssl_reuse; }
 
 // clang-format off
 // The whole policy. Adding a request: one row here and its handler.
@@ -235,10 +243,14 @@ const Rule Helper::kPolicy[] = {
   // The priv_handler of the module the request names (the worker's word, see MODULES.md).
   {MsgType::kModulePriv,   "MODULE_PRIV",  kPostauth,           kMany, Fds::kOptional,
      nullptr, "",                                                &Helper::on_module_priv},
-  // A TLS handshake's signature: one for the control connection before login, then
-  // data connections (key_holder.hpp splits kMaxKeySigns between the two states).
-  {MsgType::kKeySign,      "KEY_SIGN",     kPreauth | kPostauth, kMaxKeySigns, Fds::kNone,
+  // A TLS handshake's signature (key_holder.hpp): the control connection's, once per
+  // session, then the data connections' (a signing oracle bounded by these counts).
+  {MsgType::kKeySign,      "KEY_SIGN",     kPreauth,            1,     Fds::kNone,
      tls_enabled, "ssl_enable=YES",                              &Helper::on_key_sign},
+  {MsgType::kKeySign,      "KEY_SIGN",     kPostauth,           8,     Fds::kNone,
+     data_tls_reusing, "a TLS control connection",               &Helper::on_key_sign},
+  {MsgType::kKeySign,      "KEY_SIGN",     kPostauth,           1u << 16, Fds::kNone,
+     data_tls_fresh, "a TLS control connection",                 &Helper::on_key_sign},
   // A log line: the worker says what happened, the helper who and from where.
   {MsgType::kLogEvent,     "LOG",          kPreauth | kPostauth, 1u << 30, Fds::kNone,
      nullptr, "",                                                &Helper::on_log_event},
@@ -585,11 +597,9 @@ void Helper::on_module_priv(Message& msg) {
     end(sent.error());
 }
 
-// A handshake signature (privsep/key_holder.hpp has the checks and the per-state budget).
+// A handshake signature (privsep/key_holder.hpp checks the input; the table the count).
 void Helper::on_key_sign(Message& msg) {
-  const Config& c = grant_ ? *grant_->cfg : cfg_;
-  if (auto st = keys_.serve(msg, sock_.get(), state_ == kPostauth, control_tls_, c); !st)
-    end(st.error());
+  if (auto st = keys_.serve(msg, sock_.get()); !st) end(st.error());
 }
 
 // A worker's log line: it says what happened; who and from where is the helper's part.
@@ -599,25 +609,37 @@ void Helper::on_log_event(Message& msg) {
   log_.write(*req);
 }
 
-// Everything "may this request happen now?" asks, read from the request's row.
+// The request's row for this state and configuration: the first that fits.
+const Rule& Helper::row_for(MsgType type) {
+  const PolicyView view{grant_ ? *grant_->cfg : cfg_, grant_ ? &*grant_ : nullptr, control_tls_};
+  const Rule* in_state = nullptr;
+  const Rule* any = nullptr;
+  for (const Rule& rule : kPolicy) {
+    if (rule.type != type) continue;
+    if (!any) any = &rule;
+    if (!(rule.states & state_)) continue;
+    if (!rule.allowed_by || rule.allowed_by(view)) return rule;
+    if (!in_state) in_state = &rule;
+  }
+  if (!any) end("request not in the table");
+  const std::string name = any->name;
+  if (!in_state) end(name + " request out of state");
+  end(name + " request without " + in_state->needs);
+}
+
+// Everything else "may this request happen now?" asks, read from its row.
 void Helper::check(const Rule& rule, const Message& msg) {
   const std::string name = rule.name;
-  if (!(rule.states & state_)) end(name + " request out of state");
-  if (++counts_[msg.type] > rule.max_count) end(name + " request over its limit");
+  if (++counts_[&rule] > rule.max_count) end(name + " request over its limit");
   if (msg.fds.size() > 1) end(name + " request with more than one descriptor");
   if (rule.fds == Fds::kNone && !msg.fds.empty()) end(name + " request with a descriptor");
   if (rule.fds == Fds::kOne && msg.fds.empty()) end(name + " request without its descriptor");
-  const PolicyView view{grant_ ? *grant_->cfg : cfg_, grant_ ? &*grant_ : nullptr};
-  if (rule.allowed_by && !rule.allowed_by(view)) end(name + " request without " + rule.needs);
 }
 
 void Helper::handle(Message& msg) {
-  for (const Rule& rule : kPolicy) {
-    if (rule.type != msg.type) continue;
-    check(rule, msg);
-    return (this->*rule.handler)(msg);
-  }
-  end("request not in the table");
+  const Rule& rule = row_for(msg.type);
+  check(rule, msg);
+  (this->*rule.handler)(msg);
 }
 
 // Until the worker's next request, relaying what workers write to their stderr.

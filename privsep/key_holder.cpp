@@ -77,17 +77,6 @@ bool KeySigner::start_holder() {
   return true;
 }
 
-Status KeySigner::check_budget(bool logged_in, bool control_tls, const Config& cfg) {
-  if (!logged_in) {
-    if (++before_login_ > kControlSignatures) return fail("KEY_SIGN: a second control handshake");
-    return Ok{};
-  }
-  if (!control_tls) return fail("KEY_SIGN in a session without TLS");
-  const unsigned limit = cfg.require_ssl_reuse ? kRefusedDataSignatures : kDataSignatures;
-  if (++after_login_ > limit) return fail("KEY_SIGN: over the data handshakes' limit");
-  return Ok{};
-}
-
 KeySignResult KeySigner::sign(const KeySignRequest& req) {
   if (holder_failed_ || (!holder_ && !start_holder())) return {};
   auto answer = ipc_send(holder_.get(), MsgType::kKeySign, encode(req));
@@ -99,14 +88,12 @@ KeySignResult KeySigner::sign(const KeySignRequest& req) {
   return {};
 }
 
-Status KeySigner::serve(const Message& msg, int worker_fd, bool logged_in, bool control_tls,
-                        const Config& cfg) {
+Status KeySigner::serve(const Message& msg, int worker_fd) {
   if (!ctx_.tls) return fail("KEY_SIGN without ssl_enable");
   auto req = decode_key_sign_request(msg.payload);
   if (!req) return fail("bad KEY_SIGN request: " + req.error());
   if (auto st = key_sign_check(*req, SSL_CTX_get0_privatekey(ctx_.tls.get())); !st)
     return fail("KEY_SIGN: " + st.error());
-  if (auto st = check_budget(logged_in, control_tls, cfg); !st) return st;
   return ipc_send(worker_fd, MsgType::kKeySignResult, encode(sign(*req)));
 }
 
