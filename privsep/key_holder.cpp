@@ -25,30 +25,17 @@ namespace {
   _exit(1);
 }
 
-// Once loaded, the key holder becomes nopriv_user in the empty secure_chroot_dir: it
-// reads nothing else, and a bug in it reaches no file.
+// Once loaded, the key holder becomes nopriv_user in the empty secure_chroot_dir, with
+// a seccomp filter of only what answering needs (seccomp.cpp, kKeyHolderRules): it
+// reads nothing else, and a bug in it reaches no file, socket or process.
 void confine(const Config& cfg) {
   auto nopriv = user_lookup(cfg.nopriv_user);
   if (!nopriv) holder_exit("nopriv_user: " + nopriv.error());
   Identity id{nopriv->uid, nopriv->gid, {nopriv->gid}, cfg.secure_chroot_dir, "/"};
-  if (auto st = sandbox_enter(id, false, {}); !st) holder_exit(st.error());
+  if (auto st = sandbox_enter(id, cfg.seccomp_sandbox, {SeccompProfile::kKeyHolder}); !st)
+    holder_exit(st.error());
 }
 
-// Requests come only from the helper, which has checked them; they are checked again.
-[[noreturn]] void holder_serve(EVP_PKEY* key, int sock) {
-  for (;;) {
-    auto msg = ipc_recv(sock);
-    if (!msg) _exit(0);  // the helper has gone: so has the session
-    if (msg->type != MsgType::kKeySign) holder_exit("unexpected request");
-    KeySignResult res;
-    if (auto req = decode_key_sign_request(msg->payload); req) {
-      auto sig = key_sign(key, *req);
-      res.ok = sig.ok();
-      if (sig) res.signature = std::move(*sig);
-    }
-    if (!ipc_send(sock, MsgType::kKeySignResult, encode(res))) _exit(0);
-  }
-}
 
 [[noreturn]] void holder_main(const ServerContext& ctx, UniqueFd sock) {
   prctl(PR_SET_NAME, "moat-keyholder");
@@ -58,10 +45,26 @@ void confine(const Config& cfg) {
                                ctx.cfg.rsa_cert_file);
   if (!key) holder_exit(key.error());
   confine(ctx.cfg);
-  holder_serve(key->get(), sock.get());
+  while (key_holder_answer(key->get(), sock.get())) {
+  }
+  _exit(0);  // the helper has gone: so has the session
 }
 
 }  // namespace
+
+// Requests come only from the helper, which has checked them; they are checked again.
+bool key_holder_answer(EVP_PKEY* key, int sock) {
+  auto msg = ipc_recv(sock);
+  if (!msg) return false;
+  if (msg->type != MsgType::kKeySign) holder_exit("unexpected request");
+  KeySignResult res;
+  if (auto req = decode_key_sign_request(msg->payload); req) {
+    auto sig = key_sign(key, *req);
+    res.ok = sig.ok();
+    if (sig) res.signature = std::move(*sig);
+  }
+  return ipc_send(sock, MsgType::kKeySignResult, encode(res)).ok();
+}
 
 bool KeySigner::start_holder() {
   int sv[2];

@@ -33,4 +33,9 @@ class KeySigner {
   bool holder_failed_ = false;
 };
 
+// The key holder's one step: reads a KEY_SIGN request on sock, checks and signs it
+// with key, answers. False when the helper has gone (the holder then exits). The
+// seccomp self-test runs it under the holder's filter.
+bool key_holder_answer(EVP_PKEY* key, int sock);
+
 }  // namespace moat
