@@ -7,6 +7,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -33,6 +34,7 @@
 #include "privsep/port20.hpp"
 #include "privsep/sandbox.hpp"
 #include "privsep/users.hpp"
+#include "privsep/worker_stderr.hpp"
 #include "privsep/wrappers.hpp"
 
 namespace moat {
@@ -136,11 +138,14 @@ class Helper;
 struct PolicyView {
   const Config& cfg;
   const Grant* grant;
+  bool control_tls;  // the control connection is TLS (told at the hand-over)
 };
 
 // One row of the helper's policy (OpenSSH's mon_dispatch): a request is served only in
 // the states it names, at most max_count times per session, with the descriptors it
-// says, when the configuration allows it; anything else ends the session.
+// says, when the configuration allows it; anything else ends the session. A request
+// may have several rows, for different states or configurations: the first row that
+// fits the state and the configuration serves it, and each row keeps its own count.
 struct Rule {
   MsgType type;
   const char* name;
@@ -166,8 +171,10 @@ class Helper {
   void spawn_preauth(UniqueFd control, std::string pending, bool after_rein, TlsState tls = {});
   void spawn_postauth(UniqueFd control, std::string pending, TlsState tls);
   void serve();
+  void await_request();
   void handle(Message& msg);
   void check(const Rule& rule, const Message& msg);
+  const Rule& row_for(MsgType type);
   void permit(State next) { state_ = next; }
   void on_login(Message& msg);
   void on_handover(Message& msg);
@@ -193,13 +200,14 @@ class Helper {
   UniqueFd sock_;
   pid_t worker_ = -1;
   unsigned state_ = kPreauth;  // one of the State bits
-  std::map<MsgType, unsigned> counts_;
+  std::map<const Rule*, unsigned> counts_;  // requests served, per row
   unsigned login_fails_ = 0;
   bool implicit_tls_ = false;
   pid_t relay_ = -1;  // the TLS relay of the control connection, once logged in
   bool control_tls_ = false;  // the control connection is TLS (told at the hand-over)
   KeySigner keys_{*ctx_};
   SessionLog log_{*ctx_, peer_};
+  WorkerStderr stderr_{sockaddr_host_text(peer_)};
   std::optional<Grant> grant_;
   std::optional<PamLogin> pam_;
 
@@ -212,6 +220,10 @@ bool tls_enabled(const PolicyView& v) { return v.cfg.ssl_enable; }
 bool anonymous_chown(const PolicyView& v) {
   return v.grant && v.grant->anonymous && v.grant->anon.chown;
 }
+// Data connections' handshakes: only when the control connection is TLS. With
+// require_ssl_reuse a data handshake that did not resume is refused after it anyway.
+bool data_tls_reusing(const PolicyView& v) { return v.control_tls && v.cfg.require_ssl_reuse; }
+bool data_tls_fresh(const PolicyView& v) { return v.control_tls && !v.cfg.require_ssl_reuse; }
 
 // clang-format off
 // The whole policy. Adding a request: one row here and its handler.
@@ -231,10 +243,14 @@ const Rule Helper::kPolicy[] = {
   // The priv_handler of the module the request names (the worker's word, see MODULES.md).
   {MsgType::kModulePriv,   "MODULE_PRIV",  kPostauth,           kMany, Fds::kOptional,
      nullptr, "",                                                &Helper::on_module_priv},
-  // A TLS handshake's signature: one for the control connection before login, then
-  // data connections (key_holder.hpp splits kMaxKeySigns between the two states).
-  {MsgType::kKeySign,      "KEY_SIGN",     kPreauth | kPostauth, kMaxKeySigns, Fds::kNone,
+  // A TLS handshake's signature (key_holder.hpp): the control connection's, once per
+  // session, then the data connections' (a signing oracle bounded by these counts).
+  {MsgType::kKeySign,      "KEY_SIGN",     kPreauth,            1,     Fds::kNone,
      tls_enabled, "ssl_enable=YES",                              &Helper::on_key_sign},
+  {MsgType::kKeySign,      "KEY_SIGN",     kPostauth,           8,     Fds::kNone,
+     data_tls_reusing, "a TLS control connection",               &Helper::on_key_sign},
+  {MsgType::kKeySign,      "KEY_SIGN",     kPostauth,           1u << 16, Fds::kNone,
+     data_tls_fresh, "a TLS control connection",                 &Helper::on_key_sign},
   // A log line: the worker says what happened, the helper who and from where.
   {MsgType::kLogEvent,     "LOG",          kPreauth | kPostauth, 1u << 30, Fds::kNone,
      nullptr, "",                                                &Helper::on_log_event},
@@ -252,6 +268,7 @@ void Helper::end(const std::string& why) {
   pam_.reset();
   // It sends close_notify, then exits; one that does not is killed after the grace.
   if (relay_ > 0) reap_within(relay_, kExitGrace);
+  stderr_.drain();
   _exit(0);
 }
 
@@ -270,6 +287,7 @@ void Helper::refuse_login(UniqueFd control) {
 void Helper::reap_worker() {
   if (worker_ <= 0) return;
   const int status = reap_within(worker_, kExitGrace);
+  stderr_.drain();  // its last words before the helper's about its end
   if (status != -1 && WIFSIGNALED(status)) {
     int sig = WTERMSIG(status);
     std::fprintf(stderr, "moatftpd: session %s: worker killed by signal %d%s\n",
@@ -289,6 +307,7 @@ Result<pid_t> fork_sandboxed_worker(WorkerLaunch&& w) {
   }
   if (pid > 0) return pid;
   prctl(PR_SET_NAME, w.start.logged_in ? "moat-session" : "moat-preauth");
+  if (w.err && dup2(w.err.get(), STDERR_FILENO) < 0) _exit(1);  // none for the operator's
   w.keep_fds.insert(w.keep_fds.end(), {w.control.get(), w.ipc.get()});
   close_fds_except(w.keep_fds);  // the helper's end of the IPC socket among them
   // Before login nothing may reach the memory every session shares (issue 11, point 6).
@@ -316,8 +335,11 @@ void Helper::spawn_worker(UniqueFd control, WorkerStart start, const Identity& i
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
     end("socketpair: " + errno_text(errno));
   sock_.reset(sv[0]);
-  auto pid = launcher_(WorkerLaunch{std::move(control), UniqueFd(sv[1]), std::move(start), id,
-                                    policy, std::move(keep)});
+  auto err = stderr_.open();
+  if (!err) end(err.error());
+  auto pid = launcher_(WorkerLaunch{std::move(control), UniqueFd(sv[1]), std::move(*err),
+                                    std::move(start), id, policy, std::move(keep)});
+  stderr_.started(pid ? *pid : 0);
   if (!pid) end(pid.error());
   worker_ = *pid;
 }
@@ -575,11 +597,9 @@ void Helper::on_module_priv(Message& msg) {
     end(sent.error());
 }
 
-// A handshake signature (privsep/key_holder.hpp has the checks and the per-state budget).
+// A handshake signature (privsep/key_holder.hpp checks the input; the table the count).
 void Helper::on_key_sign(Message& msg) {
-  const Config& c = grant_ ? *grant_->cfg : cfg_;
-  if (auto st = keys_.serve(msg, sock_.get(), state_ == kPostauth, control_tls_, c); !st)
-    end(st.error());
+  if (auto st = keys_.serve(msg, sock_.get()); !st) end(st.error());
 }
 
 // A worker's log line: it says what happened; who and from where is the helper's part.
@@ -589,29 +609,56 @@ void Helper::on_log_event(Message& msg) {
   log_.write(*req);
 }
 
-// Everything "may this request happen now?" asks, read from the request's row.
+// The request's row for this state and configuration: the first that fits.
+const Rule& Helper::row_for(MsgType type) {
+  const PolicyView view{grant_ ? *grant_->cfg : cfg_, grant_ ? &*grant_ : nullptr, control_tls_};
+  const Rule* in_state = nullptr;
+  const Rule* any = nullptr;
+  for (const Rule& rule : kPolicy) {
+    if (rule.type != type) continue;
+    if (!any) any = &rule;
+    if (!(rule.states & state_)) continue;
+    if (!rule.allowed_by || rule.allowed_by(view)) return rule;
+    if (!in_state) in_state = &rule;
+  }
+  if (!any) end("request not in the table");
+  const std::string name = any->name;
+  if (!in_state) end(name + " request out of state");
+  end(name + " request without " + in_state->needs);
+}
+
+// Everything else "may this request happen now?" asks, read from its row.
 void Helper::check(const Rule& rule, const Message& msg) {
   const std::string name = rule.name;
-  if (!(rule.states & state_)) end(name + " request out of state");
-  if (++counts_[msg.type] > rule.max_count) end(name + " request over its limit");
+  if (++counts_[&rule] > rule.max_count) end(name + " request over its limit");
   if (msg.fds.size() > 1) end(name + " request with more than one descriptor");
   if (rule.fds == Fds::kNone && !msg.fds.empty()) end(name + " request with a descriptor");
   if (rule.fds == Fds::kOne && msg.fds.empty()) end(name + " request without its descriptor");
-  const PolicyView view{grant_ ? *grant_->cfg : cfg_, grant_ ? &*grant_ : nullptr};
-  if (rule.allowed_by && !rule.allowed_by(view)) end(name + " request without " + rule.needs);
 }
 
 void Helper::handle(Message& msg) {
-  for (const Rule& rule : kPolicy) {
-    if (rule.type != msg.type) continue;
-    check(rule, msg);
-    return (this->*rule.handler)(msg);
+  const Rule& rule = row_for(msg.type);
+  check(rule, msg);
+  (this->*rule.handler)(msg);
+}
+
+// Until the worker's next request, relaying what workers write to their stderr.
+void Helper::await_request() {
+  for (;;) {
+    std::vector<pollfd> fds{{sock_.get(), POLLIN, 0}};
+    stderr_.watch(fds);
+    if (poll(fds.data(), fds.size(), -1) < 0) {
+      if (errno == EINTR) continue;
+      end("poll: " + errno_text(errno));
+    }
+    stderr_.relay(std::span(fds).subspan(1));
+    if (fds[0].revents != 0) return;
   }
-  end("request not in the table");
 }
 
 void Helper::serve() {
   for (;;) {
+    await_request();
     auto msg = ipc_recv(sock_.get());
     if (!msg) {
       reap_worker();

@@ -19,11 +19,12 @@ namespace moat {
 
 // Everything a worker is started with: its ends of the control connection and of the
 // helper's IPC socket, what it is told (control_fd/helper_fd not yet filled in), who
-// it must become, and the other descriptors it may keep (stderr: log lines go to the
-// helper, privsep/log_relay.hpp).
+// it must become, its stderr (a pipe the helper reads, privsep/worker_stderr.hpp) and
+// the other descriptors it may keep (log lines go to the helper, privsep/log_relay.hpp).
 struct WorkerLaunch {
   UniqueFd control;
   UniqueFd ipc;
+  UniqueFd err;
   WorkerStart start;
   Identity identity;
   SeccompPolicy policy;

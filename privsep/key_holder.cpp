@@ -25,30 +25,17 @@ namespace {
   _exit(1);
 }
 
-// Once loaded, the key holder becomes nopriv_user in the empty secure_chroot_dir: it
-// reads nothing else, and a bug in it reaches no file.
+// Once loaded, the key holder becomes nopriv_user in the empty secure_chroot_dir, with
+// a seccomp filter of only what answering needs (seccomp.cpp, kKeyHolderRules): it
+// reads nothing else, and a bug in it reaches no file, socket or process.
 void confine(const Config& cfg) {
   auto nopriv = user_lookup(cfg.nopriv_user);
   if (!nopriv) holder_exit("nopriv_user: " + nopriv.error());
   Identity id{nopriv->uid, nopriv->gid, {nopriv->gid}, cfg.secure_chroot_dir, "/"};
-  if (auto st = sandbox_enter(id, false, {}); !st) holder_exit(st.error());
+  if (auto st = sandbox_enter(id, cfg.seccomp_sandbox, {SeccompProfile::kKeyHolder}); !st)
+    holder_exit(st.error());
 }
 
-// Requests come only from the helper, which has checked them; they are checked again.
-[[noreturn]] void holder_serve(EVP_PKEY* key, int sock) {
-  for (;;) {
-    auto msg = ipc_recv(sock);
-    if (!msg) _exit(0);  // the helper has gone: so has the session
-    if (msg->type != MsgType::kKeySign) holder_exit("unexpected request");
-    KeySignResult res;
-    if (auto req = decode_key_sign_request(msg->payload); req) {
-      auto sig = key_sign(key, *req);
-      res.ok = sig.ok();
-      if (sig) res.signature = std::move(*sig);
-    }
-    if (!ipc_send(sock, MsgType::kKeySignResult, encode(res))) _exit(0);
-  }
-}
 
 [[noreturn]] void holder_main(const ServerContext& ctx, UniqueFd sock) {
   prctl(PR_SET_NAME, "moat-keyholder");
@@ -58,10 +45,26 @@ void confine(const Config& cfg) {
                                ctx.cfg.rsa_cert_file);
   if (!key) holder_exit(key.error());
   confine(ctx.cfg);
-  holder_serve(key->get(), sock.get());
+  while (key_holder_answer(key->get(), sock.get())) {
+  }
+  _exit(0);  // the helper has gone: so has the session
 }
 
 }  // namespace
+
+// Requests come only from the helper, which has checked them; they are checked again.
+bool key_holder_answer(EVP_PKEY* key, int sock) {
+  auto msg = ipc_recv(sock);
+  if (!msg) return false;
+  if (msg->type != MsgType::kKeySign) holder_exit("unexpected request");
+  KeySignResult res;
+  if (auto req = decode_key_sign_request(msg->payload); req) {
+    auto sig = key_sign(key, *req);
+    res.ok = sig.ok();
+    if (sig) res.signature = std::move(*sig);
+  }
+  return ipc_send(sock, MsgType::kKeySignResult, encode(res)).ok();
+}
 
 bool KeySigner::start_holder() {
   int sv[2];
@@ -77,17 +80,6 @@ bool KeySigner::start_holder() {
   return true;
 }
 
-Status KeySigner::check_budget(bool logged_in, bool control_tls, const Config& cfg) {
-  if (!logged_in) {
-    if (++before_login_ > kControlSignatures) return fail("KEY_SIGN: a second control handshake");
-    return Ok{};
-  }
-  if (!control_tls) return fail("KEY_SIGN in a session without TLS");
-  const unsigned limit = cfg.require_ssl_reuse ? kRefusedDataSignatures : kDataSignatures;
-  if (++after_login_ > limit) return fail("KEY_SIGN: over the data handshakes' limit");
-  return Ok{};
-}
-
 KeySignResult KeySigner::sign(const KeySignRequest& req) {
   if (holder_failed_ || (!holder_ && !start_holder())) return {};
   auto answer = ipc_send(holder_.get(), MsgType::kKeySign, encode(req));
@@ -99,14 +91,12 @@ KeySignResult KeySigner::sign(const KeySignRequest& req) {
   return {};
 }
 
-Status KeySigner::serve(const Message& msg, int worker_fd, bool logged_in, bool control_tls,
-                        const Config& cfg) {
+Status KeySigner::serve(const Message& msg, int worker_fd) {
   if (!ctx_.tls) return fail("KEY_SIGN without ssl_enable");
   auto req = decode_key_sign_request(msg.payload);
   if (!req) return fail("bad KEY_SIGN request: " + req.error());
   if (auto st = key_sign_check(*req, SSL_CTX_get0_privatekey(ctx_.tls.get())); !st)
     return fail("KEY_SIGN: " + st.error());
-  if (auto st = check_budget(logged_in, control_tls, cfg); !st) return st;
   return ipc_send(worker_fd, MsgType::kKeySignResult, encode(sign(*req)));
 }
 

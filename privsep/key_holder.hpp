@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-// The session's TLS signer: the helper side of the KeySign request (the checks and the
-// budget) and the key holder, a child of the helper that alone reads the private key.
+// The session's TLS signer: the helper side of the KeySign request (the input's checks;
+// where and how often it is allowed is the helper's table) and the key holder, a child
+// of the helper that alone reads the private key.
 #pragma once
 
 #include <sys/types.h>
@@ -12,39 +13,29 @@
 
 namespace moat {
 
-// Where a worker may ask for a signature, and how often, per session:
-//  - before login, once: the control connection's handshake (AUTH TLS or implicit);
-//  - after login, only when the control connection is TLS: data connections' full
-//    handshakes. With require_ssl_reuse each is refused after it (it did not resume),
-//    so a few suffice; without it every data connection may need one.
-// A compromised worker thus gains a signing oracle bounded by these counts, over
-// handshake hashes only (key_ops.hpp): never the key, never a decryption.
-constexpr unsigned kControlSignatures = 1;
-constexpr unsigned kRefusedDataSignatures = 8;
-constexpr unsigned kDataSignatures = 1u << 16;
-constexpr unsigned kMaxKeySigns = kControlSignatures + kDataSignatures;
-
+// A compromised worker gains a signing oracle bounded by the helper table's KEY_SIGN
+// counts, over handshake hashes only (key_ops.hpp): never the key, never a decryption.
 class KeySigner {
  public:
   explicit KeySigner(const ServerContext& ctx) : ctx_(ctx) {}
 
   // One KeySign request from the worker on worker_fd, answered there. An error (a
-  // malformed or misfitting request, one past its budget) ends the session; a key
-  // holder that cannot sign is a refused signature (the handshake fails).
-  // cfg: the session's options (require_ssl_reuse, after user_config_dir).
-  Status serve(const Message& msg, int worker_fd, bool logged_in, bool control_tls,
-               const Config& cfg);
+  // malformed or misfitting request) ends the session; a key holder that cannot sign
+  // is a refused signature (the handshake fails).
+  Status serve(const Message& msg, int worker_fd);
 
  private:
-  Status check_budget(bool logged_in, bool control_tls, const Config& cfg);
   KeySignResult sign(const KeySignRequest& req);
   bool start_holder();
 
   const ServerContext& ctx_;
   UniqueFd holder_;  // IPC to the key holder, once started
   bool holder_failed_ = false;
-  unsigned before_login_ = 0;
-  unsigned after_login_ = 0;
 };
+
+// The key holder's one step: reads a KEY_SIGN request on sock, checks and signs it
+// with key, answers. False when the helper has gone (the holder then exits). The
+// seccomp self-test runs it under the holder's filter.
+bool key_holder_answer(EVP_PKEY* key, int sock);
 
 }  // namespace moat

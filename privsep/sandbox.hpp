@@ -20,8 +20,9 @@ struct Identity {
 };
 
 // kRelay: the pre-login worker once it relays a TLS control connection (stacked on
-// its kPreauth filter by seccomp_enter_relay).
-enum class SeccompProfile { kPreauth, kPostauth, kRelay };
+// its kPreauth filter by seccomp_enter_relay). kKeyHolder: the session's key holder
+// (privsep/key_holder.hpp), which only answers signing requests on its socket.
+enum class SeccompProfile { kPreauth, kPostauth, kRelay, kKeyHolder };
 
 struct SeccompPolicy {
   SeccompProfile profile = SeccompProfile::kPreauth;

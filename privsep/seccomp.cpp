@@ -187,6 +187,26 @@ constexpr Rule kWriteRules[] = {
 };
 // clang-format on
 
+// The key holder (privsep/key_holder.cpp), after it has loaded the key, dropped to
+// nopriv_user and chrooted: it reads a request on its socket, signs, answers, and exits
+// when the helper goes. Not the event-loop table: no files, no descriptors to manage,
+// no sockets, no signals, no clocks beyond OpenSSL's.
+constexpr Rule kKeyHolderRules[] = {
+    allow(SCMP_SYS(recvmsg)),  // ipc_recv: a KEY_SIGN request from the helper
+    allow(SCMP_SYS(sendmsg)),  // ipc_send: the signature back
+    allow(SCMP_SYS(close)),    // ipc_recv closes any descriptor a request carried
+    allow(SCMP_SYS(write)),    // its one error line on stderr before it exits
+    // OpenSSL's bignums and contexts, through malloc; never executable memory.
+    allow(SCMP_SYS(mmap), kNoExec), allow(SCMP_SYS(mprotect), kNoExec),
+    allow(SCMP_SYS(munmap)), allow(SCMP_SYS(mremap)), allow(SCMP_SYS(brk)),
+    allow(SCMP_SYS(madvise)),        // malloc returns memory to the kernel
+    allow(SCMP_SYS(futex)),          // OpenSSL's locks and run-once initialisation
+    allow(SCMP_SYS(getrandom)),      // ECDSA nonces, RSA blinding: the DRBG's seed
+    allow(SCMP_SYS(getpid)),         // OpenSSL's DRBG notices a fork by the pid
+    allow(SCMP_SYS(clock_gettime)),  // the DRBG's reseed time (the vDSO's fallback)
+    allow(SCMP_SYS(exit)), allow(SCMP_SYS(exit_group)),  // the helper has gone: _exit
+};
+
 #ifdef MOAT_SANITIZERS
 // ASan/UBSan builds (configure --enable-sanitizers): what the runtime itself needs.
 constexpr Rule kSanitizerRules[] = {
@@ -229,10 +249,11 @@ Status add_rules(scmp_filter_ctx ctx, std::span<const Rule> rules, int omit, uin
 
 Status add_profile(scmp_filter_ctx ctx, const SeccompPolicy& policy, uint32_t pid) {
   const int omit = policy.omit_syscall;
-  if (auto s = add_rules(ctx, kEventLoopRules, omit, pid); !s) return s;
 #ifdef MOAT_SANITIZERS
   if (auto s = add_rules(ctx, kSanitizerRules, omit, pid); !s) return s;
 #endif
+  if (policy.profile == SeccompProfile::kKeyHolder) return add_rules(ctx, kKeyHolderRules, omit, pid);
+  if (auto s = add_rules(ctx, kEventLoopRules, omit, pid); !s) return s;
   if (policy.profile == SeccompProfile::kRelay) return Ok{};
   if (policy.profile == SeccompProfile::kPreauth) return add_rules(ctx, kPreauthRules, omit, pid);
   if (auto s = add_rules(ctx, kPostauthRules, omit, pid); !s) return s;
@@ -402,6 +423,8 @@ Status seccomp_install(const SeccompPolicy& policy) {
 #ifdef MOAT_SECCOMP_DEBUG
   if (auto s = install_reporter(); !s) return s;
 #endif
+  // The key holder builds its own: one per TLS session, with no pid to fill in.
+  if (policy.profile == SeccompProfile::kKeyHolder) return load_filter(policy, kDefaultAction);
   const Compiled& c = g_compiled[compiled_index(policy)];
   if (c.ready && policy.omit_syscall < 0) return load_compiled(c);
   return load_filter(policy, kDefaultAction);

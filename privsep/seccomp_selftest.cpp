@@ -36,6 +36,8 @@
 #include "core/transfer.hpp"
 #include "core/upload.hpp"
 #include "privsep/ipc.hpp"
+#include "privsep/key_holder.hpp"
+#include "privsep/key_ops.hpp"
 
 namespace moat {
 namespace {
@@ -335,6 +337,35 @@ void exercise_writing(event_base* base) {
   _exit(2);
 }
 
+struct PkeyFree {
+  void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
+};
+using Pkey = std::unique_ptr<EVP_PKEY, PkeyFree>;
+
+// The key holder: keys made before the filter (as the holder loads its key), then
+// requests answered by the holder's own code, RSA and ECDSA, every digest.
+[[noreturn]] void probe_key_holder(const SeccompPolicy& policy, int helper, int holder) {
+  Pkey rsa(EVP_RSA_gen(1024)), ec(EVP_EC_gen("P-256"));
+  if (!rsa || !ec) setup_failed("cannot make probe keys");
+  if (auto st = seccomp_install_trapping(policy); !st) setup_failed(st.error());
+  for (auto [key, scheme] : {std::pair{rsa.get(), SignScheme::kRsaPkcs1},
+                             std::pair{ec.get(), SignScheme::kEcdsa}}) {
+    for (SignDigest d : {SignDigest::kSha256, SignDigest::kSha384, SignDigest::kSha512}) {
+      KeySignRequest req{scheme, d, std::vector<uint8_t>(EVP_MD_get_size(sign_digest_md(d)), 7)};
+      if (!ipc_send(helper, MsgType::kKeySign, encode(req))) _exit(5);
+      if (!key_holder_answer(key, holder)) _exit(5);
+      auto answer = ipc_recv(helper);
+      if (!answer || !decode_key_sign_result(answer->payload) ||
+          !decode_key_sign_result(answer->payload)->ok)
+        _exit(5);
+    }
+  }
+  [[maybe_unused]] ssize_t w = ::write(STDERR_FILENO, "", 0);
+  close(helper);
+  if (key_holder_answer(rsa.get(), holder)) _exit(5);  // the helper gone: false
+  _exit(0);
+}
+
 [[noreturn]] void probe_main(const SeccompPolicy& policy, const std::string& workspace,
                              int report) {
   g_report_fd = report;
@@ -349,6 +380,7 @@ void exercise_writing(event_base* base) {
   sa.sa_flags = SA_SIGINFO;
   sigemptyset(&sa.sa_mask);
   if (sigaction(SIGSYS, &sa, nullptr) != 0) setup_failed("sigaction: " + errno_text(errno));
+  if (policy.profile == SeccompProfile::kKeyHolder) probe_key_holder(policy, ipc[0], ipc[1]);
   // The control connection is inherited: no worker makes one (pre-auth may not).
   TcpPair control = tcp_pair();
   if (auto st = seccomp_install_trapping(policy); !st) setup_failed(st.error());
@@ -367,6 +399,7 @@ void exercise_writing(event_base* base) {
 
 const char* policy_name(const SeccompPolicy& p) {
   if (p.profile == SeccompProfile::kPreauth) return "pre-auth";
+  if (p.profile == SeccompProfile::kKeyHolder) return "key holder";
   return p.write_enable ? "post-auth (write_enable=YES)" : "post-auth (write_enable=NO)";
 }
 
@@ -465,7 +498,8 @@ std::string make_workspace() {
 std::vector<SeccompPolicy> seccomp_worker_policies() {
   return {{SeccompProfile::kPreauth, false},
           {SeccompProfile::kPostauth, false},
-          {SeccompProfile::kPostauth, true}};
+          {SeccompProfile::kPostauth, true},
+          {SeccompProfile::kKeyHolder}};
 }
 
 Status seccomp_self_test(std::span<const SeccompPolicy> policies) {

@@ -14,7 +14,8 @@
 
 namespace moat {
 
-// Every policy a worker can be given: pre-auth, post-auth read-only and read-write.
+// Every policy a worker can be given (pre-auth, post-auth read-only and read-write), and
+// the key holder's.
 std::vector<SeccompPolicy> seccomp_worker_policies();
 
 // Runs the probe under each policy, one child process each. The error names the policy

@@ -101,20 +101,24 @@ def ended(c):
         return True
 
 
-def send_from_worker(pid, msg_type, payload):
-    """Makes worker pid write one IPC datagram to its helper, as compromised code
-    would: the bytes go below its stack pointer, then write(2) is injected."""
-    datagram = struct.pack("<HHI", msg_type, 0, len(payload)) + payload
+def write_from_worker(pid, fd, data):
+    """Makes worker pid write data on its descriptor fd, as compromised code would:
+    the bytes go below its stack pointer, then write(2) is injected."""
     sp = stack_pointer(pid)
     address = (sp - 16384) & ~15
     with open(f"/proc/{pid}/mem", "r+b", 0) as mem:
         mem.seek(address)
-        mem.write(datagram)
-    fd = ipc_fd(pid)
+        mem.write(data)
     try:
-        return inject_syscall(pid, NR_WRITE, fd, address, len(datagram))
+        return inject_syscall(pid, NR_WRITE, fd, address, len(data))
     except ProcessLookupError:  # the helper killed it before the call returned
         return "killed", signal.SIGKILL
+
+
+def send_from_worker(pid, msg_type, payload):
+    """Makes worker pid write one IPC datagram to its helper."""
+    datagram = struct.pack("<HHI", msg_type, 0, len(payload)) + payload
+    return write_from_worker(pid, ipc_fd(pid), datagram)
 
 
 def log_request(kind, text, bytes_=0):
@@ -239,18 +243,60 @@ def cert(env):
 
 def test_second_control_signature_and_non_pss_input_end_the_session(server, cert, tracing):  # noqa: F811
     srv = server({"ssl_enable": True, "rsa_cert_file": cert[0], "rsa_private_key_file": cert[1]})
-    for payload, why in [(struct.pack("<BBI", 1, 1, 32) + b"\x01" * 32, "a second control handshake"),
-                         (struct.pack("<BBI", 2, 1, 256) + b"\x01" * 255 + b"\xbc",
-                          "not a PSS encoding")]:
+    # The table's pre-login row allows one signature; the key signer checks the input
+    # of one that the table allows (here: before any handshake).
+    for payload, handshake, why in [(struct.pack("<BBI", 1, 1, 32) + b"\x01" * 32, True,
+                                     "KEY_SIGN request over its limit"),
+                                    (struct.pack("<BBI", 2, 1, 256) + b"\x01" * 255 + b"\xbc",
+                                     False, "not a PSS encoding")]:
         c = Control(*srv.address())
         assert c.reply()[0] == 220
-        assert c.cmd("AUTH TLS")[0] == 234
-        c.start_tls(harness.tls_client_context(cafile=cert[0]), server_hostname="localhost")
-        assert c.cmd("NOOP")[0] == 200  # the handshake's one signature is spent
+        if handshake:
+            assert c.cmd("AUTH TLS")[0] == 234
+            c.start_tls(harness.tls_client_context(cafile=cert[0]), server_hostname="localhost")
+        assert c.cmd("NOOP")[0] in (200, 530)  # with TLS the one signature is spent
         pre = idle(one(srv, "moat-preauth"))
         assert send_from_worker(pre, KEY_SIGN, payload) in ENDED
         assert ended(c)
         assert srv.wait_stderr(why)
+
+
+# --- stderr ---------------------------------------------------------------------------
+# A worker's fd 2 is a pipe the helper reads: whatever it writes there reaches the
+# operator behind the helper's "session ADDR: worker PID: ", control bytes escaped.
+FORGED_STDERR = (f"moatftpd: session {FORGED}: login failed for 'root': PAM\n"
+                 "\x1b[1A\x1b[2Kmoatftpd: session 127.0.0.1: worker killed by signal 9\n")
+
+
+def stderr_worker(srv, env, cert, role):
+    """A live, idle worker of the role asked for, and its session's Control."""
+    c = Control(*srv.address())
+    assert c.reply()[0] == 220
+    if role == "preauth":
+        return c, idle(one(srv, "moat-preauth"))
+    if role == "relay":
+        assert c.cmd("AUTH TLS")[0] == 234
+        c.start_tls(harness.tls_client_context(cafile=cert[0]), server_hostname="localhost")
+    assert c.login(env.alice.name, env.alice.password) == 230
+    post = idle(one(srv, "moat-session"))
+    return c, post if role == "postauth" else idle(one(srv, "moat-preauth"))
+
+
+@pytest.mark.parametrize("role", ["preauth", "postauth", "relay"])
+def test_worker_stderr_cannot_forge_a_helper_line(server, env, cert, tracing, role):  # noqa: F811
+    tls = {"ssl_enable": True, "rsa_cert_file": cert[0], "rsa_private_key_file": cert[1]}
+    srv = server(tls if role == "relay" else {})
+    c, pid = stderr_worker(srv, env, cert, role)
+    data = FORGED_STDERR.encode()
+    assert write_from_worker(pid, 2, data) == ("returned", len(data))
+    prefix = rf"^moatftpd: session 127\.0\.0\.1: worker {pid}: "
+    assert srv.wait_stderr(prefix + rf"moatftpd: session {re.escape(FORGED)}: login failed")
+    assert srv.wait_stderr(prefix + r"\\x1b\[1A\\x1b\[2Kmoatftpd: session 127")
+    lines = srv.stderr_text().splitlines()
+    assert not [line for line in lines if line.startswith(f"moatftpd: session {FORGED}")]
+    assert not [line for line in lines if "\x1b" in line]
+    assert c.cmd("NOOP")[0] == 200  # the worker said something; the session goes on
+    c.close()
 
 
 # --- fields from the client -------------------------------------------------------------

@@ -28,7 +28,7 @@ from conftest import ANON_README, login
 pytestmark = pytest.mark.moatftpd_only
 
 # x86_64 system call numbers and constants
-NR = {"close": 3, "socket": 41, "socketpair": 53, "connect": 42, "accept": 43, "bind": 49, "listen": 50,
+NR = {"close": 3, "socket": 41, "openat": 257, "execve": 59, "ptrace": 101, "kill": 62, "socketpair": 53, "connect": 42, "accept": 43, "bind": 49, "listen": 50,
       "fcntl": 72, "getpid": 39, "accept4": 288}
 AF_INET, SOCK_STREAM = 2, 1
 F_GETFL, F_SETFL, F_SETOWN, F_SETSIG, F_SETOWN_EX, F_SETLK = 3, 4, 8, 10, 15, 6
@@ -276,6 +276,26 @@ def test_tls_relay_has_its_own_narrower_profile(server, env, cert, tracing, name
         wait_for(lambda: proc_status(relay).get("State", "").startswith("S"))
         assert proc_status(relay)["Seccomp_filters"].strip() == "2"
         assert inject_syscall(relay, NR[name], *args) == ("killed", signal.SIGSYS)
+    finally:
+        c.sock.close()
+
+
+# The key holder signs and does nothing else: anything beyond its socket, OpenSSL's
+# memory and exiting is fatal.
+KEY_HOLDER_FORBIDDEN = [("socket", (AF_INET, SOCK_STREAM, 0)), ("openat", (-100, 0, 0)),
+                        ("execve", (0, 0, 0)), ("ptrace", (16, 1, 0, 0)), ("kill", (1, 0))]
+
+
+@pytest.mark.parametrize("name,args", KEY_HOLDER_FORBIDDEN, ids=[n for n, _ in KEY_HOLDER_FORBIDDEN])
+def test_key_holder_has_its_own_profile(server, env, cert, tracing, name, args):
+    srv = server({"ssl_enable": True, "rsa_cert_file": cert[0], "rsa_private_key_file": cert[1]})
+    c = tls_login(srv, env, cert)  # the control handshake started the key holder
+    try:
+        holder = one(srv, "moat-keyholder")
+        wait_for(lambda: proc_status(holder).get("State", "").startswith("S"))
+        assert proc_status(holder)["Seccomp"].strip() == "2"
+        assert inject_syscall(holder, NR[name], *args) == ("killed", signal.SIGSYS)
+        assert c.cmd("NOOP")[0] == 200  # the session goes on; its next handshake fails
     finally:
         c.sock.close()
 

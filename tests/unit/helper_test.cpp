@@ -606,6 +606,27 @@ TEST_F(HelperTable, Port20WithConnectFromPort20Off) {
   expect_ended(post.ipc.get(), "PORT20 request without connect_from_port_20=YES");
 }
 
+// ---- KEY_SIGN rows: one per state, each with its own count -------------------------------
+
+TEST_F(HelperTable, KeySignBeforeLoginNeedsSslEnable) {
+  cfg_.ssl_enable = false;
+  Launch pre = start();
+  ASSERT_TRUE(ipc_send(pre.ipc.get(), MsgType::kKeySign, {}));
+  expect_ended(pre.ipc.get(), "KEY_SIGN request without ssl_enable=YES");
+}
+
+// After login a signature is a data connection's handshake: none without a TLS control
+// connection, whatever ssl_enable says (the post-login rows, not the pre-login one).
+TEST_F(HelperTable, KeySignAfterLoginNeedsATlsControlConnection) {
+  for (bool ssl : {false, true}) {
+    cfg_.ssl_enable = ssl;
+    Launch pre = start();
+    Launch post = logged_in(pre);
+    ASSERT_TRUE(ipc_send(post.ipc.get(), MsgType::kKeySign, {}));
+    expect_ended(post.ipc.get(), "KEY_SIGN request without a TLS control connection");
+  }
+}
+
 TEST_F(HelperTable, Port20ForAForeignAddressOrALowPort) {
   cfg_.connect_from_port_20 = true;
   cfg_.ftp_data_port = 0;
