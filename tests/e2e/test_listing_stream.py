@@ -16,6 +16,7 @@ import pytest
 import harness
 from conftest import BASE_OPTIONS
 from harness import wait_for
+from test_throttle import throttle
 from test_transfer_end import TCP_WMEM
 
 ENTRIES = 4000
@@ -106,4 +107,23 @@ def list_while_reading_nothing(srv, env, big_dir):
     # only as their chunk is produced.
     assert 0 < len(listed) < ENTRIES
     assert not holds_directory(srv, big_dir[1])
+    ftp.quit()
+
+
+@pytest.mark.moatftpd_only
+def test_throttled_listing_arrives_whole(server, env, tmpdir_e2e):
+    """With mod_throttle loaded a listing of several chunks arrives whole and in
+    order (mod_throttle leaves listings unlimited, as vsftpd does)."""
+    root = harness.make_dir(os.path.join(tmpdir_e2e, "anon"), 0o755)
+    for i in range(1000):
+        open(os.path.join(root, f"{NAME}{i:05d}"), "wb").close()
+    rate = 1_000_000
+    srv = server(throttle(anon_root=root, anon_max_rate=rate, **BASE_OPTIONS))
+    ftp = srv.connect()
+    ftp.login("anonymous", "x@example.org")
+    lines = []
+    ftp.retrlines("LIST", lines.append)
+    assert [line.rsplit(" ", 1)[1] for line in lines] == [f"{NAME}{i:05d}" for i in range(1000)]
+    size = sum(len(line) + 2 for line in lines)
+    assert size > 2 * 64 * 1024
     ftp.quit()
