@@ -11,7 +11,7 @@
 #include <charconv>
 #include <cerrno>
 #include <climits>
-#include <cstdio>
+#include <cstring>
 #include <memory>
 #include <vector>
 
@@ -219,7 +219,8 @@ class ListStream::Lister {
     std::string path;
     std::string prefix;  // NLST shows names under it
     DirPtr dir;          // open while its entries are stat'ed
-    std::vector<std::string> names;
+    std::vector<char> arena;               // the names, each NUL-terminated
+    std::vector<std::string_view> names;   // into arena, sorted
     size_t next = 0;
     std::vector<std::string> subdirs;  // -R: real directories among the names, in order
     size_t next_sub = 0;
@@ -279,11 +280,18 @@ class ListStream::Lister {
 
   // Reads and sorts the names a directory shows; nothing is stat'ed yet.
   Status open_frame(const std::string& path, std::string prefix, int depth) {
-    Frame f{path, std::move(prefix), DirPtr(opendir(path.c_str())), {}, 0, {}, 0, depth};
+    Frame f{path, std::move(prefix), DirPtr(opendir(path.c_str())), {}, {}, 0, {}, 0, depth};
     if (!f.dir) return fail(errno_text(errno));
-    while (const dirent* d = readdir(f.dir.get()))
-      if (filter_.matches(d->d_name)) f.names.emplace_back(d->d_name);
-    std::sort(f.names.begin(), f.names.end());
+    std::vector<std::pair<size_t, size_t>> spans;  // offset, length: the arena still grows
+    while (const dirent* d = readdir(f.dir.get())) {
+      if (!filter_.matches(d->d_name)) continue;
+      size_t len = strlen(d->d_name);
+      spans.emplace_back(f.arena.size(), len);
+      f.arena.insert(f.arena.end(), d->d_name, d->d_name + len + 1);
+    }
+    f.names.reserve(spans.size());
+    for (auto [offset, len] : spans) f.names.emplace_back(f.arena.data() + offset, len);
+    std::sort(f.names.begin(), f.names.end());  // views: no string moves while sorting
     frames_.push_back(std::move(f));
     return Ok{};
   }
@@ -303,16 +311,17 @@ class ListStream::Lister {
 
   // lstat for LIST/NLST; MLSD describes what a link points to and falls back to the
   // link itself when it dangles. An entry that vanished since readdir is left out.
-  void emit(Frame& f, const std::string& name, std::string& out) {
+  void emit(Frame& f, std::string_view name, std::string& out) {
     int dfd = dirfd(f.dir.get());
+    const char* cname = name.data();  // NUL-terminated in the arena
     struct stat st {};
-    if (fstatat(dfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return;
-    if (recursing() && S_ISDIR(st.st_mode)) f.subdirs.push_back(name);
+    if (fstatat(dfd, cname, &st, AT_SYMLINK_NOFOLLOW) != 0) return;
+    if (recursing() && S_ISDIR(st.st_mode)) f.subdirs.emplace_back(name);
     std::string link;
-    if (S_ISLNK(st.st_mode) && req_.kind == ListKind::kLong) link = read_link(dfd, name.c_str());
+    if (S_ISLNK(st.st_mode) && req_.kind == ListKind::kLong) link = read_link(dfd, cname);
     struct stat target {};
     if (S_ISLNK(st.st_mode) && req_.kind == ListKind::kMlsd &&
-        fstatat(dfd, name.c_str(), &target, 0) == 0)
+        fstatat(dfd, cname, &target, 0) == 0)
       st = target;
     append_line(out, st, name, link, f.prefix);
   }
@@ -457,10 +466,11 @@ std::string time_mdtm(time_t t) {
   int year = tm.tm_year + 1900;
   if (year < 0) return "00000101000000";
   if (year > 9999) return "99991231235959";
-  char buf[32];
-  snprintf(buf, sizeof buf, "%04d%02d%02d%02d%02d%02d", year, tm.tm_mon + 1, tm.tm_mday,
-           tm.tm_hour, tm.tm_min, tm.tm_sec);
-  return buf;
+  std::string out;
+  out.reserve(14);
+  append_number(out, static_cast<unsigned>(year), 4, '0');  // no printf: MLSD does this per entry
+  for (int v : {tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec}) append_two_digits(out, v);
+  return out;
 }
 
 Result<time_t> parse_mdtm(std::string_view s) {
