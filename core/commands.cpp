@@ -461,11 +461,11 @@ void list(Session& s, const std::string& arg, ListKind kind) {
   req.mlsx = {s.cfg.hide_ids, s.st.write_enable, getuid()};
   req.force_dot_files = s.cfg.force_dot_files;
   req.recurse_enable = s.cfg.ls_recurse_enable;
-  auto out = list_build(req);
-  if (!out) return s.reply(kind == ListKind::kMlsd ? 501 : 550, "Failed to open directory.");
+  auto listing = ListStream::open(std::move(req));
+  if (!listing) return s.reply(kind == ListKind::kMlsd ? 501 : 550, "Failed to open directory.");
   TransferSpec spec;
   spec.kind = TransferSpec::kSendBuffer;
-  spec.buffer = std::move(*out);
+  spec.listing = std::move(*listing);
   spec.opening = "Here comes the directory listing.";
   spec.complete = "Directory send OK.";
   s.start_transfer(std::move(spec));

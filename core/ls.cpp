@@ -8,9 +8,10 @@
 #include <fnmatch.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cerrno>
 #include <climits>
-#include <cstdio>
+#include <cstring>
 #include <memory>
 #include <vector>
 
@@ -43,8 +44,8 @@ char exec_char(mode_t m, mode_t x_bit, mode_t special_bit, char special) {
   return x ? special : static_cast<char>(special - 'a' + 'A');
 }
 
-std::string mode_string(mode_t m) {
-  std::string s(10, '-');
+void append_mode(std::string& out, mode_t m) {
+  char s[10];
   s[0] = file_type_char(m);
   s[1] = (m & S_IRUSR) ? 'r' : '-';
   s[2] = (m & S_IWUSR) ? 'w' : '-';
@@ -55,23 +56,53 @@ std::string mode_string(mode_t m) {
   s[7] = (m & S_IROTH) ? 'r' : '-';
   s[8] = (m & S_IWOTH) ? 'w' : '-';
   s[9] = exec_char(m, S_IXOTH, S_ISVTX, 't');
-  return s;
+  out.append(s, sizeof s);
 }
 
-std::string ls_date(time_t t, const ListFormat& fmt) {
+// Decimal numbers without printf: a listing formats several per entry.
+// width > 0 pads on the left (right-aligned), width < 0 on the right.
+void append_number(std::string& out, unsigned long long v, int width = 0, char pad = ' ') {
+  char buf[24];
+  auto end = std::to_chars(buf, buf + sizeof buf, v).ptr;
+  size_t len = static_cast<size_t>(end - buf);
+  size_t w = static_cast<size_t>(width < 0 ? -width : width);
+  if (width > 0 && len < w) out.append(w - len, pad);
+  out.append(buf, len);
+  if (width < 0 && len < w) out.append(w - len, pad);
+}
+
+void append_two_digits(std::string& out, int v) { append_number(out, static_cast<unsigned>(v), 2, '0'); }
+
+// "Nov 21 19:52" for a recent time, "Nov 21  2025" otherwise.
+void append_ls_date(std::string& out, time_t t, const ListFormat& fmt) {
   time_t now = fmt.now ? fmt.now : time(nullptr);
   struct tm tm {};
   bool ok = fmt.use_localtime ? localtime_r(&t, &tm) != nullptr : gmtime_r(&t, &tm) != nullptr;
-  if (!ok || tm.tm_mon < 0 || tm.tm_mon > 11) return "Jan 01  1970";
-  bool recent = t > now - kSixMonths && t <= now + kFutureSlack;
-  char buf[64];
-  if (recent)
-    snprintf(buf, sizeof buf, "%s %02d %02d:%02d", kMonths[tm.tm_mon], tm.tm_mday, tm.tm_hour,
-             tm.tm_min);
+  if (!ok || tm.tm_mon < 0 || tm.tm_mon > 11) {
+    out += "Jan 01  1970";
+    return;
+  }
+  out.append(kMonths[tm.tm_mon], 3).append(1, ' ');
+  append_two_digits(out, tm.tm_mday);
+  if (t > now - kSixMonths && t <= now + kFutureSlack) {
+    out += ' ';
+    append_two_digits(out, tm.tm_hour);
+    out += ':';
+    append_two_digits(out, tm.tm_min);
+  } else if (tm.tm_year + 1900 < 0) {
+    out += "  -";
+    append_number(out, static_cast<unsigned>(-(tm.tm_year + 1900)));
+  } else {
+    out += "  ";
+    append_number(out, static_cast<unsigned>(tm.tm_year + 1900));
+  }
+}
+
+void append_id(std::string& out, unsigned id, bool hide) {
+  if (hide)
+    out += "ftp     ";
   else
-    snprintf(buf, sizeof buf, "%s %02d  %d", kMonths[tm.tm_mon], tm.tm_mday,
-             tm.tm_year + 1900);
-  return buf;
+    append_number(out, id, -8);
 }
 
 // Permission bits that apply to `uid`: owner's if it owns the file, else other's.
@@ -87,22 +118,21 @@ Access access_for(const struct stat& st, uid_t uid) {
 }
 
 // RFC 3659 section 7.5.5 perm letters, alphabetical.
-std::string perm_fact(const struct stat& st, const MlsxFormat& fmt) {
+void append_perm_fact(std::string& p, const struct stat& st, const MlsxFormat& fmt) {
   Access a = access_for(st, fmt.uid);
   bool can_write = fmt.write_enable && a.w;
-  std::string p;
   if (S_ISDIR(st.st_mode)) {
     if (can_write) p += "cd";
     if (a.x) p += 'e';
     if (can_write) p += 'f';
     if (a.r) p += 'l';
     if (can_write) p += "mp";
-    return p;
+    return;
   }
   if (can_write) p += "adf";
   if (a.r) p += 'r';
   if (can_write) p += 'w';
-  return p;
+  return;
 }
 
 std::string_view mlsx_type(mode_t m) {
@@ -132,52 +162,84 @@ struct DirCloser {
 };
 using DirPtr = std::unique_ptr<DIR, DirCloser>;
 
-struct Entry {
-  std::string name;
-  struct stat st {};
-  std::string link;    // readlink text (LIST only)
-  bool is_dir = false;  // a real directory, not a symlink to one: recursion target
-};
-
 // Which entries of a directory a listing shows.
 struct EntryFilter {
   bool show_dots = false;
   std::string pattern;  // fnmatch glob, empty for all
   const std::function<bool(std::string_view)>* hidden = nullptr;  // hide_file
-  bool matches(const std::string& name) const {
-    if (name.empty() || is_dot_or_dotdot(name) || has_line_break(name)) return false;
-    if (hidden && *hidden && (*hidden)(name)) return false;
-    if (!pattern.empty())
-      return fnmatch(pattern.c_str(), name.c_str(), show_dots ? 0 : FNM_PERIOD) == 0;
-    return show_dots || name.front() != '.';
+  bool matches(const char* name) const {
+    std::string_view n(name);
+    if (n.empty() || is_dot_or_dotdot(n) || has_line_break(n)) return false;
+    if (hidden && *hidden && (*hidden)(n)) return false;
+    if (!pattern.empty()) return fnmatch(pattern.c_str(), name, show_dots ? 0 : FNM_PERIOD) == 0;
+    return show_dots || n.front() != '.';
   }
 };
 
-// Builds the payload of one LIST/NLST/MLSD request, appending to out_.
-class Lister {
- public:
-  explicit Lister(const ListRequest& req) : req_(req) {}
+std::string read_link(int dfd, const char* name) {
+  char buf[PATH_MAX];
+  ssize_t n = readlinkat(dfd, name, buf, sizeof buf);
+  if (n <= 0) return "";
+  return std::string(buf, static_cast<size_t>(n));
+}
 
-  Result<std::string> run() {
+}  // namespace
+
+// Produces one LIST/NLST/MLSD payload. Each directory being listed is a Frame: its
+// names, read and sorted when it is opened, are stat'ed and formatted one at a time;
+// with -R its subdirectories follow, depth first, once all its lines are out.
+class ListStream::Lister {
+ public:
+  explicit Lister(ListRequest req) : req_(std::move(req)) {
+    if (!req_.fmt.now) req_.fmt.now = time(nullptr);  // once, not per entry
+  }
+
+  Status open() {
     std::string path = req_.args.path.empty() ? "." : req_.args.path;
     // A line break would forge lines in the listing: such names are never shown.
     if (has_line_break(path)) return fail(errno_text(ENOENT));
     struct stat st {};
-    if (stat(path.c_str(), &st) == 0) return list_existing(path, st);
+    if (stat(path.c_str(), &st) == 0) return open_existing(path, st);
     int err = errno;
-    if (lstat(path.c_str(), &st) == 0) return list_existing(path, st);  // dangling link
-    if (req_.kind != ListKind::kMlsd && has_glob(last_component(path))) return list_glob(path);
+    if (lstat(path.c_str(), &st) == 0) return open_existing(path, st);  // dangling link
+    if (req_.kind != ListKind::kMlsd && has_glob(last_component(path))) return open_glob(path);
     return fail(errno_text(err));
   }
 
+  bool fill(std::string& out, size_t want) {
+    size_t target = out.size() + want;
+    out += pending_;
+    pending_.clear();
+    while (out.size() < target && !frames_.empty()) step(out);
+    return !frames_.empty();
+  }
+
  private:
-  const ListRequest& req_;
-  std::string out_;
+  struct Frame {
+    std::string path;
+    std::string prefix;  // NLST shows names under it
+    DirPtr dir;          // open while its entries are stat'ed
+    std::vector<char> arena;               // the names, each NUL-terminated
+    std::vector<std::string_view> names;   // into arena, sorted
+    size_t next = 0;
+    std::vector<std::string> subdirs;  // -R: real directories among the names, in order
+    size_t next_sub = 0;
+    int depth = 0;
+  };
+
+  ListRequest req_;
+  EntryFilter filter_;
+  std::string pending_;  // lines known at open(): MLSD's cdir, a single entry
+  std::vector<Frame> frames_;
 
   bool show_dots() const { return req_.args.all || req_.force_dot_files; }
 
-  EntryFilter entry_filter(std::string pattern) const {
-    return EntryFilter{show_dots(), std::move(pattern), &req_.hidden};
+  void set_filter(std::string pattern) {
+    filter_ = EntryFilter{show_dots(), std::move(pattern), &req_.hidden};
+  }
+
+  bool recursing() const {
+    return req_.args.recursive && req_.recurse_enable && req_.kind != ListKind::kMlsd;
   }
 
   static std::string_view last_component(std::string_view p) {
@@ -185,130 +247,121 @@ class Lister {
     return slash == p.npos ? p : p.substr(slash + 1);
   }
 
-  Result<std::string> list_existing(const std::string& path, const struct stat& st) {
+  Status open_existing(const std::string& path, const struct stat& st) {
+    set_filter("");
     if (req_.kind == ListKind::kMlsd) {
       if (!S_ISDIR(st.st_mode)) return fail(errno_text(ENOTDIR));
-      return list_top_dir(path, entry_filter(""), "");
+      struct stat cdir {};
+      if (stat(path.c_str(), &cdir) != 0) return fail(errno_text(errno));
+      append_mlsx_line(pending_, cdir, ".", "cdir", req_.mlsx);
+      return open_frame(path, "", 0);
     }
-    if (S_ISDIR(st.st_mode) && !req_.args.directory) {
-      std::string prefix = path == "." ? "" : join_path(path, "");
-      return list_top_dir(path, entry_filter(""), prefix);
-    }
-    return list_single(path);
+    if (S_ISDIR(st.st_mode) && !req_.args.directory)
+      return open_frame(path, path == "." ? "" : join_path(path, ""), 0);
+    return open_single(path);
   }
 
   // LIST/NLST of a file, or of a directory with -d: the entry itself, named as given.
-  Result<std::string> list_single(const std::string& path) {
-    Entry e;
-    e.name = path;
-    if (lstat(path.c_str(), &e.st) != 0) return fail(errno_text(errno));
-    if (S_ISLNK(e.st.st_mode)) e.link = read_link(AT_FDCWD, path);
-    append_entry(e, "");
-    return std::move(out_);
-  }
-
-  Result<std::string> list_glob(const std::string& path) {
-    size_t slash = path.rfind('/');
-    std::string dir = slash == std::string::npos ? "." : path.substr(0, slash == 0 ? 1 : slash);
-    std::string prefix = slash == std::string::npos ? "" : path.substr(0, slash + 1);
-    EntryFilter filter = entry_filter(path.substr(slash == std::string::npos ? 0 : slash + 1));
-    auto entries = read_dir(dir, filter);
-    if (!entries) return fail(entries.error());
-    for (const Entry& e : *entries) append_entry(e, prefix);
-    return std::move(out_);
-  }
-
-  Result<std::string> list_top_dir(const std::string& path, const EntryFilter& filter,
-                                   const std::string& prefix) {
-    if (req_.kind == ListKind::kMlsd) {
-      Status s = append_cdir(path);
-      if (!s) return fail(s.error());
-    }
-    auto entries = read_dir(path, filter);
-    if (!entries) return fail(entries.error());
-    for (const Entry& e : *entries) append_entry(e, prefix);
-    if (recursing()) recurse(path, *entries, filter, 1);
-    return std::move(out_);
-  }
-
-  bool recursing() const {
-    return req_.args.recursive && req_.recurse_enable && req_.kind != ListKind::kMlsd;
-  }
-
-  // ls -R: each subdirectory's listing under a "\r\n./sub:\r\n" header, depth first.
-  void recurse(const std::string& path, const std::vector<Entry>& entries,
-               const EntryFilter& filter, int depth) {
-    if (depth > kMaxRecursion) return;
-    for (const Entry& e : entries) {
-      if (!e.is_dir) continue;
-      std::string sub = join_path(path, e.name);
-      auto children = read_dir(sub, filter);
-      if (!children) continue;  // unreadable subdirectory: skip it, as ls carries on
-      out_ += "\r\n" + sub + ":\r\n";
-      for (const Entry& c : *children) append_entry(c, "");
-      recurse(sub, *children, filter, depth + 1);
-    }
-  }
-
-  Status append_cdir(const std::string& path) {
+  Status open_single(const std::string& path) {
     struct stat st {};
-    if (stat(path.c_str(), &st) != 0) return fail(errno_text(errno));
-    out_ += mlsx_line(st, ".", "cdir", req_.mlsx);
+    if (lstat(path.c_str(), &st) != 0) return fail(errno_text(errno));
+    std::string link = S_ISLNK(st.st_mode) ? read_link(AT_FDCWD, path.c_str()) : "";
+    append_line(pending_, st, path, link, "");
     return Ok{};
   }
 
-  void append_entry(const Entry& e, std::string_view prefix) {
+  Status open_glob(const std::string& path) {
+    size_t slash = path.rfind('/');
+    std::string dir = slash == std::string::npos ? "." : path.substr(0, slash == 0 ? 1 : slash);
+    std::string prefix = slash == std::string::npos ? "" : path.substr(0, slash + 1);
+    set_filter(path.substr(slash == std::string::npos ? 0 : slash + 1));
+    return open_frame(dir, prefix, 0);
+  }
+
+  // Reads and sorts the names a directory shows; nothing is stat'ed yet.
+  Status open_frame(const std::string& path, std::string prefix, int depth) {
+    Frame f{path, std::move(prefix), DirPtr(opendir(path.c_str())), {}, {}, 0, {}, 0, depth};
+    if (!f.dir) return fail(errno_text(errno));
+    std::vector<std::pair<size_t, size_t>> spans;  // offset, length: the arena still grows
+    while (const dirent* d = readdir(f.dir.get())) {
+      if (!filter_.matches(d->d_name)) continue;
+      size_t len = strlen(d->d_name);
+      spans.emplace_back(f.arena.size(), len);
+      f.arena.insert(f.arena.end(), d->d_name, d->d_name + len + 1);
+    }
+    f.names.reserve(spans.size());
+    for (auto [offset, len] : spans) f.names.emplace_back(f.arena.data() + offset, len);
+    std::sort(f.names.begin(), f.names.end());  // views: no string moves while sorting
+    frames_.push_back(std::move(f));
+    return Ok{};
+  }
+
+  // One line, one subdirectory opened, or one directory finished.
+  void step(std::string& out) {
+    Frame& f = frames_.back();
+    if (f.next < f.names.size()) return emit(f, f.names[f.next++], out);
+    if (f.next_sub < f.subdirs.size() && f.depth < kMaxRecursion) {
+      std::string sub = join_path(f.path, f.subdirs[f.next_sub++]);
+      // An unreadable subdirectory is skipped, as ls carries on.
+      if (open_frame(sub, "", f.depth + 1)) out.append("\r\n").append(sub).append(":\r\n");
+      return;
+    }
+    frames_.pop_back();
+  }
+
+  // lstat for LIST/NLST; MLSD describes what a link points to and falls back to the
+  // link itself when it dangles. An entry that vanished since readdir is left out.
+  void emit(Frame& f, std::string_view name, std::string& out) {
+    int dfd = dirfd(f.dir.get());
+    const char* cname = name.data();  // NUL-terminated in the arena
+    struct stat st {};
+    if (fstatat(dfd, cname, &st, AT_SYMLINK_NOFOLLOW) != 0) return;
+    if (recursing() && S_ISDIR(st.st_mode)) f.subdirs.emplace_back(name);
+    std::string link;
+    if (S_ISLNK(st.st_mode) && req_.kind == ListKind::kLong) link = read_link(dfd, cname);
+    struct stat target {};
+    if (S_ISLNK(st.st_mode) && req_.kind == ListKind::kMlsd &&
+        fstatat(dfd, cname, &target, 0) == 0)
+      st = target;
+    append_line(out, st, name, link, f.prefix);
+  }
+
+  void append_line(std::string& out, const struct stat& st, std::string_view name,
+                   std::string_view link, std::string_view prefix) const {
     switch (req_.kind) {
       case ListKind::kLong:
-        out_ += ls_long_line(e.st, e.name, e.link, req_.fmt);
-        break;
+        return append_ls_long_line(out, st, name, link, req_.fmt);
       case ListKind::kNames:
-        out_.append(prefix).append(e.name).append("\r\n");
-        break;
+        out.append(prefix).append(name).append("\r\n");
+        return;
       case ListKind::kMlsd:
-        out_ += mlsx_line(e.st, e.name, "", req_.mlsx);
-        break;
+        return append_mlsx_line(out, st, name, "", req_.mlsx);
     }
-  }
-
-  static std::string read_link(int dfd, const std::string& name) {
-    char buf[PATH_MAX];
-    ssize_t n = readlinkat(dfd, name.c_str(), buf, sizeof buf);
-    if (n <= 0) return "";
-    return std::string(buf, static_cast<size_t>(n));
-  }
-
-  // Stats one entry: lstat for LIST/NLST; MLSD describes what a link points to
-  // and falls back to the link itself when it dangles.
-  bool stat_entry(int dfd, Entry& e) const {
-    if (fstatat(dfd, e.name.c_str(), &e.st, AT_SYMLINK_NOFOLLOW) != 0) return false;
-    e.is_dir = S_ISDIR(e.st.st_mode);
-    if (!S_ISLNK(e.st.st_mode)) return true;
-    if (req_.kind == ListKind::kLong) e.link = read_link(dfd, e.name);
-    struct stat target {};
-    if (req_.kind == ListKind::kMlsd && fstatat(dfd, e.name.c_str(), &target, 0) == 0)
-      e.st = target;
-    return true;
-  }
-
-  Result<std::vector<Entry>> read_dir(const std::string& path, const EntryFilter& filter) {
-    DirPtr dir(opendir(path.c_str()));
-    if (!dir) return fail(errno_text(errno));
-    int dfd = dirfd(dir.get());
-    std::vector<Entry> entries;
-    while (const dirent* d = readdir(dir.get())) {
-      Entry e;
-      e.name = d->d_name;
-      if (!filter.matches(e.name)) continue;
-      if (!stat_entry(dfd, e)) continue;  // vanished since readdir
-      entries.push_back(std::move(e));
-    }
-    std::sort(entries.begin(), entries.end(),
-              [](const Entry& a, const Entry& b) { return a.name < b.name; });
-    out_.reserve(out_.size() + entries.size() * 80);
-    return entries;
   }
 };
+
+ListStream::ListStream(std::unique_ptr<Lister> l) : lister_(std::move(l)) {}
+ListStream::~ListStream() = default;
+
+Result<std::unique_ptr<ListStream>> ListStream::open(ListRequest req) {
+  auto lister = std::make_unique<Lister>(std::move(req));
+  Status s = lister->open();
+  if (!s) return fail(s.error());
+  return std::unique_ptr<ListStream>(new ListStream(std::move(lister)));
+}
+
+bool ListStream::fill(std::string& out, size_t want) { return lister_->fill(out, want); }
+
+Result<std::string> list_build(const ListRequest& req) {
+  auto stream = ListStream::open(req);
+  if (!stream) return fail(stream.error());
+  std::string out;
+  while ((*stream)->fill(out, 64 * 1024)) {
+  }
+  return out;
+}
+
+namespace {
 
 bool all_digits(std::string_view s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
@@ -329,35 +382,64 @@ int days_in_month(int y, int m) {
 
 }  // namespace
 
+void append_ls_long_line(std::string& out, const struct stat& st, std::string_view name,
+                         std::string_view link_target, const ListFormat& fmt) {
+  append_mode(out, st.st_mode);
+  out += ' ';
+  append_number(out, st.st_nlink, 4);
+  out += ' ';
+  append_id(out, st.st_uid, fmt.hide_ids);
+  out += ' ';
+  append_id(out, st.st_gid, fmt.hide_ids);
+  out += ' ';
+  append_number(out, static_cast<unsigned long long>(st.st_size), 8);
+  out += ' ';
+  append_ls_date(out, st.st_mtime, fmt);
+  out.append(1, ' ').append(name);
+  if (S_ISLNK(st.st_mode) && !link_target.empty()) out.append(" -> ").append(link_target);
+  out.append("\r\n");
+}
+
 std::string ls_long_line(const struct stat& st, std::string_view name,
                          std::string_view link_target, const ListFormat& fmt) {
-  std::string owner = fmt.hide_ids ? "ftp" : std::to_string(st.st_uid);
-  std::string group = fmt.hide_ids ? "ftp" : std::to_string(st.st_gid);
-  char buf[192];
-  snprintf(buf, sizeof buf, "%s %4lu %-8s %-8s %8llu %s ", mode_string(st.st_mode).c_str(),
-           static_cast<unsigned long>(st.st_nlink), owner.c_str(), group.c_str(),
-           static_cast<unsigned long long>(st.st_size), ls_date(st.st_mtime, fmt).c_str());
-  std::string line(buf);
-  line.append(name);
-  if (S_ISLNK(st.st_mode) && !link_target.empty()) line.append(" -> ").append(link_target);
-  line.append("\r\n");
+  std::string line;
+  append_ls_long_line(line, st, name, link_target, fmt);
   return line;
+}
+
+void append_mlsx_line(std::string& out, const struct stat& st, std::string_view name,
+                      std::string_view type, const MlsxFormat& fmt) {
+  out.append("type=").append(type.empty() ? mlsx_type(st.st_mode) : type).append(";");
+  if (S_ISREG(st.st_mode)) {
+    out += "size=";
+    append_number(out, static_cast<unsigned long long>(st.st_size));
+    out += ';';
+  }
+  out.append("modify=").append(time_mdtm(st.st_mtime)).append(";");
+  if (!S_ISLNK(st.st_mode)) {
+    out += "perm=";
+    append_perm_fact(out, st, fmt);
+    out += ';';
+  }
+  char mode[16];
+  auto end = std::to_chars(mode, mode + sizeof mode, st.st_mode & 07777, 8).ptr;
+  size_t digits = static_cast<size_t>(end - mode);
+  out.append("unix.mode=0").append(digits < 3 ? 3 - digits : 0, '0').append(mode, digits);
+  out += ';';
+  if (!fmt.hide_ids) {
+    out += "unix.uid=";
+    append_number(out, st.st_uid);
+    out += ";unix.gid=";
+    append_number(out, st.st_gid);
+    out += ';';
+  }
+  out.append(1, ' ').append(name).append("\r\n");
 }
 
 std::string mlsx_line(const struct stat& st, std::string_view name, std::string_view type,
                       const MlsxFormat& fmt) {
-  std::string line = "type=";
-  line.append(type.empty() ? mlsx_type(st.st_mode) : type).append(";");
-  if (S_ISREG(st.st_mode)) line += "size=" + std::to_string(st.st_size) + ";";
-  line += "modify=" + time_mdtm(st.st_mtime) + ";";
-  if (!S_ISLNK(st.st_mode)) line += "perm=" + perm_fact(st, fmt) + ";";
-  char mode[16];
-  snprintf(mode, sizeof mode, "0%03o", static_cast<unsigned>(st.st_mode & 07777));
-  line += "unix.mode=" + std::string(mode) + ";";
-  if (!fmt.hide_ids)
-    line += "unix.uid=" + std::to_string(st.st_uid) + ";unix.gid=" + std::to_string(st.st_gid) +
-            ";";
-  line.append(" ").append(name).append("\r\n");
+  std::string line;
+  append_mlsx_line(line, st, name, type, fmt);
   return line;
 }
 
@@ -378,18 +460,17 @@ ListArgs parse_list_args(std::string_view arg) {
   return a;
 }
 
-Result<std::string> list_build(const ListRequest& req) { return Lister(req).run(); }
-
 std::string time_mdtm(time_t t) {
   struct tm tm {};
   if (!gmtime_r(&t, &tm)) return t < 0 ? "00000101000000" : "99991231235959";
   int year = tm.tm_year + 1900;
   if (year < 0) return "00000101000000";
   if (year > 9999) return "99991231235959";
-  char buf[32];
-  snprintf(buf, sizeof buf, "%04d%02d%02d%02d%02d%02d", year, tm.tm_mon + 1, tm.tm_mday,
-           tm.tm_hour, tm.tm_min, tm.tm_sec);
-  return buf;
+  std::string out;
+  out.reserve(14);
+  append_number(out, static_cast<unsigned>(year), 4, '0');  // no printf: MLSD does this per entry
+  for (int v : {tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec}) append_two_digits(out, v);
+  return out;
 }
 
 Result<time_t> parse_mdtm(std::string_view s) {

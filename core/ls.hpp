@@ -6,6 +6,7 @@
 
 #include <ctime>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -25,6 +26,10 @@ struct ListFormat {
 std::string ls_long_line(const struct stat& st, std::string_view name,
                          std::string_view link_target, const ListFormat& fmt);
 
+// The same, appended to `out` (a listing formats thousands).
+void append_ls_long_line(std::string& out, const struct stat& st, std::string_view name,
+                         std::string_view link_target, const ListFormat& fmt);
+
 // "type=file;size=1024;modify=20261121195200;perm=adfrw;unix.mode=0644;unix.uid=1000;
 //  unix.gid=1000; name\r\n". `type` overrides the type fact ("cdir", "pdir");
 // perm derives from st and the caller's uid/gid/groups via access(2)-like rules
@@ -36,6 +41,8 @@ struct MlsxFormat {
 };
 std::string mlsx_line(const struct stat& st, std::string_view name, std::string_view type,
                       const MlsxFormat& fmt);
+void append_mlsx_line(std::string& out, const struct stat& st, std::string_view name,
+                      std::string_view type, const MlsxFormat& fmt);
 
 // LIST/NLST arguments: leading "-" option words (a, l, R, d; others ignored as ls
 // does) and an optional path or glob pattern (*, ?, [..]) in the last component.
@@ -61,10 +68,31 @@ struct ListRequest {
   std::function<bool(std::string_view name)> hidden;
 };
 
-// Builds the whole listing of req.args.path (relative to the process cwd) as the
-// data-connection payload. A path that names a file lists that file. Entries are
-// sorted by name; "." and ".." omitted except MLSD's cdir. Errors when the path
-// does not exist or cannot be read.
+// The listing of req.args.path (relative to the process cwd) as the data-connection
+// payload, produced a chunk at a time as the data socket drains. A path that names a
+// file lists that file. Entries are sorted by name; "." and ".." omitted except MLSD's
+// cdir. open() checks the path and reads the directory's names (cheap: getdents
+// only), so that a bad path is refused before any data moves; each entry is stat'ed
+// and formatted only when its chunk is produced, and -R reads a subdirectory only
+// when the listing reaches it.
+class ListStream {
+ public:
+  // Errors when the path does not exist or cannot be read.
+  static Result<std::unique_ptr<ListStream>> open(ListRequest req);
+  ~ListStream();
+  ListStream(const ListStream&) = delete;
+  ListStream& operator=(const ListStream&) = delete;
+  // Appends lines to `out` until it has grown by at least `want` bytes or the
+  // listing ends. Returns whether more is to come.
+  bool fill(std::string& out, size_t want);
+
+ private:
+  class Lister;
+  explicit ListStream(std::unique_ptr<Lister> l);
+  std::unique_ptr<Lister> lister_;
+};
+
+// The whole listing at once (STAT, MLST-like callers, tests).
 Result<std::string> list_build(const ListRequest& req);
 
 // YYYYMMDDHHMMSS in UTC, as MDTM and the modify fact use.

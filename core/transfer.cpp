@@ -26,6 +26,7 @@ namespace moat {
 namespace {
 
 constexpr size_t kAsciiChunk = 64 * 1024;
+constexpr size_t kListChunk = 64 * 1024;
 constexpr size_t kMaxSingleWrite = 4 * 1024 * 1024;
 constexpr size_t kMaxSingleRead = 1024 * 1024;
 constexpr uint64_t kPumpBytes = 8 << 20;  // per wake-up, so commands (ABOR) get their turn
@@ -188,7 +189,8 @@ void Transfer::begin_io() {
     case TransferSpec::kSendBuffer:
       evbuffer_add(out, spec_.buffer.data(), spec_.buffer.size());
       bytes_ = spec_.buffer.size();
-      queued_all_ = true;
+      queued_all_ = !spec_.listing;
+      if (spec_.listing) fill_listing();
       break;
     case TransferSpec::kSendFile:
       remaining_ = spec_.length;
@@ -226,7 +228,20 @@ uint64_t Transfer::bytes() const {
   return bytes_ - evbuffer_get_length(bufferevent_get_output(bev_));  // moved, not queued
 }
 
+// A listing is produced as the socket drains, like ASCII: the first lines leave
+// while later entries are still to be stat'ed, and a large directory never sits
+// whole in memory.
+void Transfer::fill_listing() {
+  std::string chunk;
+  chunk.reserve(kListChunk + 4096);
+  queued_all_ = !spec_.listing->fill(chunk, kListChunk);
+  if (queued_all_) spec_.listing.reset();  // closes its directories now
+  bytes_ += chunk.size();
+  evbuffer_add(bufferevent_get_output(bev_), chunk.data(), chunk.size());
+}
+
 void Transfer::fill_output() {
+  if (spec_.listing) return fill_listing();
   if (remaining_ == 0) {
     queued_all_ = true;
     return;

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // One transfer over an established data connection, on libevent bufferevents:
-// a buffer (listings), a file out (RETR, sendfile when binary) or a file in (STOR).
+// a listing, a file out (RETR, sendfile when binary) or a file in (STOR).
 #pragma once
 
 #include <event2/buffer.h>
@@ -13,6 +13,7 @@
 #include <memory>
 #include <string>
 
+#include "core/ls.hpp"
 #include "core/tls.hpp"
 #include "core/upload.hpp"
 #include "core/upload_sink.hpp"
@@ -22,7 +23,8 @@ namespace moat {
 
 struct TransferSpec {
   enum Kind { kSendBuffer, kSendFile, kRecvFile } kind = kSendBuffer;
-  std::string buffer;  // kSendBuffer
+  std::string buffer;  // kSendBuffer: sent first
+  std::unique_ptr<ListStream> listing;  // kSendBuffer: then this, a chunk per drain
   UniqueFd file;       // kSendFile, kRecvFile
   uint64_t length = 0; // kSendFile: bytes to send from the file's current offset
   bool ascii = false;
@@ -72,6 +74,7 @@ class Transfer {
   void read_through_bufferevent();
   void finish_upload();
   void fill_output();
+  void fill_listing();
   uint64_t piece_size() const;
   uint64_t tick_bytes() const;
   bool drain_input();

@@ -619,5 +619,53 @@ TEST_F(LsBuild, TenThousandEntriesSorted) {
   EXPECT_EQ(lines(*mlsd).size(), 10001u);
 }
 
+// The producer behind a data connection: chunks of about the size asked for, which
+// put together are the whole listing, and entries are stat'ed only when their chunk
+// is produced (files removed after the first chunk are left out), so the first
+// bytes can leave before the directory has been worked through.
+TEST_F(LsBuild, StreamsInChunksAndStatsLazily) {
+  make_dir("many");
+  for (int i = 0; i < 2000; ++i) write_file("many/f" + std::to_string(10000 + i), "", 0644);
+  for (ListKind kind : {ListKind::kLong, ListKind::kNames, ListKind::kMlsd}) {
+    std::string whole = build(request(kind, "many"));
+    auto stream = ListStream::open(request(kind, "many"));
+    ASSERT_TRUE(stream.ok());
+    std::string joined;
+    int chunks = 0;
+    for (bool more = true; more; ++chunks) {
+      std::string chunk;
+      more = (*stream)->fill(chunk, 4096);
+      EXPECT_TRUE(!more || chunk.size() >= 4096);
+      EXPECT_LT(chunk.size(), 4096u + 200u);  // it stops at the first line past the mark
+      joined += chunk;
+    }
+    EXPECT_EQ(joined, whole);
+    EXPECT_GT(chunks, 3);
+  }
+  auto stream = ListStream::open(request(ListKind::kLong, "many"));
+  ASSERT_TRUE(stream.ok());
+  std::string first;
+  ASSERT_TRUE((*stream)->fill(first, 4096));
+  for (int i = 0; i < 2000; ++i) unlink(("many/f" + std::to_string(10000 + i)).c_str());
+  std::string rest;
+  while ((*stream)->fill(rest, 4096)) {
+  }
+  EXPECT_TRUE(rest.empty()) << rest.substr(0, 200);
+}
+
+// -R reads a subdirectory only when the listing reaches it, and in order.
+TEST_F(LsBuild, StreamedRecursionMatchesWholeListing) {
+  ListRequest r = request(ListKind::kLong, "-R");
+  r.recurse_enable = true;
+  std::string whole = build(r);
+  EXPECT_NE(whole.find("\r\n./sub/sub2:\r\n"), std::string::npos) << whole;
+  auto stream = ListStream::open(r);
+  ASSERT_TRUE(stream.ok());
+  std::string joined;
+  while ((*stream)->fill(joined, 1)) {
+  }
+  EXPECT_EQ(joined, whole);
+}
+
 }  // namespace
 }  // namespace moat
