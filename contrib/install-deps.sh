@@ -7,14 +7,15 @@ set -euo pipefail
 # The one list of build and test dependencies (quickstart.sh and run-suite.sh call this).
 # clang builds the libFuzzer targets; libclang-rt-dev holds libFuzzer itself and clang's
 # sanitizer runtimes, which clang only recommends. fail2ban: fail2ban-regex tests
-# contrib's filter (its service is not started by the tests).
+# contrib's filter (its service is not started by the tests). haproxy: the PROXY
+# protocol e2e test runs one in front of moatftpd (its service is not used either).
 readonly PACKAGES=(
   build-essential autoconf automake autoconf-archive libtool pkg-config
   libevent-dev libssl-dev libseccomp-dev libpam0g-dev libwrap0-dev
   libgtest-dev cmake
   python3 python3-pytest curl lftp iproute2 openssl
   clang libclang-rt-dev libpam-wrapper util-linux
-  fail2ban
+  fail2ban haproxy
 )
 
 is_installed() {

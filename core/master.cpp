@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // The master: a single-threaded libevent loop that accepts, forks a session helper
 // per connection, reaps children, reloads on SIGHUP and stops on SIGTERM. It never
-// reads a byte from a client.
+// reads a byte from a client (a trusted balancer's PROXY header: core/master_proxy.cpp).
 #include "core/master.hpp"
 
 #include <arpa/inet.h>
@@ -22,6 +22,7 @@
 
 #include "core/ftpcmd.hpp"
 #include "core/master_accept.hpp"
+#include "core/master_proxy.hpp"
 #include "core/master_sessions.hpp"
 #include "core/module_host.hpp"
 #include "core/modules.hpp"
@@ -121,6 +122,7 @@ class Master {
   std::unique_ptr<event_base, EventBaseFree> base_;
   std::vector<ListenSocket> listeners_;  // until the event loop's Acceptor takes them
   std::unique_ptr<Acceptor> acceptor_;
+  std::unique_ptr<ProxyGate> proxy_gate_;  // PROXY headers from proxy_protocol_from
   RefusalLog refusals_;
   std::vector<EventPtr> signals_;
   std::shared_ptr<ModuleRegistry> modules_;  // loaded and initialised once, before any fork
@@ -281,7 +283,11 @@ int Master::run() {
   auto admit = [this](UniqueFd client, const sockaddr_storage& peer, bool implicit_tls) {
     this->admit(std::move(client), peer, implicit_tls);
   };
-  acceptor_ = std::make_unique<Acceptor>(base_.get(), std::move(listeners_), admit, refusals_);
+  proxy_gate_ = std::make_unique<ProxyGate>(base_.get(), admit);
+  auto accepted = [this](UniqueFd client, const sockaddr_storage& peer, bool implicit_tls) {
+    proxy_gate_->take(std::move(client), peer, implicit_tls, ctx_->proxy_from);
+  };
+  acceptor_ = std::make_unique<Acceptor>(base_.get(), std::move(listeners_), accepted, refusals_);
   auto signal_cb = [](evutil_socket_t sig, short, void* self) {
     static_cast<Master*>(self)->on_signal(sig);
   };

@@ -208,6 +208,9 @@ Result<std::shared_ptr<const ServerContext>> server_prepare(Config cfg, bool wit
   }
   if (auto st = read_email_lists(*ctx); !st) return fail(st.error());
   if (auto st = parse_filters(*ctx); !st) return fail(st.error());
+  auto proxy_from = AddressList::parse(c.proxy_protocol_from);
+  if (!proxy_from) return fail("proxy_protocol_from: " + proxy_from.error());
+  ctx->proxy_from = std::move(*proxy_from);
   if (!c.pasv_address.empty()) {
     auto a = resolve_pasv_address(c);
     if (!a) return fail(a.error());

@@ -10,6 +10,7 @@
 #include <set>
 #include <string>
 
+#include "core/address_list.hpp"
 #include "core/config.hpp"
 #include "core/filter.hpp"
 #include "core/util.hpp"
@@ -29,6 +30,7 @@ struct ServerContext {
   FilterPattern deny_file;              // parsed deny_file (empty: none)
   FilterPattern hide_file;              // parsed hide_file (empty: none)
   std::optional<in_addr> pasv_address;  // pasv_address, resolved
+  AddressList proxy_from;               // proxy_protocol_from, parsed
   int xferlog_fd = -1;                  // wu-ftpd format log, or -1
   int vsftpd_log_fd = -1;               // vsftpd format log, or -1
   int syslog_fd = -1;                   // datagram socket connected to /dev/log, or -1

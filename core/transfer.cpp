@@ -542,7 +542,8 @@ void Session::on_connect_done() {
 }
 
 // A passive connection from anyone but the control peer is refused (data
-// connection stealing) unless pasv_promiscuous=YES.
+// connection stealing) unless pasv_promiscuous=YES, or it comes through a trusted
+// balancer that balances the passive ports too (proxy_data_from_balancer=YES).
 void Session::on_pasv_accept() {
   sockaddr_storage peer{};
   socklen_t len = sizeof peer;
@@ -552,7 +553,8 @@ void Session::on_pasv_accept() {
     clear_data_setup();
     return reply(425, "Failed to establish connection.");
   }
-  if (!cfg.pasv_promiscuous && !same_host(peer, st.peer)) {
+  const bool via_balancer = cfg.proxy_data_from_balancer && ctx.proxy_from.contains(peer);
+  if (!cfg.pasv_promiscuous && !via_balancer && !same_host(peer, st.peer)) {
     close(fd);
     xfer_.reset();
     clear_data_setup();

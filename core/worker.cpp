@@ -191,6 +191,13 @@ void Session::dispatch(const std::string& line) {
   // Modules see a command first: after login every one, before login only the verbs
   // a module declared pre-auth. MOAT_REFUSE and MOAT_HANDLED mean it has replied.
   if (cmd && modules_command_pre(cmd->verb, cmd->arg) != MOAT_CONTINUE) return;
+  // A PROXY header that reaches a worker came from a source not in
+  // proxy_protocol_from (the master takes a trusted one off the socket): a client
+  // trying to choose its own address is not served at all.
+  if (!st.logged_in && cmd && cmd->verb == "PROXY") {
+    end_session(421, "PROXY header refused.");
+    return;
+  }
   if (!st.logged_in && (!spec || !spec->preauth)) {
     if (!spec && ++preauth_unknown > kMaxUnknownBeforeLogin)
       end_session(421, "Too many unknown commands before login.");
