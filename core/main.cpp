@@ -9,6 +9,7 @@
 
 #include "core/config.hpp"
 #include "core/master.hpp"
+#include "core/proctitle.hpp"
 #include "core/server.hpp"
 #include "privsep/seccomp_selftest.hpp"
 
@@ -51,6 +52,7 @@ bool parse_args(int argc, char** argv, Args& args) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  moat::proctitle_init(argc, argv);  // before anything copies environ's pointers
   if (argc == 2 && std::strcmp(argv[1], "--version") == 0) {
     std::printf("moatftpd %s\n", PACKAGE_VERSION);
     return 0;

@@ -25,6 +25,7 @@
 #include "core/master_sessions.hpp"
 #include "core/module_host.hpp"
 #include "core/modules.hpp"
+#include "core/proctitle.hpp"
 #include "core/server.hpp"
 #include "privsep/helper.hpp"
 #include "privsep/master_link.hpp"
@@ -271,6 +272,7 @@ int Master::run() {
     std::fprintf(stderr, "moatftpd: %s\n", st.error().c_str());
     return 1;
   }
+  proctitle_set("moatftpd: listening");
   if (ctx_->cfg.background && daemon(0, 0) != 0) {
     std::fprintf(stderr, "moatftpd: daemon: %s\n", errno_text(errno).c_str());
     return 1;
