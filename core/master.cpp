@@ -22,10 +22,10 @@
 
 #include "core/ftpcmd.hpp"
 #include "core/master_accept.hpp"
+#include "core/master_ops.hpp"
 #include "core/master_sessions.hpp"
 #include "core/module_host.hpp"
 #include "core/modules.hpp"
-#include "core/proctitle.hpp"
 #include "core/server.hpp"
 #include "privsep/helper.hpp"
 #include "privsep/master_link.hpp"
@@ -126,6 +126,7 @@ class Master {
   std::vector<EventPtr> signals_;
   std::shared_ptr<ModuleRegistry> modules_;  // loaded and initialised once, before any fork
   std::unique_ptr<SessionTable> sessions_;
+  MasterOps ops_;  // pid file and control socket; after sessions_, so it goes first
 };
 
 Status Master::open_family_listeners(unsigned port, bool implicit_tls) {
@@ -268,11 +269,16 @@ int Master::run() {
     std::fprintf(stderr, "moatftpd: %s\n", st.error().c_str());
     return 1;
   }
+  auto ops = MasterOps::claim(ctx_->cfg);
+  if (!ops) {
+    std::fprintf(stderr, "moatftpd: %s\n", ops.error().c_str());
+    return 1;
+  }
+  ops_ = std::move(*ops);
   if (auto st = open_listeners(); !st) {
     std::fprintf(stderr, "moatftpd: %s\n", st.error().c_str());
     return 1;
   }
-  proctitle_set("moatftpd: listening");
   if (ctx_->cfg.background && daemon(0, 0) != 0) {
     std::fprintf(stderr, "moatftpd: daemon: %s\n", errno_text(errno).c_str());
     return 1;
@@ -290,6 +296,10 @@ int Master::run() {
   for (int sig : {SIGCHLD, SIGHUP, SIGTERM, SIGINT}) {
     signals_.emplace_back(evsignal_new(base_.get(), sig, signal_cb, this));
     event_add(signals_.back().get(), nullptr);
+  }
+  if (auto st = ops_.start(ctx_->cfg, base_.get(), *sessions_); !st) {
+    std::fprintf(stderr, "moatftpd: %s\n", st.error().c_str());
+    return 1;
   }
   event_base_dispatch(base_.get());
   return 0;

@@ -6,10 +6,12 @@ control socket behind `moatftpd --who` and `--kick`.
 
 import os
 import re
+import stat
+import subprocess
 
 import pytest
 
-from harness import Control, proc_status, wait_for
+from harness import Control, HarnessError, proc_status, wait_for
 from test_faults import HEAD, Held, files, logged_in  # noqa: F401 (files: a fixture)
 
 pytestmark = pytest.mark.moatftpd_only
@@ -38,9 +40,7 @@ def only(pids):
 def session_of(srv, ctl):
     """The helper and post-login worker of the session on control connection `ctl`:
     the newest helper is its, as the test opens sessions one at a time."""
-    helper = max(srv.pids("moat-helper"))
-    worker = wait_for(lambda: children(helper, "moat-session"))
-    return helper, only(worker)
+    return session_of_helper(max(srv.pids("moat-helper")))
 
 
 def title_bytes(title):
@@ -94,3 +94,87 @@ def test_titles_escape_client_text_and_name_anonymous(server, env):
     finally:
         ctl.close()
         os.unlink(path)
+
+
+# ---- pid file ---------------------------------------------------------------------
+
+def read_text(path):
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def test_pid_file_written_held_and_removed(server, tmpdir_e2e):
+    path = os.path.join(tmpdir_e2e, "moatftpd.pid")
+    first = server({"pid_file": path})
+    assert wait_for(lambda: read_text(path) == f"{first.proc.pid}\n"), read_text(path)
+    second = server({"pid_file": path}, start=False)
+    with pytest.raises(HarnessError, match="held by a running moatftpd"):
+        second.start()
+    assert read_text(path) == f"{first.proc.pid}\n"
+    first.terminate()
+    assert first.proc.wait(20) == 0
+    assert not os.path.exists(path)
+    # A file left by a master that died (no lock) does not stop the next one.
+    with open(path, "w") as f:
+        f.write("999999\n")
+    third = server({"pid_file": path})
+    assert wait_for(lambda: read_text(path) == f"{third.proc.pid}\n"), read_text(path)
+
+
+# ---- control socket: --who and --kick ----------------------------------------------
+
+def ask(srv, *args, uid=None):
+    """moatftpd --who/--kick against srv's config: (exit status, stdout lines)."""
+    out = subprocess.run([srv.binary, *args, "-c", srv.config_path], capture_output=True,
+                         timeout=30, preexec_fn=(lambda: os.setuid(uid)) if uid else None)
+    return out.returncode, out.stdout.decode().splitlines()
+
+
+def who(srv):
+    status, lines = ask(srv, "--who")
+    assert status == 0, lines
+    return {int(l.split(" ", 1)[0]): l.split(" ", 5) for l in lines}
+
+
+def test_who_shows_sessions_and_kick_ends_one(server, env, files, tmpdir_e2e):
+    sock = os.path.join(tmpdir_e2e, "moatftpd.sock")
+    srv = server({**FAR, "control_socket": sock})
+    assert wait_for(lambda: os.path.exists(sock))
+    assert stat.S_IMODE(os.stat(sock).st_mode) == 0o600
+    held = Held(srv, env.alice, "RETR", "big.bin")
+    anon = logged_in(srv, "anonymous")
+    try:
+        anon_helper = max(srv.pids("moat-helper"))
+        alice_helper = min(srv.pids("moat-helper"))
+        rows = wait_for(lambda: (lambda r: int(r.get(alice_helper, ["0"] * 5)[4].replace("-", "0"))
+                                 >= HEAD and r)(who(srv)))
+        assert rows, who(srv)
+        assert rows[alice_helper][1:4] == ["127.0.0.1", "alice", "RETR"], rows
+        assert rows[alice_helper][5] == "big.bin", rows
+        assert rows[anon_helper][1:] == ["127.0.0.1", "<anonymous>", "IDLE", "-", "-"], rows
+
+        # Root only: the socket's mode, and SO_PEERCRED behind it.
+        assert ask(srv, "--who", uid=65534)[0] == 1
+        os.chmod(sock, 0o666)
+        assert ask(srv, "--who", uid=65534) == (1, [])
+
+        # --kick takes any pid of a session (ps shows the worker's), nothing else.
+        assert ask(srv, "--kick", "1")[0] == 1
+        assert ask(srv, "--kick", str(srv.proc.pid))[0] == 1
+        _, worker = session_of_helper(anon_helper)
+        status, lines = ask(srv, "--kick", str(worker))
+        assert status == 0, lines
+        assert wait_for(lambda: not os.path.exists(f"/proc/{anon_helper}")), anon_helper
+        assert anon.reply()[0] in (None, 421)
+        assert sorted(who(srv)) == [alice_helper]
+        held.finish()
+    finally:
+        held.close()
+        anon.close()
+
+
+def session_of_helper(helper):
+    return helper, only(wait_for(lambda: children(helper, "moat-session")))
