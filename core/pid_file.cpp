@@ -24,6 +24,7 @@ Result<PidFile> PidFile::claim(const std::string& path) {
     return fail("pid_file " + path + " is held by a running moatftpd (pid " + pid + ")");
   }
   p.path_ = path;
+  p.owner_ = getpid();  // a master that fails before it listens removes it too
   return p;
 }
 
@@ -33,7 +34,7 @@ Status PidFile::write_pid() {
   if (ftruncate(fd_.get(), 0) != 0 ||
       pwrite(fd_.get(), text.data(), text.size(), 0) != static_cast<ssize_t>(text.size()))
     return fail("pid_file " + path_ + ": " + errno_text(errno));
-  owner_ = getpid();
+  owner_ = getpid();  // after daemon(), the detached child
   return Ok{};
 }
 

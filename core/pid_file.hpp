@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <string>
+#include <utility>
 
 #include "core/util.hpp"
 
@@ -16,11 +17,17 @@ class PidFile {
   PidFile() = default;  // no pid file
   // Opens and locks `path`; fails while a live master holds the lock.
   static Result<PidFile> claim(const std::string& path);
-  PidFile(PidFile&&) = default;
-  PidFile& operator=(PidFile&&) = default;
+  PidFile(PidFile&& o) noexcept { *this = std::move(o); }
+  PidFile& operator=(PidFile&& o) noexcept {
+    std::swap(path_, o.path_);
+    std::swap(fd_, o.fd_);
+    std::swap(owner_, o.owner_);
+    return *this;
+  }
   ~PidFile();
 
-  // Writes this process's pid; the process that wrote it removes the file at exit.
+  // Writes this process's pid; the process that claimed or wrote it last removes the
+  // file at exit.
   Status write_pid();
 
  private:

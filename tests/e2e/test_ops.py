@@ -50,7 +50,8 @@ def title_bytes(title):
 
 def test_titles_show_client_user_and_transfer(server, env, files):
     srv = server(FAR)
-    assert cmdline(srv.proc.pid) == "moatftpd: listening"
+    # Set once the master's loop is ready, just after the "listening on" lines.
+    assert wait_for(lambda: cmdline(srv.proc.pid) == "moatftpd: listening"), cmdline(srv.proc.pid)
     ctl = Control(*srv.address(), timeout=30)
     assert ctl.reply()[0] == 220
     helper = only(srv.pids("moat-helper"))
@@ -67,8 +68,22 @@ def test_titles_show_client_user_and_transfer(server, env, files):
         assert title.startswith("moatftpd: 127.0.0.1: alice: RETR big.bin ("), title
         held.finish()
         assert wait_for(lambda: cmdline(worker) == "moatftpd: 127.0.0.1: alice: IDLE"), cmdline(worker)
+        # A listing waiting for its data connection, then an upload in flight.
+        assert held.ctl.cmd("PASV")[0] == 227
+        held.ctl.send("LIST\r\n")
+        assert wait_for(lambda: cmdline(worker) == "moatftpd: 127.0.0.1: alice: LIST (0 bytes)"), \
+            cmdline(worker)
     finally:
         held.close()
+    up = Held(srv, env.bob, "STOR", "up.bin")
+    try:
+        _, worker = session_of(srv, up.ctl)
+        assert wait_for(lambda: (cmdline(worker) or "").startswith(
+            "moatftpd: 127.0.0.1: bob: STOR up.bin (") and title_bytes(cmdline(worker)) >= HEAD), \
+            cmdline(worker)
+        up.finish()
+    finally:
+        up.close()
 
 
 ODD_NAME = "a\\b\u00e9 moatftpd: 1.2.3.4: root: IDLE"  # what could pass for another title
@@ -114,6 +129,11 @@ def test_pid_file_written_held_and_removed(server, tmpdir_e2e):
     with pytest.raises(HarnessError, match="held by a running moatftpd"):
         second.start()
     assert read_text(path) == f"{first.proc.pid}\n"
+    # A master that claims its pid file and then cannot listen leaves none behind.
+    other = os.path.join(tmpdir_e2e, "other.pid")
+    with pytest.raises(HarnessError, match="cannot listen"):
+        server({"pid_file": other, "listen_port": first.port})
+    assert not os.path.exists(other)
     first.terminate()
     assert first.proc.wait(20) == 0
     assert not os.path.exists(path)
