@@ -75,9 +75,14 @@ Result<std::unique_ptr<ControlSocket>> ControlSocket::open(event_base* base,
 }
 
 ControlSocket::ControlSocket(event_base* base, std::string path, UniqueFd fd, Handler handler)
-    : base_(base), path_(std::move(path)), fd_(std::move(fd)), handler_(std::move(handler)),
+    : base_(base),
+      path_(std::move(path)),
+      fd_(std::move(fd)),
+      handler_(std::move(handler)),
       owner_(getpid()) {
-  auto cb = [](evutil_socket_t, short, void* self) { static_cast<ControlSocket*>(self)->on_accept(); };
+  auto cb = [](evutil_socket_t, short, void* self) {
+    static_cast<ControlSocket*>(self)->on_accept();
+  };
   ev_.reset(event_new(base_, fd_.get(), EV_READ | EV_PERSIST, cb, this));
   event_add(ev_.get(), nullptr);
 }

@@ -19,7 +19,9 @@ Result<MasterOps> MasterOps::claim(const Config& cfg) {
 Status MasterOps::start(const Config& cfg, event_base* base, const SessionTable& sessions) {
   proctitle_set("moatftpd: listening");
   if (auto st = pid_file.write_pid(); !st) return st;
-  auto answer = [&sessions](const std::string& request) { return control_answer(sessions, request); };
+  auto answer = [&sessions](const std::string& request) {
+    return control_answer(sessions, request);
+  };
   auto sock = ControlSocket::open(base, cfg.control_socket, answer);
   if (!sock) return fail(sock.error());
   control = std::move(*sock);

@@ -23,7 +23,8 @@ std::string proctitle_escape(std::string_view text, bool field = false);
 
 // The titles' common shape, in one place for the processes that set them and for the
 // master that reads them back (--who).
-std::string proctitle_session(std::string_view client, std::string_view user);  // user "" : connected
+std::string proctitle_session(std::string_view client,
+                              std::string_view user);  // user "" : connected
 std::string proctitle_worker(std::string_view client, std::string_view user, std::string_view verb,
                              std::string_view arg, int64_t bytes);  // verb "": IDLE; bytes<0: none
 // The user field of a login: the escaped name, or <anonymous>.
@@ -31,10 +32,10 @@ std::string proctitle_user(std::string_view name, bool anonymous);
 
 // A title read back from /proc/PID/cmdline, split into its fields.
 struct TitleFields {
-  std::string user;   // "" before login
-  std::string state;  // "connected", "IDLE", or a verb
-  std::string arg;    // the verb's argument, escaped
-  int64_t bytes = -1; // bytes of the running transfer; -1 when none
+  std::string user;    // "" before login
+  std::string state;   // "connected", "IDLE", or a verb
+  std::string arg;     // the verb's argument, escaped
+  int64_t bytes = -1;  // bytes of the running transfer; -1 when none
 };
 bool proctitle_parse(std::string_view title, TitleFields& out);
 

@@ -25,7 +25,9 @@ void Session::title_update() {
   const int64_t bytes = xfer_ ? static_cast<int64_t>(xfer_->bytes()) : 0;
   proctitle_set(proctitle_worker(client, user, title_verb_, title_arg_, bytes));
   if (!title_ev_) {
-    auto cb = [](evutil_socket_t, short, void* self) { static_cast<Session*>(self)->title_update(); };
+    auto cb = [](evutil_socket_t, short, void* self) {
+      static_cast<Session*>(self)->title_update();
+    };
     title_ev_.reset(evtimer_new(base.get(), cb, this));
   }
   evtimer_add(title_ev_.get(), &kTitleInterval);

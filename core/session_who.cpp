@@ -87,7 +87,8 @@ std::string kick(const SessionTable& sessions, std::string_view arg) {
       pid <= 0)
     return "ERR bad pid\n";
   const pid_t leader = sessions.contains(pid) ? pid : getsid(pid);
-  if (leader <= 0 || !sessions.contains(leader)) return "ERR " + std::to_string(pid) + " is not a session of this server\n";
+  if (leader <= 0 || !sessions.contains(leader))
+    return "ERR " + std::to_string(pid) + " is not a session of this server\n";
   if (kill(-leader, SIGTERM) != 0) return "ERR kill: " + errno_text(errno) + "\n";
   std::fprintf(stderr, "moatftpd: session %d kicked (control socket)\n", static_cast<int>(leader));
   return "OK session " + std::to_string(leader) + " ended\n";

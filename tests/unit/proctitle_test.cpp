@@ -24,13 +24,15 @@ TEST(Proctitle, Shapes) {
             "moatftpd: 203.0.113.7: alice: IDLE");
   EXPECT_EQ(proctitle_worker("203.0.113.7", "alice", "RETR", "x.iso", 42),
             "moatftpd: 203.0.113.7: alice: RETR x.iso (42 bytes)");
-  EXPECT_EQ(proctitle_worker("::1", "alice", "LIST", "", 0), "moatftpd: ::1: alice: LIST (0 bytes)");
+  EXPECT_EQ(proctitle_worker("::1", "alice", "LIST", "", 0),
+            "moatftpd: ::1: alice: LIST (0 bytes)");
 }
 
 TEST(Proctitle, ParsesWhatItWrites) {
   TitleFields f;
   ASSERT_TRUE(proctitle_parse(
-      proctitle_worker("2001:db8::", proctitle_user("a: b", false), "RETR", "y (7 bytes): z", 9), f));
+      proctitle_worker("2001:db8::", proctitle_user("a: b", false), "RETR", "y (7 bytes): z", 9),
+      f));
   EXPECT_EQ(f.user, "a\\x3a b");
   EXPECT_EQ(f.state, "RETR");
   EXPECT_EQ(f.arg, "y (7 bytes): z");
