@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-// Command line: moatftpd [-t] [-o name=value]... [CONFIG_FILE] | --version | --man
+// Command line: moatftpd [-t | --who | --kick PID] [-o name=value]... [[-c] CONFIG_FILE]
+//               | --version | --man
 #include "config.h"
 
 #include <cstdio>
@@ -8,7 +9,9 @@
 #include <vector>
 
 #include "core/config.hpp"
+#include "core/control_socket.hpp"
 #include "core/master.hpp"
+#include "core/proctitle.hpp"
 #include "core/server.hpp"
 #include "privsep/seccomp_selftest.hpp"
 
@@ -16,6 +19,7 @@ namespace {
 
 struct Args {
   bool check_only = false;
+  std::string control_request;  // --who, --kick PID: asked of the running master
   std::string config_file = MOAT_SYSCONFDIR "/moatftpd/ftpd.conf";
   std::vector<std::string> overrides;
 };
@@ -23,6 +27,7 @@ struct Args {
 void usage() {
   std::fprintf(stderr,
                "usage: moatftpd [-t] [-o name=value]... [CONFIG_FILE]\n"
+               "       moatftpd --who | --kick PID [-o name=value]... [[-c] CONFIG_FILE]\n"
                "       moatftpd --version | --man\n");
 }
 
@@ -33,6 +38,13 @@ bool parse_args(int argc, char** argv, Args& args) {
     std::string a = argv[i];
     if (a == "-t") {
       args.check_only = true;
+    } else if (a == "--who") {
+      args.control_request = "WHO";
+    } else if (a == "--kick" && i + 1 < argc) {
+      args.control_request = std::string("KICK ") + argv[++i];
+    } else if (a == "-c" && i + 1 < argc && !have_file) {
+      args.config_file = argv[++i];
+      have_file = true;
     } else if (a == "-o" && i + 1 < argc) {
       args.overrides.emplace_back(argv[++i]);
     } else if (a.size() > 2 && a.compare(0, 2, "-o") == 0) {
@@ -48,9 +60,19 @@ bool parse_args(int argc, char** argv, Args& args) {
   return true;
 }
 
+// --who and --kick: the running master answers on the control socket its config names.
+int ask_master(const moat::Config& cfg, const std::string& request) {
+  if (cfg.control_socket.empty()) {
+    std::fprintf(stderr, "moatftpd: no control_socket in the configuration\n");
+    return 1;
+  }
+  return moat::control_request(cfg.control_socket, request);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  moat::proctitle_init(argc, argv);  // before anything copies environ's pointers
   if (argc == 2 && std::strcmp(argv[1], "--version") == 0) {
     std::printf("moatftpd %s\n", PACKAGE_VERSION);
     return 0;
@@ -69,6 +91,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%s\n", cfg.error().c_str());
     return 1;
   }
+  if (!args.control_request.empty()) return ask_master(*cfg, args.control_request);
   if (args.check_only) {
     auto ctx = moat::server_prepare(*cfg, false);
     if (!ctx) {

@@ -23,6 +23,7 @@
 #include "core/ftpcmd.hpp"
 #include "core/master_accept.hpp"
 #include "core/master_proxy.hpp"
+#include "core/master_ops.hpp"
 #include "core/master_sessions.hpp"
 #include "core/module_host.hpp"
 #include "core/modules.hpp"
@@ -127,6 +128,7 @@ class Master {
   std::vector<EventPtr> signals_;
   std::shared_ptr<ModuleRegistry> modules_;  // loaded and initialised once, before any fork
   std::unique_ptr<SessionTable> sessions_;
+  MasterOps ops_;  // pid file and control socket; after sessions_, so it goes first
 };
 
 Status Master::open_family_listeners(unsigned port, bool implicit_tls) {
@@ -269,6 +271,12 @@ int Master::run() {
     std::fprintf(stderr, "moatftpd: %s\n", st.error().c_str());
     return 1;
   }
+  auto ops = MasterOps::claim(ctx_->cfg);
+  if (!ops) {
+    std::fprintf(stderr, "moatftpd: %s\n", ops.error().c_str());
+    return 1;
+  }
+  ops_ = std::move(*ops);
   if (auto st = open_listeners(); !st) {
     std::fprintf(stderr, "moatftpd: %s\n", st.error().c_str());
     return 1;
@@ -294,6 +302,10 @@ int Master::run() {
   for (int sig : {SIGCHLD, SIGHUP, SIGTERM, SIGINT}) {
     signals_.emplace_back(evsignal_new(base_.get(), sig, signal_cb, this));
     event_add(signals_.back().get(), nullptr);
+  }
+  if (auto st = ops_.start(ctx_->cfg, base_.get(), *sessions_); !st) {
+    std::fprintf(stderr, "moatftpd: %s\n", st.error().c_str());
+    return 1;
   }
   event_base_dispatch(base_.get());
   return 0;

@@ -89,6 +89,10 @@ void SessionTable::on_link(Entry& e) {
   modules_.login_failed(e.conn->view, printable((*event)->user));
 }
 
+void SessionTable::for_each(const std::function<void(pid_t, const ConnInfo&)>& fn) const {
+  for (const auto& [pid, e] : sessions_) fn(pid, *e->conn);
+}
+
 void SessionTable::reaped(pid_t pid) {
   auto it = sessions_.find(pid);
   if (it == sessions_.end()) return;

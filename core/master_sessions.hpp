@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -42,6 +43,9 @@ class SessionTable {
   // the modules hear session_closed. Other pids are ignored.
   void reaped(pid_t pid);
   std::size_t size() const { return sessions_.size(); }
+  // Each live session's helper pid and connection (the control socket's --who).
+  void for_each(const std::function<void(pid_t, const ConnInfo&)>& fn) const;
+  bool contains(pid_t helper) const { return sessions_.count(helper) != 0; }
 
  private:
   struct Entry;

@@ -147,6 +147,9 @@ class Session : private ModuleWorkerServices {
                  int fd) override;
   void rate_limit(uint64_t bytes_per_second) override;
   void arm_progress_timer();
+  // Process title (session_title.cpp).
+  void title_update();
+  void title_command(const std::string& verb, const std::string& arg);
 
   std::string inbuf_;
   size_t line_start_ = 0;  // bytes of inbuf_ already handled
@@ -165,6 +168,8 @@ class Session : private ModuleWorkerServices {
   EventPtr progress_ev_;       // transfer_progress while a transfer runs
   int last_reply_code_ = 0;    // for command_post
   std::optional<std::pair<std::string, std::string>> pending_post_;  // a transfer's verb, arg
+  EventPtr title_ev_;          // refreshes the title while a transfer runs
+  std::string title_verb_, title_arg_;  // the transfer the title shows
 };
 
 }  // namespace moat

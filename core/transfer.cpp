@@ -608,6 +608,7 @@ void Session::transfer_done(bool ok, int code, std::string text) {
   if (code == 421) end_session(code, text);
   reply(code, text);
   arm_idle_timer();
+  title_update();
   process_input();
 }
 

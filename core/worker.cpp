@@ -217,9 +217,10 @@ void Session::dispatch(const std::string& line) {
     spec->fn(*this, cmd->arg);
     if (transferring() && !was_transferring) {  // command_post waits for the transfer's last reply
       pending_post_ = {cmd->verb, cmd->arg};
-      return;
+      return title_command(cmd->verb, cmd->arg);
     }
   }
+  title_update();
   modules_command_post(cmd->verb, cmd->arg);
 }
 
@@ -301,6 +302,7 @@ void Session::run() {
     reply_raw(ctx.greeting);
   }
   modules_start();
+  title_update();
   inbuf_ = st.pending;
   auto read_cb = [](evutil_socket_t, short, void* self) { static_cast<Session*>(self)->on_readable(); };
   ctrl_ev_.reset(event_new(base.get(), st.control_fd, EV_READ | EV_PERSIST, read_cb, this));

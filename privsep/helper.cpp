@@ -21,6 +21,7 @@
 
 #include "core/config.hpp"
 #include "core/ftpcmd.hpp"
+#include "core/proctitle.hpp"
 #include "core/module_host.hpp"
 #include "core/modules.hpp"
 #include "core/tls.hpp"
@@ -176,6 +177,7 @@ class Helper {
   void check(const Rule& rule, const Message& msg);
   const Rule& row_for(MsgType type);
   void permit(State next) { state_ = next; }
+  void title(bool logged_in);
   void on_login(Message& msg);
   void on_handover(Message& msg);
   void on_port20(Message& msg);
@@ -284,6 +286,14 @@ void Helper::refuse_login(UniqueFd control) {
 
 // The worker has handed over or closed its IPC socket: it is on its way out, or it is
 // hostile and lingers with the control connection; either way it goes.
+// What ps shows for the session: the client, then the user once logged in (the
+// workers inherit it; the post-login worker adds its state).
+void Helper::title(bool logged_in) {
+  const std::string user =
+      logged_in ? proctitle_user(grant_->user.name, grant_->anonymous) : std::string();
+  proctitle_set(proctitle_session(sockaddr_host_text(peer_), user));
+}
+
 void Helper::reap_worker() {
   if (worker_ <= 0) return;
   const int status = reap_within(worker_, kExitGrace);
@@ -495,6 +505,7 @@ void Helper::on_login(Message& msg) {
     grant_ = std::move(*g);
     res.ok = true;
     permit(kAuthed);
+    title(true);
     log_.logged_in({grant_->user.name, grant_->anonymous, grant_->anon_password,
                     grant_->cfg->use_localtime});
   } else {
@@ -533,6 +544,7 @@ void Helper::on_handover(Message& msg) {
     spawn_postauth(std::move(control), std::move(h->pending), std::move(tls));
   } else {  // REIN: back to a fresh pre-login worker; the login's grants go.
     grant_.reset();
+    title(false);
     log_.logged_out();
     pam_.reset();
     spawn_preauth(std::move(control), std::move(h->pending), true, std::move(tls));
@@ -670,6 +682,7 @@ void Helper::serve() {
 
 void Helper::run(UniqueFd client, bool implicit_tls) {
   prctl(PR_SET_NAME, "moat-helper");
+  title(false);
   socklen_t len = sizeof local_;
   if (getsockname(client.get(), reinterpret_cast<sockaddr*>(&local_), &len) != 0)
     end("getsockname: " + errno_text(errno));

@@ -1,0 +1,14 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// What the control socket answers: WHO (one line per session) and KICK PID.
+#pragma once
+
+#include <string>
+
+#include "core/master_sessions.hpp"
+
+namespace moat {
+
+// Answers one control request line: "WHO" or "KICK PID".
+std::string control_answer(const SessionTable& sessions, const std::string& request);
+
+}  // namespace moat
