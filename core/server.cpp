@@ -118,10 +118,6 @@ Result<int> open_syslog() {
 // missing or unreadable file.
 Status prepare_tls(ServerContext& ctx) {
   const Config& c = ctx.cfg;
-  if (c.implicit_ssl_port > 65535) {
-    return fail("implicit_ssl_port=" + std::to_string(c.implicit_ssl_port) +
-                ": a port must be at most 65535");
-  }
   if (!c.ssl_enable) {
     if (c.implicit_ssl) return fail("implicit_ssl=YES needs ssl_enable=YES");
     return Ok{};
