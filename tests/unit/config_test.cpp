@@ -387,9 +387,6 @@ TEST(ConfigLine, VsftpdOptionsNotSupportedYet) {
                            "guest_username",
                            "virtual_use_local_privs",
                            "user_sub_token",
-                           "cmds_allowed",
-                           "cmds_denied",
-                           "async_abor_enable",
                            "one_process_model",
                            "setproctitle_enable",
                            "check_shell",
@@ -397,8 +394,6 @@ TEST(ConfigLine, VsftpdOptionsNotSupportedYet) {
                            "text_userdb_names",
                            "tilde_user_enable",
                            "reverse_lookup_enable",
-                           "isolate",
-                           "isolate_network",
                            "trans_chunk_size"}) {
     EXPECT_EQ(apply_error(std::string(name) + "=YES"),
               "'" + std::string(name) + "' is a vsftpd option moatftpd does not support yet");
