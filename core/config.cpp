@@ -44,7 +44,6 @@ constexpr auto kVsftpdOnly = std::to_array<std::string_view>({"dsa_cert_file",
                                                           "delete_failed_uploads",
                                                           "text_userdb_names",
                                                           "tilde_user_enable",
-                                                          "reverse_lookup_enable",
                                                           "trans_chunk_size",
                                                           "userlist_log",
                                                           "use_sendfile",
@@ -57,7 +56,7 @@ constexpr auto kVsftpdOnly = std::to_array<std::string_view>({"dsa_cert_file",
 // says why): -t notes each one set, so nobody relies on one unawares.
 constexpr auto kVsftpdNoEffect = std::to_array<std::string_view>(
     {"async_abor_enable", "isolate", "isolate_network", "ssl_sslv2", "ssl_sslv3", "ssl_tlsv1",
-     "ssl_tlsv1_1"});
+     "ssl_tlsv1_1", "reverse_lookup_enable"});
 
 // vsftpd's own options that a first-party module implements: setting one loads that
 // module by itself, so a vsftpd.conf works unchanged; load_module= is for the rest.

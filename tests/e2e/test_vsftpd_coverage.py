@@ -108,7 +108,8 @@ def test_every_vsftpd_option_has_a_verdict(check):
     assert verdicts["max_per_ip"][0] == "module"
 
 
-@pytest.mark.parametrize("name", ["isolate", "isolate_network", "async_abor_enable"])
+@pytest.mark.parametrize("name", ["isolate", "isolate_network", "async_abor_enable",
+                                  "reverse_lookup_enable"])
 def test_accepted_options_are_noted(check, name):
     verdict, out = check(name)
     assert verdict == "accepted", out

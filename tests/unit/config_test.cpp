@@ -393,7 +393,6 @@ TEST(ConfigLine, VsftpdOptionsNotSupportedYet) {
                            "delete_failed_uploads",
                            "text_userdb_names",
                            "tilde_user_enable",
-                           "reverse_lookup_enable",
                            "trans_chunk_size"}) {
     EXPECT_EQ(apply_error(std::string(name) + "=YES"),
               "'" + std::string(name) + "' is a vsftpd option moatftpd does not support yet");
