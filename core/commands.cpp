@@ -52,6 +52,14 @@ bool refuse_path(Session& s, const std::string& path) {
   return true;
 }
 
+// download_file/upload_file: when set, only matching names may be transferred that
+// way (deny_file, checked first, still wins), as vsftpd.
+bool refuse_unlisted(Session& s, const FilterPattern& allowed, const std::string& path) {
+  if (allowed.empty() || filter_match_path(allowed, path, s.absolute_path(path))) return false;
+  s.reply(550, "Permission denied.");
+  return true;
+}
+
 // mod_anon_upload, as vsftpd: an anonymous session gets each kind of write only with
 // its option (the dispatcher has already refused writes when write_enable is off).
 bool anon_refuses(Session& s, bool allowed) {
@@ -319,7 +327,7 @@ bool position_download(Session& s, TransferSpec& spec, const std::string& arg, u
 void cmd_retr(Session& s, const std::string& arg) {
   uint64_t offset = std::exchange(s.rest, 0);
   if (!s.cfg.download_enable) return s.reply(550, "Permission denied.");
-  if (refuse_path(s, arg)) return;
+  if (refuse_path(s, arg) || refuse_unlisted(s, s.ctx.download_file, arg)) return;
   if (!s.data_setup()) return s.reply(425, "Use PORT or PASV first.");
   UniqueFd fd(open(arg.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY));
   struct stat st {};
@@ -406,6 +414,7 @@ void store(Session& s, const std::string& arg, StoreKind kind) {
   uint64_t offset = std::exchange(s.rest, 0);
   if (anon_refuses(s, s.st.anon.upload)) return;
   if (!arg.empty() && refuse_path(s, arg)) return;
+  if (refuse_unlisted(s, s.ctx.upload_file, arg.empty() ? "STOU" : arg)) return;
   if (!s.data_setup()) return s.reply(425, "Use PORT or PASV first.");
   std::string name = arg;
   Result<UniqueFd> fd = fail("");

@@ -38,18 +38,12 @@ constexpr auto kVsftpdOnly = std::to_array<std::string_view>({"dsa_cert_file",
                                                           "guest_username",
                                                           "virtual_use_local_privs",
                                                           "user_sub_token",
-                                                          "cmds_allowed",
-                                                          "cmds_denied",
-                                                          "async_abor_enable",
                                                           "one_process_model",
                                                           "setproctitle_enable",
                                                           "check_shell",
                                                           "delete_failed_uploads",
                                                           "text_userdb_names",
                                                           "tilde_user_enable",
-                                                          "reverse_lookup_enable",
-                                                          "isolate",
-                                                          "isolate_network",
                                                           "trans_chunk_size",
                                                           "userlist_log",
                                                           "use_sendfile",
@@ -57,6 +51,12 @@ constexpr auto kVsftpdOnly = std::to_array<std::string_view>({"dsa_cert_file",
                                                           "ptrace_sandbox",
                                                           "run_as_launching_user",
                                                           "http_enable"});
+
+// vsftpd options accepted so a vsftpd.conf loads, that change nothing here (ftpd.conf(5)
+// says why): -t notes each one set, so nobody relies on one unawares.
+constexpr auto kVsftpdNoEffect = std::to_array<std::string_view>(
+    {"async_abor_enable", "isolate", "isolate_network", "ssl_sslv2", "ssl_sslv3", "ssl_tlsv1",
+     "ssl_tlsv1_1", "reverse_lookup_enable"});
 
 // vsftpd's own options that a first-party module implements: setting one loads that
 // module by itself, so a vsftpd.conf works unchanged; load_module= is for the rest.
@@ -337,6 +337,7 @@ struct Loader {
   Status line(const SourceLine& src, std::size_t order);
   Status apply(const std::vector<SourceLine>& lines, bool module_lines);
   void add_implied_modules(const std::vector<SourceLine>& lines);
+  void note_no_effect(const std::vector<SourceLine>& lines);
   Status load_modules();
   const Origin* origin(std::string_view name) const;
 };
@@ -410,6 +411,15 @@ void Loader::add_implied_modules(const std::vector<SourceLine>& lines) {
     cfg.load_module.emplace_back(owner);
     module_origins.push_back({lines[i].where + " (" + std::string(name) + ")", i});
     cfg.notes.push_back(lines[i].where + ": note: " + std::string(name) + " loads " + owner);
+  }
+}
+
+void Loader::note_no_effect(const std::vector<SourceLine>& lines) {
+  for (const SourceLine& l : lines) {
+    const std::string_view name = l.text.substr(0, l.text.find('='));
+    if (!contains(kVsftpdNoEffect, name)) continue;
+    cfg.notes.push_back(l.where + ": note: " + std::string(name) +
+                        " is accepted for vsftpd configs and has no effect (see ftpd.conf(5))");
   }
 }
 
@@ -640,6 +650,7 @@ Result<Config> config_load(const std::string& path, const std::vector<std::strin
   if (auto st = ld.load_modules(); !st) return fail(st.error());
   if (auto st = ld.apply(lines, false); !st) return fail(st.error());
   if (auto st = check_semantics(ld, path); !st) return fail(st.error());
+  ld.note_no_effect(lines);
   return std::move(ld.cfg);
 }
 

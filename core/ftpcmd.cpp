@@ -145,6 +145,15 @@ std::string telnet_strip(std::string_view line) {
   return out;
 }
 
+bool verb_listed(std::string_view list, std::string_view verb) {
+  while (!list.empty()) {
+    const std::size_t comma = list.find(',');
+    if (list.substr(0, comma) == verb) return true;
+    list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
+  }
+  return false;
+}
+
 Result<Command> command_parse(std::string_view line) {
   if (line.empty()) return fail("empty command line");
   if (line.size() > kMaxCommandLine) return fail("command line too long");

@@ -29,6 +29,11 @@ std::string telnet_strip(std::string_view line);
 // line, a verb that is not 1-8 ASCII letters, or a NUL byte anywhere.
 Result<Command> command_parse(std::string_view line);
 
+// cmds_allowed/cmds_denied: true if `list`, comma-separated verbs ("PASV,RETR,QUIT"),
+// names `verb` (upper-cased by command_parse). Exact match, as vsftpd: "retr" or
+// " RETR" in the list names nothing.
+bool verb_listed(std::string_view list, std::string_view verb);
+
 // True if s is well-formed UTF-8 (no overlongs, no surrogates, <= U+10FFFF).
 bool utf8_valid(std::string_view s);
 

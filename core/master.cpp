@@ -148,16 +148,12 @@ Status Master::open_family_listeners(unsigned port, bool implicit_tls) {
   return Ok{};
 }
 
-// implicit_ssl=YES adds implicit FTPS listeners on implicit_ssl_port, or, when that
-// is listen_port itself, makes the normal listeners implicit (vsftpd's implicit_ssl).
+// implicit_ssl=YES makes the listeners themselves implicit, as in vsftpd: a migrated
+// implicit-FTPS server must never answer in plaintext on its port.
 Status Master::open_listeners() {
   const Config& c = ctx_->cfg;
   const bool implicit = c.ssl_enable && c.implicit_ssl;
-  const bool only_implicit = implicit && c.implicit_ssl_port == c.listen_port && c.listen_port != 0;
-  if (auto st = open_family_listeners(c.listen_port, only_implicit); !st) return st;
-  if (implicit && !only_implicit) {
-    if (auto st = open_family_listeners(c.implicit_ssl_port, true); !st) return st;
-  }
+  if (auto st = open_family_listeners(c.listen_port, implicit); !st) return st;
   for (auto& l : listeners_) announce(l);
   return Ok{};
 }

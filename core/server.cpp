@@ -57,12 +57,18 @@ Status read_email_lists(ServerContext& ctx) {
 }
 
 Status parse_filters(ServerContext& ctx) {
-  auto deny = filter_parse(ctx.cfg.deny_file);
-  if (!deny) return fail("deny_file=" + ctx.cfg.deny_file + ": " + deny.error());
-  auto hide = filter_parse(ctx.cfg.hide_file);
-  if (!hide) return fail("hide_file=" + ctx.cfg.hide_file + ": " + hide.error());
-  ctx.deny_file = std::move(*deny);
-  ctx.hide_file = std::move(*hide);
+  const Config& c = ctx.cfg;
+  const std::pair<const char*, std::pair<const std::string*, FilterPattern*>> filters[] = {
+      {"deny_file", {&c.deny_file, &ctx.deny_file}},
+      {"hide_file", {&c.hide_file, &ctx.hide_file}},
+      {"download_file", {&c.download_file, &ctx.download_file}},
+      {"upload_file", {&c.upload_file, &ctx.upload_file}},
+  };
+  for (const auto& [name, slots] : filters) {
+    auto parsed = filter_parse(*slots.first);
+    if (!parsed) return fail(std::string(name) + "=" + *slots.first + ": " + parsed.error());
+    *slots.second = std::move(*parsed);
+  }
   return Ok{};
 }
 
@@ -118,10 +124,6 @@ Result<int> open_syslog() {
 // missing or unreadable file.
 Status prepare_tls(ServerContext& ctx) {
   const Config& c = ctx.cfg;
-  if (c.implicit_ssl_port > 65535) {
-    return fail("implicit_ssl_port=" + std::to_string(c.implicit_ssl_port) +
-                ": a port must be at most 65535");
-  }
   if (!c.ssl_enable) {
     if (c.implicit_ssl) return fail("implicit_ssl=YES needs ssl_enable=YES");
     return Ok{};

@@ -29,6 +29,8 @@ struct ServerContext {
   std::set<std::string> email_passwords;  // secure_email_list_enable: the only ones accepted
   FilterPattern deny_file;              // parsed deny_file (empty: none)
   FilterPattern hide_file;              // parsed hide_file (empty: none)
+  FilterPattern download_file;          // parsed download_file (empty: any name)
+  FilterPattern upload_file;            // parsed upload_file (empty: any name)
   std::optional<in_addr> pasv_address;  // pasv_address, resolved
   AddressList proxy_from;               // proxy_protocol_from, parsed
   int xferlog_fd = -1;                  // wu-ftpd format log, or -1

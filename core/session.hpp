@@ -124,6 +124,7 @@ class Session : private ModuleWorkerServices {
   void on_readable();
   void process_input();
   void dispatch(const std::string& line);
+  bool command_filtered(std::string_view verb) const;
   void arm_idle_timer();
   void on_connected(int fd);
   void on_pasv_accept();

@@ -181,12 +181,20 @@ void Session::try_login(const std::string& user, const std::string& pass) {
   handover();  // the post-login worker says 230
 }
 
+// cmds_allowed and cmds_denied, after login only (as vsftpd): denial wins, and a verb
+// outside a non-empty cmds_allowed is refused even if moatftpd does not know it.
+bool Session::command_filtered(std::string_view verb) const {
+  if (verb_listed(cfg.cmds_denied, verb)) return true;
+  return !cfg.cmds_allowed.empty() && !verb_listed(cfg.cmds_allowed, verb);
+}
+
 void Session::dispatch(const std::string& line) {
   if (cfg.log_ftp_protocol && ctx.vsftpd_log_enabled()) {
     bool is_pass = line.size() >= 4 && strncasecmp(line.c_str(), "PASS", 4) == 0;
     log_request({LogKind::kFtpCommand, is_pass ? "PASS <password>" : line});
   }
   auto cmd = command_parse(line);
+  if (cmd && st.logged_in && command_filtered(cmd->verb)) return reply(550, "Permission denied.");
   const CommandSpec* spec = cmd ? command_find(cmd->verb) : nullptr;
   // Modules see a command first: after login every one, before login only the verbs
   // a module declared pre-auth. MOAT_REFUSE and MOAT_HANDLED mean it has replied.

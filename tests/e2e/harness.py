@@ -47,8 +47,7 @@ DEFAULT_PAM_TEXT = (
 VSFTPD_DEFAULT_BINARY = "/work/vsftpd-pkg/root/usr/sbin/vsftpd"
 READY_TIMEOUT = 15.0
 STOP_TIMEOUT = 10.0
-LISTEN_RE = re.compile(r"^moatftpd: listening on (\S+) port (\d+)$")
-IMPLICIT_LISTEN_RE = r"^moatftpd: listening on (\S+) port (\d+) \(implicit TLS\)$"
+LISTEN_RE = re.compile(r"^moatftpd: listening on (\S+) port (\d+)( \(implicit TLS\))?$")
 ETC_FILES = ("passwd", "shadow", "group", "gshadow")
 
 
@@ -288,7 +287,8 @@ class Server:
         self.proc = None
         self.port = None
         self.port6 = None
-        self.implicit_port = None  # implicit FTPS listener (implicit_ssl=YES)
+        self.implicit_port = None  # the listener when implicit_ssl=YES makes it implicit
+        self._listeners_implicit = False
         self._vsftpd_port = None
         self._stderr_lines = []
         self._stderr_cond = threading.Condition()
@@ -319,9 +319,6 @@ class Server:
         opts.pop("load_module", None)
         opts.pop("module_dir", None)
         opts.setdefault("seccomp_sandbox", False)
-        # vsftpd has no separate implicit listener: implicit_ssl=YES makes its one
-        # listener implicit (see _find_implicit_listener).
-        opts.pop("implicit_ssl_port", None)
         if _is_yes(opts.get("listen", False)) and _is_yes(opts.get("listen_ipv6", False)):
             opts["listen"] = False
         if _is_yes(opts.get("listen_ipv6", False)) and not _is_yes(opts.get("listen", False)):
@@ -359,15 +356,12 @@ class Server:
         return self
 
     def _find_implicit_listener(self, opts, timeout):
+        """implicit_ssl=YES makes the listener itself implicit (both servers)."""
         if not _is_yes(opts.get("implicit_ssl", False)):
             return
-        if self.kind == "vsftpd":
-            self.implicit_port = self.port if self.port is not None else self.port6
-            return
-        m = self.wait_stderr(IMPLICIT_LISTEN_RE, timeout)
-        if not m:
+        if self.kind != "vsftpd" and not self._listeners_implicit:
             self._fail_start("implicit_ssl=YES but no 'listening on ... (implicit TLS)' line")
-        self.implicit_port = int(m.group(2))
+        self.implicit_port = self.port if self.port is not None else self.port6
 
     def _read_stderr(self):
         for raw in iter(self.proc.stderr.readline, b""):
@@ -423,6 +417,7 @@ class Server:
                 self.port6 = int(m.group(2))
             else:
                 self.port = int(m.group(2))
+        self._listeners_implicit = all(m.group(3) for m in found)
 
     def _wait_vsftpd_listening(self, opts, timeout):
         # vsftpd prints nothing when ready: watch /proc/net/tcp{,6} for its LISTEN socket.

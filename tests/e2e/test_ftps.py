@@ -76,9 +76,8 @@ def srv_relaxed(module_dir, env, cert):
 
 @pytest.fixture(scope="module")
 def srv_implicit(module_dir, env, cert):
-    """moatftpd: an implicit-TLS listener beside the explicit one; vsftpd: its only
-    listener becomes implicit."""
-    s = start_server(module_dir, env, cert, implicit_ssl=True, implicit_ssl_port=0)
+    """implicit_ssl=YES: the listening port itself speaks implicit TLS."""
+    s = start_server(module_dir, env, cert, implicit_ssl=True)
     assert s.implicit_port
     yield s
     s.stop()
@@ -86,10 +85,12 @@ def srv_implicit(module_dir, env, cert):
 
 @pytest.fixture(scope="module")
 def srv_sni(module_dir, env, cert):
-    s = start_server(module_dir, env, cert, implicit_ssl=True, implicit_ssl_port=0,
-                     ssl_sni_hostname="ftp.example.test")
-    yield s
-    s.stop()
+    """Two servers with ssl_sni_hostname: (explicit, implicit)."""
+    servers = [start_server(module_dir, env, cert, implicit_ssl=imp,
+                            ssl_sni_hostname="ftp.example.test") for imp in (False, True)]
+    yield servers
+    for s in servers:
+        s.stop()
 
 
 @pytest.fixture
@@ -479,17 +480,12 @@ def test_implicit_no_cleartext(srv_implicit):
         assert not data.startswith(b"331")
 
 
-@pytest.mark.moatftpd_only
-def test_implicit_beside_explicit(srv_implicit, cert, env):
-    """One master serves both: explicit AUTH TLS on the main port, TLS-first on the
-    implicit one; forcing applies to both."""
-    assert srv_implicit.implicit_port != srv_implicit.port
+def test_implicit_ssl_makes_listen_port_implicit(srv_implicit, cert, env):
+    """vsftpd's meaning: with implicit_ssl=YES listen_port itself is implicit (no
+    plaintext listener anywhere), and AUTH TLS inside TLS is refused."""
+    assert srv_implicit.implicit_port == srv_implicit.port
+    assert not re.search(r"listening on .* port \d+$", srv_implicit.stderr_text(), re.M)
     with Control(*srv_implicit.address()) as c:
-        assert c.reply()[0] == 220
-        assert c.cmd("USER " + env.alice.name)[0] == 530
-    with tls_control(srv_implicit, cert) as c:
-        assert c.login(env.alice.name, env.alice.password) == 230
-    with Control("127.0.0.1", srv_implicit.implicit_port) as c:
         c.start_tls(tls_ctx(cert))
         assert c.reply()[0] == 220
         assert 500 <= c.cmd("AUTH TLS")[0] < 600  # already inside TLS
@@ -522,13 +518,14 @@ def implicit_handshake(srv, cert, server_hostname=None, **ctx_kw):
 
 
 @pytest.mark.moatftpd_only
-def test_alpn(srv_implicit, cert):
-    for handshake, ok in ((explicit_handshake, 211), (implicit_handshake, 220)):
-        assert handshake(srv_implicit, cert, alpn=["http/1.1"]) is None
-        assert handshake(srv_implicit, cert, alpn=["http/1.1", "h2"]) is None
-        assert handshake(srv_implicit, cert, alpn=["ftp"]) == ok
-        assert handshake(srv_implicit, cert, alpn=["http/1.1", "ftp"]) == ok
-        assert handshake(srv_implicit, cert) == ok
+def test_alpn(srv, srv_implicit, cert):
+    for handshake, s, ok in ((explicit_handshake, srv, 211),
+                             (implicit_handshake, srv_implicit, 220)):
+        assert handshake(s, cert, alpn=["http/1.1"]) is None
+        assert handshake(s, cert, alpn=["http/1.1", "h2"]) is None
+        assert handshake(s, cert, alpn=["ftp"]) == ok
+        assert handshake(s, cert, alpn=["http/1.1", "ftp"]) == ok
+        assert handshake(s, cert) == ok
 
 
 @pytest.mark.moatftpd_only
@@ -540,10 +537,10 @@ def test_alpn_selected_ftp(srv, cert):
 
 @pytest.mark.moatftpd_only
 def test_sni(srv_sni, cert):
-    for handshake, ok in ((explicit_handshake, 211), (implicit_handshake, 220)):
-        assert handshake(srv_sni, cert, server_hostname="wrong.example.test") is None
-        assert handshake(srv_sni, cert, server_hostname="ftp.example.test") == ok
-        assert handshake(srv_sni, cert, server_hostname=None) == ok
+    for handshake, s, ok in zip((explicit_handshake, implicit_handshake), srv_sni, (211, 220)):
+        assert handshake(s, cert, server_hostname="wrong.example.test") is None
+        assert handshake(s, cert, server_hostname="ftp.example.test") == ok
+        assert handshake(s, cert, server_hostname=None) == ok
 
 
 @pytest.mark.moatftpd_only

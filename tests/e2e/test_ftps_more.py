@@ -401,19 +401,16 @@ def test_throttled_protected_download(module_dir, env, cert, ws):
 @pytest.mark.moatftpd_only
 def test_tcp_wrappers_refusal_on_the_implicit_listener_sends_no_plaintext(module_dir, env, cert):
     """An implicit-FTPS client expects a ServerHello: a refused one gets the connection
-    closed, never the plaintext 421 the explicit listener sends."""
+    closed, never the plaintext 421 an explicit listener sends."""
     added = [env.etc.add_file("/etc/hosts.deny", "moatftpd: 127.0.0.1\n"),
              env.etc.add_file("/etc/hosts.allow", "")]
-    s = start_server(module_dir, env, cert, implicit_ssl=True, implicit_ssl_port=0,
-                     tcp_wrappers=True)
+    s = start_server(module_dir, env, cert, implicit_ssl=True, tcp_wrappers=True)
     try:
         with socket.create_connection(("127.0.0.1", s.implicit_port), timeout=10) as raw:
             data = b""
             while chunk := raw.recv(4096):
                 data += chunk
         assert data == b"", data
-        with socket.create_connection(s.address(), timeout=10) as plain:
-            assert plain.recv(4096).startswith(b"421 ")
     finally:
         s.stop()
         for path in added:

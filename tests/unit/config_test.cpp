@@ -387,18 +387,12 @@ TEST(ConfigLine, VsftpdOptionsNotSupportedYet) {
                            "guest_username",
                            "virtual_use_local_privs",
                            "user_sub_token",
-                           "cmds_allowed",
-                           "cmds_denied",
-                           "async_abor_enable",
                            "one_process_model",
                            "setproctitle_enable",
                            "check_shell",
                            "delete_failed_uploads",
                            "text_userdb_names",
                            "tilde_user_enable",
-                           "reverse_lookup_enable",
-                           "isolate",
-                           "isolate_network",
                            "trans_chunk_size"}) {
     EXPECT_EQ(apply_error(std::string(name) + "=YES"),
               "'" + std::string(name) + "' is a vsftpd option moatftpd does not support yet");
@@ -428,14 +422,13 @@ TEST(ConfigLine, TlsOptions) {
   EXPECT_FALSE(defaults.require_cert);
   EXPECT_FALSE(defaults.validate_cert);
   EXPECT_FALSE(defaults.implicit_ssl);
-  EXPECT_EQ(defaults.implicit_ssl_port, 990u);
   EXPECT_EQ(defaults.ssl_sni_hostname, "");
   Config cfg;
   for (const char* line :
        {"ssl_enable=YES", "rsa_cert_file=/etc/ssl/ftp.pem", "rsa_private_key_file=/etc/ssl/ftp.key",
         "ssl_ciphers=HIGH", "ssl_tlsv1_2=NO", "ssl_sslv2=YES", "ssl_sslv3=YES", "ssl_tlsv1=YES",
         "ssl_tlsv1_1=YES", "force_local_logins_ssl=NO", "force_anon_data_ssl=YES",
-        "allow_anon_ssl=YES", "implicit_ssl=YES", "implicit_ssl_port=2990",
+        "allow_anon_ssl=YES", "implicit_ssl=YES",
         "ca_certs_file=/etc/ssl/ca.pem", "require_cert=YES", "validate_cert=YES",
         "require_ssl_reuse=NO", "strict_ssl_read_eof=YES", "strict_ssl_write_shutdown=YES",
         "debug_ssl=YES", "ssl_sni_hostname=ftp.example.com", "ssl_request_cert=NO"}) {
@@ -446,16 +439,14 @@ TEST(ConfigLine, TlsOptions) {
   EXPECT_EQ(cfg.ssl_ciphers, "HIGH");
   EXPECT_FALSE(cfg.ssl_tlsv1_2);
   EXPECT_TRUE(cfg.ssl_tlsv1_1);
-  EXPECT_EQ(cfg.implicit_ssl_port, 2990u);
+  EXPECT_TRUE(cfg.implicit_ssl);
   EXPECT_EQ(cfg.ssl_sni_hostname, "ftp.example.com");
   EXPECT_FALSE(cfg.ssl_request_cert);
   EXPECT_EQ(apply_error("ssl_enable=MAYBE"),
             "bad boolean value 'MAYBE' for ssl_enable (use YES or NO)");
   EXPECT_EQ(apply_error("ssl_tlsv1_4=YES"), "unknown option 'ssl_tlsv1_4'");
-  const OptionInfo* port = option_find("implicit_ssl_port");
-  ASSERT_NE(port, nullptr);
-  EXPECT_STREQ(port->default_text, "990");
-  EXPECT_STREQ(port->owner, "core");
+  // implicit_ssl makes listen_port implicit, as in vsftpd: no second port to set.
+  EXPECT_EQ(apply_error("implicit_ssl_port=990"), "unknown option 'implicit_ssl_port'");
 }
 
 // Access-control options that were once "not supported yet" now parse as vsftpd's.

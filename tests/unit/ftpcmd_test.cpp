@@ -263,5 +263,17 @@ TEST(FtpcmdAddr, PortAndText) {
   EXPECT_EQ(sockaddr_host_text(none), "");
 }
 
+TEST(FtpcmdVerbListed, CommaSeparatedExactAsVsftpd) {
+  EXPECT_TRUE(verb_listed("PASV,RETR,QUIT", "RETR"));
+  EXPECT_TRUE(verb_listed("PASV,RETR,QUIT", "PASV"));
+  EXPECT_FALSE(verb_listed("pasv,retr,quit", "RETR"));
+  EXPECT_FALSE(verb_listed("PASV, RETR", "RETR"));
+  EXPECT_TRUE(verb_listed("QUIT", "QUIT"));
+  EXPECT_FALSE(verb_listed("PASV,RETR,QUIT", "RET"));
+  EXPECT_FALSE(verb_listed("PASV,RETRX", "RETR"));
+  EXPECT_FALSE(verb_listed("", "RETR"));
+  EXPECT_FALSE(verb_listed(",,", "RETR"));
+}
+
 }  // namespace
 }  // namespace moat

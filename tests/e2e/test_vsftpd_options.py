@@ -1,0 +1,95 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""vsftpd options with vsftpd's meaning: cmds_allowed, cmds_denied, download_enable,
+download_file, upload_file. Every test here also passes against vsftpd 3.0.3
+(MOAT_E2E_SERVER=vsftpd), which is how "vsftpd's meaning" is checked."""
+
+import ftplib
+import io
+import os
+import uuid
+
+import pytest
+
+from clients import curl
+from conftest import ANON_TEXT, login
+from harness import code, raw_cmd
+
+
+# --- cmds_allowed / cmds_denied ------------------------------------------------------
+def test_cmds_allowed_refuses_every_other_command_after_login(server, env):
+    srv = server({"cmds_allowed": "PASV,RETR,TYPE,QUIT"})
+    ftp = login(srv, "anonymous")  # USER and PASS are always allowed before login
+    buf = io.BytesIO()
+    ftp.retrbinary("RETR pub/hello.txt", buf.write)
+    assert buf.getvalue() == ANON_TEXT
+    for line in ("PWD", "CWD pub", "SIZE pub/hello.txt", "NOOP", "XYZZY"):
+        assert raw_cmd(ftp, line).startswith("550 "), line
+    assert code(ftp.quit()) == 221
+
+
+def test_cmds_allowed_names_upper_case_verbs_as_vsftpd(server, env):
+    """The client's verb is case-insensitive, the list is not: "syst" allows nothing."""
+    srv = server({"cmds_allowed": "PWD,syst,QUIT"})
+    ftp = login(srv, "anonymous")
+    assert code(raw_cmd(ftp, "pwd")) == 257
+    assert code(raw_cmd(ftp, "SYST")) == 550
+    assert code(raw_cmd(ftp, "syst")) == 550
+    ftp.quit()
+
+
+def test_cmds_denied_refuses_listed_commands_only(server, env):
+    srv = server({"cmds_denied": "NLST,LIST,SIZE"})
+    ftp = login(srv, "anonymous")
+    with pytest.raises(ftplib.error_perm, match="^550"):
+        ftp.nlst()
+    assert code(raw_cmd(ftp, "SIZE pub/hello.txt")) == 550
+    assert code(raw_cmd(ftp, "PWD")) == 257
+    r = curl(srv, None, "/pub/", check=False)  # curl lists with LIST
+    assert r.returncode != 0 and r.stdout == b""
+    ftp.quit()
+
+
+def test_cmds_denied_wins_over_cmds_allowed(server, env):
+    srv = server({"cmds_allowed": "PWD,CWD,QUIT", "cmds_denied": "CWD"})
+    ftp = login(srv, "anonymous")
+    assert code(raw_cmd(ftp, "CWD pub")) == 550
+    assert code(raw_cmd(ftp, "PWD")) == 257
+    ftp.quit()
+
+
+# --- download_enable ----------------------------------------------------------------
+def test_download_enable_no_refuses_retr(server, env, tmp_path):
+    srv = server({"download_enable": False})
+    ftp = login(srv, "anonymous")
+    with pytest.raises(ftplib.error_perm, match="^550"):
+        ftp.retrbinary("RETR pub/hello.txt", lambda b: None)
+    assert "hello.txt" in " ".join(ftp.nlst("pub"))  # listings still work
+    ftp.quit()
+    r = curl(srv, None, "/pub/hello.txt", check=False)
+    assert r.returncode != 0 and r.stdout == b""
+
+
+def test_download_enable_default_allows_retr(server, env):
+    srv = server()
+    assert curl(srv, None, "/pub/hello.txt").stdout == ANON_TEXT
+
+
+# --- download_file / upload_file ----------------------------------------------------
+def test_download_file_allows_only_matching_names(server, env):
+    srv = server({"download_file": "{*.txt,README}"})
+    assert curl(srv, None, "/pub/hello.txt").stdout == ANON_TEXT
+    r = curl(srv, None, "/pub/data.bin", check=False)
+    assert r.returncode != 0 and r.stdout == b""
+
+
+def test_upload_file_allows_only_matching_names(server, env, tmp_path):
+    srv = server({"upload_file": "*.txt"})
+    local = tmp_path / "up"
+    local.write_bytes(b"upload\n")
+    base = "up-" + uuid.uuid4().hex[:8]
+    curl(srv, env.alice, "/" + base + ".txt", "-T", str(local))
+    assert open(os.path.join(env.alice.home, base + ".txt"), "rb").read() == b"upload\n"
+    r = curl(srv, env.alice, "/" + base + ".bin", "-T", str(local), check=False)
+    assert r.returncode != 0
+    assert not os.path.exists(os.path.join(env.alice.home, base + ".bin"))
+    os.unlink(os.path.join(env.alice.home, base + ".txt"))
