@@ -39,7 +39,6 @@ constexpr auto kVsftpdOnly = std::to_array<std::string_view>({"dsa_cert_file",
                                                           "virtual_use_local_privs",
                                                           "user_sub_token",
                                                           "one_process_model",
-                                                          "setproctitle_enable",
                                                           "check_shell",
                                                           "delete_failed_uploads",
                                                           "text_userdb_names",
@@ -56,7 +55,7 @@ constexpr auto kVsftpdOnly = std::to_array<std::string_view>({"dsa_cert_file",
 // says why): -t notes each one set, so nobody relies on one unawares.
 constexpr auto kVsftpdNoEffect = std::to_array<std::string_view>(
     {"async_abor_enable", "isolate", "isolate_network", "ssl_sslv2", "ssl_sslv3", "ssl_tlsv1",
-     "ssl_tlsv1_1", "reverse_lookup_enable"});
+     "ssl_tlsv1_1", "reverse_lookup_enable", "setproctitle_enable"});
 
 // vsftpd's own options that a first-party module implements: setting one loads that
 // module by itself, so a vsftpd.conf works unchanged; load_module= is for the rest.

@@ -388,7 +388,6 @@ TEST(ConfigLine, VsftpdOptionsNotSupportedYet) {
                            "virtual_use_local_privs",
                            "user_sub_token",
                            "one_process_model",
-                           "setproctitle_enable",
                            "check_shell",
                            "delete_failed_uploads",
                            "text_userdb_names",
