@@ -305,7 +305,11 @@ def test_init_runs_once_in_the_master(server, tmpdir_e2e):
 # /proc/PID/comm while that process is still alive; the uid comes from the line and
 # is checked against /proc too.
 
-SESSION_LINE = re.compile(r"^moatftpd: (mod_hooktest|mod_t_privother): (\w+) ?(.*)$")
+# A worker's stderr reaches the server's stderr through its helper, behind the prefix
+# the helper writes ("moatftpd: session ADDR: worker PID: "); the helper's own lines
+# and the master's have none. A prefixed line must name the pid the line reports.
+SESSION_LINE = re.compile(r"^(?:moatftpd: session \S+: worker (\d+): )?"
+                          r"moatftpd: (mod_hooktest|mod_t_privother): (\w+) ?(.*)$")
 MIB = 1024 * 1024
 
 
@@ -313,8 +317,10 @@ def session_lines(srv, hook, module="mod_hooktest"):
     out = []
     for line in srv.stderr_text().splitlines():
         m = SESSION_LINE.match(line)
-        if m and m[1] == module and m[2] == hook:
-            out.append(dict(x.split("=", 1) for x in m[3].split()))
+        if m and m[2] == module and m[3] == hook:
+            fields = dict(x.split("=", 1) for x in m[4].split())
+            assert m[1] is None or m[1] == fields.get("pid"), line
+            out.append(fields)
     return out
 
 
