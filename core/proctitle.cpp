@@ -7,6 +7,7 @@
 #include <charconv>
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 #include <errno.h>
 
 extern char** environ;
@@ -32,13 +33,17 @@ char* contiguous_end(int argc, char** argv) {
   return end;
 }
 
-// getenv must go on working after the strings are overwritten.
+// getenv must go on working after the strings are overwritten. The copies live as long
+// as the process, like environ itself; they are also listed here, never destroyed,
+// because setenv may drop a pointer from environ (LeakSanitizer would call it lost).
 void move_environ() {
+  static auto& copies = *new std::vector<char*>();
   int n = 0;
   while (environ[n] != nullptr) ++n;
   auto** copy = static_cast<char**>(std::calloc(n + 1, sizeof(char*)));
   if (copy == nullptr) return;
-  for (int i = 0; i < n; ++i) copy[i] = strdup(environ[i]);
+  for (int i = 0; i < n; ++i) copies.push_back(copy[i] = strdup(environ[i]));
+  copies.push_back(reinterpret_cast<char*>(copy));
   environ = copy;
 }
 
