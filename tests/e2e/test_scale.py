@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""Many sessions at once: what the master holds per session and how it behaves when it
-runs out of descriptors. The 5,000-session run is `make bench` (tests/bench), not here.
+"""Many sessions at once: what the master holds per session, and that its descriptor
+limit does not cap the number of sessions (running out of descriptors is
+test_faults.py's). The 5,000-session run is `make bench` (tests/bench), not here.
 """
 
 import os
