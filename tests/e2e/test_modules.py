@@ -551,8 +551,11 @@ def test_command_post_of_a_transfer_sees_its_reply(server, env):
     ftp.login(env.alice.name, env.alice.password)
     ftp.retrbinary("RETR down.bin", lambda b: None)
     ftp.quit()
-    post = [f for f in wait_lines(srv, "command_post") if f["verb"] == "RETR"]
-    assert post and post[0]["reply_code"] in ("150", "226"), post
+    retr_posts = lambda: [f for f in session_lines(srv, "command_post", "mod_hooktest")
+                          if f["verb"] == "RETR"]
+    wait_for(retr_posts)  # USER's and PASS's lines come first; stderr is read async
+    post = retr_posts()
+    assert post and post[0]["reply_code"] in ("150", "226"), (post, srv.stderr_text())
 
 
 def assert_rate_limited(srv, uid, seconds, total, upload):
