@@ -192,7 +192,7 @@ void Master::fork_session(UniqueFd client, const sockaddr_storage& peer,
   sigprocmask(SIG_SETMASK, &none, nullptr);
   master_link_adopt(std::move(link->helper));
   std::vector<int> keep{2, client.get(), master_link_fd()};
-  for (int fd : {ctx_->xferlog_fd, ctx_->vsftpd_log_fd, ctx_->syslog_fd})
+  for (int fd : {ctx_->xferlog_fd, ctx_->vsftpd_log_fd, ctx_->json_log_fd})
     if (fd >= 0) keep.push_back(fd);
   close_fds_except(keep);  // listeners, other sessions' links, the event loop's descriptors
   helper_run(ctx_, std::move(client), peer, implicit_tls);

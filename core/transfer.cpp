@@ -437,7 +437,7 @@ static Result<UniqueFd> listen_in_range(sockaddr_storage local, unsigned lo, uns
 }
 
 void Session::cmd_pasv(bool extended, EpsvArg which) {
-  if (!cfg.pasv_enable) return reply(550, "Permission denied.");
+  if (!cfg.pasv_enable) return deny("pasv_enable=NO");
   sockaddr_storage local = st.local;
   sockaddr_unmap(local);
   if ((which == EpsvArg::kIpv4 && local.ss_family != AF_INET) ||
@@ -461,7 +461,7 @@ void Session::cmd_pasv(bool extended, EpsvArg which) {
 }
 
 void Session::cmd_port(const sockaddr_storage& target) {
-  if (!cfg.port_enable) return reply(550, "Permission denied.");
+  if (!cfg.port_enable) return deny("port_enable=NO");
   sockaddr_storage t = target;
   sockaddr_unmap(t);
   if (!cfg.port_promiscuous && (!same_host(t, st.peer) || sockaddr_port(t) < 1024))

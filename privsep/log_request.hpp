@@ -18,13 +18,24 @@ enum class LogKind : uint8_t {
   kTlsFailed = 3,    // the control handshake failed: text is why
   kNote = 4,         // a line of the worker's own (e.g. a refused data connection)
   kTransfer = 5,     // text is the path; the transfer fields below
+  // A change to the file system, tried: text is the absolute path, `complete` whether
+  // it succeeded (vsftpd's OK/FAIL), detail the new name (RNTO) or the mode (SITE CHMOD).
+  kMkdir = 6,
+  kRmdir = 7,
+  kDelete = 8,
+  kRename = 9,  // a failed RNFR has no detail
+  kChmod = 10,
+  kLoginRefused = 11,  // before PAM (user list, TLS required): text the name, detail why
+  kDenied = 12,        // a command refused by policy: text the command line, detail why
 };
+constexpr uint8_t kLastLogKind = 12;
 
 constexpr size_t kMaxLogText = 4096;
 
 struct LogRequest {
   LogKind kind{};
   std::string text;
+  std::string detail;
   bool upload = false;
   bool ascii = false;
   bool complete = false;

@@ -123,7 +123,7 @@ def send_from_worker(pid, msg_type, payload):
 
 def log_request(kind, text, bytes_=0):
     data = text.encode()
-    return (struct.pack("<BI", kind, len(data)) + data +
+    return (struct.pack("<BI", kind, len(data)) + data + struct.pack("<I", 0) +
             struct.pack("<BIII", 4, bytes_ & 0xffffffff, bytes_ >> 32, 1000))
 
 
@@ -217,9 +217,9 @@ def test_malformed_log_request_ends_the_session(logged, env, tracing):  # noqa: 
     c = Control(*srv.address())
     assert c.reply()[0] == 220
     pre = idle(one(srv, "moat-preauth"))
-    assert send_from_worker(pre, LOG_EVENT, b"\x09" + log_request(LOG_NOTE, "x")[1:]) in ENDED
+    assert send_from_worker(pre, LOG_EVENT, b"\x7f" + log_request(LOG_NOTE, "x")[1:]) in ENDED
     assert ended(c)
-    assert srv.wait_stderr(r"bad LOG request: unknown log kind 9")
+    assert srv.wait_stderr(r"bad LOG request: unknown log kind 127")
 
 
 def test_key_sign_out_of_place_ends_the_session(logged, env, tracing):  # noqa: F811
