@@ -60,6 +60,14 @@ bool refuse_unlisted(Session& s, const FilterPattern& allowed, const std::string
   return true;
 }
 
+// A file-system change that failed: 550, then the FAIL line, in vsftpd's order (a
+// change that worked is logged before its reply).
+void change_failed(Session& s, LogKind kind, const std::string& path, const char* text,
+                   std::string detail = {}) {
+  s.reply(550, text);
+  s.log_change(kind, path, false, std::move(detail));
+}
+
 // mod_anon_upload, as vsftpd: an anonymous session gets each kind of write only with
 // its option (the dispatcher has already refused writes when write_enable is off).
 bool anon_refuses(Session& s, bool allowed) {
@@ -221,17 +229,17 @@ void cmd_pwd(Session& s, const std::string&) {
 
 void cmd_mkd(Session& s, const std::string& arg) {
   if (anon_refuses(s, s.st.anon.mkdir) || refuse_path(s, arg)) return;
-  const bool ok = mkdir(arg.c_str(), 0777) == 0;
-  s.log_change(LogKind::kMkdir, arg, ok);
-  if (!ok) return s.reply(550, "Create directory operation failed.");
+  if (mkdir(arg.c_str(), 0777) != 0)
+    return change_failed(s, LogKind::kMkdir, arg, "Create directory operation failed.");
+  s.log_change(LogKind::kMkdir, arg, true);
   s.reply(257, "\"" + quote_257(s.absolute_path(arg)) + "\" created");
 }
 
 void cmd_rmd(Session& s, const std::string& arg) {
   if (anon_refuses(s, s.st.anon.other) || refuse_path(s, arg)) return;
-  const bool ok = rmdir(arg.c_str()) == 0;
-  s.log_change(LogKind::kRmdir, arg, ok);
-  if (!ok) return s.reply(550, "Remove directory operation failed.");
+  if (rmdir(arg.c_str()) != 0)
+    return change_failed(s, LogKind::kRmdir, arg, "Remove directory operation failed.");
+  s.log_change(LogKind::kRmdir, arg, true);
   s.reply(250, "Remove directory operation successful.");
 }
 
@@ -240,19 +248,17 @@ void cmd_rmd(Session& s, const std::string& arg) {
 void cmd_dele(Session& s, const std::string& arg) {
   if (anon_refuses(s, s.st.anon.other) || refuse_path(s, arg)) return;
   struct stat st {};
-  const bool ok = lstat(arg.c_str(), &st) == 0 && !S_ISDIR(st.st_mode) && unlink(arg.c_str()) == 0;
-  s.log_change(LogKind::kDelete, arg, ok);
-  if (!ok) return s.reply(550, "Delete operation failed.");
+  if (lstat(arg.c_str(), &st) != 0 || S_ISDIR(st.st_mode) || unlink(arg.c_str()) != 0)
+    return change_failed(s, LogKind::kDelete, arg, "Delete operation failed.");
+  s.log_change(LogKind::kDelete, arg, true);
   s.reply(250, "Delete operation successful.");
 }
 
 void cmd_rnfr(Session& s, const std::string& arg) {
   if (anon_refuses(s, s.st.anon.other) || refuse_path(s, arg)) return;
   struct stat st {};
-  if (lstat(arg.c_str(), &st) != 0) {
-    s.log_change(LogKind::kRename, arg, false);  // vsftpd logs the failed half too
-    return s.reply(550, "RNFR command failed.");
-  }
+  // vsftpd logs a failed RNFR as a failed RENAME of the one path.
+  if (lstat(arg.c_str(), &st) != 0) return change_failed(s, LogKind::kRename, arg, "RNFR command failed.");
   s.rnfr = arg;
   s.reply(350, "Ready for RNTO.");
 }
@@ -263,9 +269,9 @@ void cmd_rnto(Session& s, const std::string& arg) {
   std::string from = std::move(s.rnfr);
   s.rnfr.clear();
   if (refuse_path(s, arg)) return;
-  const bool ok = rename(from.c_str(), arg.c_str()) == 0;
-  s.log_change(LogKind::kRename, from, ok, s.absolute_path(arg));
-  if (!ok) return s.reply(550, "Rename failed.");
+  if (rename(from.c_str(), arg.c_str()) != 0)
+    return change_failed(s, LogKind::kRename, from, "Rename failed.", s.absolute_path(arg));
+  s.log_change(LogKind::kRename, from, true, s.absolute_path(arg));
   s.reply(250, "Rename successful.");
 }
 
@@ -520,9 +526,9 @@ void site_chmod(Session& s, const std::string& args) {
     return s.reply(501, "SITE CHMOD needs 2 arguments.");
   if (refuse_path(s, args.substr(space + 1))) return;
   const std::string path = args.substr(space + 1);
-  const bool ok = chmod(path.c_str(), mode) == 0;
-  s.log_change(LogKind::kChmod, path, ok, args.substr(0, space));
-  if (!ok) return s.reply(550, "SITE CHMOD command failed.");
+  if (chmod(path.c_str(), mode) != 0)
+    return change_failed(s, LogKind::kChmod, path, "SITE CHMOD command failed.", args.substr(0, space));
+  s.log_change(LogKind::kChmod, path, true, args.substr(0, space));
   s.reply(200, "SITE CHMOD command ok.");
 }
 

@@ -134,6 +134,7 @@ class Session : private ModuleWorkerServices {
   void process_input();
   void dispatch(const std::string& line);
   bool command_filtered(std::string_view verb) const;
+  std::string named_user() const;
   void arm_idle_timer();
   void on_connected(int fd);
   void on_pasv_accept();

@@ -98,7 +98,7 @@ void Session::write_all(std::string_view bytes) {
 void Session::reply_raw(std::string_view text) {
   if (text.size() >= 3) last_reply_code_ = (text[0] - '0') * 100 + (text[1] - '0') * 10 + (text[2] - '0');
   if (cfg.log_ftp_protocol && ctx.session_log_enabled())
-    log_request({LogKind::kFtpResponse, std::string(text.substr(0, text.find('\r')))});
+    log_request({LogKind::kFtpResponse, std::string(text.substr(0, text.find('\r'))), named_user()});
   write_all(text);
   // The final reply of a transfer command (226, 426, 425...) completes it for modules.
   if (pending_post_ && !transferring() && last_reply_code_ >= 200) {
@@ -132,6 +132,10 @@ void Session::log_request(const LogRequest& req) {
   auto bytes = encode(req);
   (void)ipc_send(st.helper_fd, MsgType::kLogEvent, bytes);  // a lost line never stops the session
 }
+
+// vsftpd logs a session's lines under the name USER gave until the login is decided;
+// the helper takes it only before login (a worker after login cannot rename itself).
+std::string Session::named_user() const { return user_given ? pending_user : std::string(); }
 
 void Session::log_event(std::string_view text) {
   if (ctx.session_log_enabled()) log_request({LogKind::kNote, std::string(text)});
@@ -211,7 +215,7 @@ void Session::dispatch(const std::string& line) {
   const bool is_pass = line.size() >= 4 && strncasecmp(line.c_str(), "PASS", 4) == 0;
   command_line_ = is_pass ? "PASS <password>" : line;
   if (cfg.log_ftp_protocol && ctx.session_log_enabled())
-    log_request({LogKind::kFtpCommand, command_line_});
+    log_request({LogKind::kFtpCommand, command_line_, named_user()});
   auto cmd = command_parse(line);
   if (cmd && st.logged_in && command_filtered(cmd->verb)) return deny("cmds_allowed/cmds_denied");
   const CommandSpec* spec = cmd ? command_find(cmd->verb) : nullptr;

@@ -162,13 +162,14 @@ void SessionLog::refusal(const LogRequest& req) {
 
 void SessionLog::write(const LogRequest& req) {
   const std::string text = "\"" + log_field(req.text) + "\"";
+  const std::string& named = who_.user.empty() ? req.detail : who_.user;
   switch (req.kind) {
     case LogKind::kFtpCommand:
-      return emit(who_.user, "FTP command: " + client() + ", " + text,
-                  json("command", who_.user).str("command", req.text));
+      return emit(named, "FTP command: " + client() + ", " + text,
+                  json("command", named).str("command", req.text));
     case LogKind::kFtpResponse:
-      return emit(who_.user, "FTP response: " + client() + ", " + text,
-                  json("response", who_.user).str("text", req.text));
+      return emit(named, "FTP response: " + client() + ", " + text,
+                  json("response", named).str("text", req.text));
     case LogKind::kTlsFailed:
       return emit(who_.user, "FAIL TLS: " + client() + ", " + log_field(req.text),
                   json("tls", who_.user).str("result", "fail").str("reason", req.text));

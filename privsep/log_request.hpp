@@ -13,8 +13,10 @@
 namespace moat {
 
 enum class LogKind : uint8_t {
-  kFtpCommand = 1,   // log_ftp_protocol: text is the command line
-  kFtpResponse = 2,  // log_ftp_protocol: text is the reply's first line
+  // log_ftp_protocol: text is the command line or the reply's first line; before
+  // login, detail is the name USER gave (vsftpd logs the lines under it).
+  kFtpCommand = 1,
+  kFtpResponse = 2,
   kTlsFailed = 3,    // the control handshake failed: text is why
   kNote = 4,         // a line of the worker's own (e.g. a refused data connection)
   kTransfer = 5,     // text is the path; the transfer fields below
