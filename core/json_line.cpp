@@ -19,13 +19,13 @@ size_t utf8_sequence(std::string_view s) {
   if (c >= 0xc2 && c <= 0xdf) return cont(1) ? 2 : 0;
   if (c >= 0xe0 && c <= 0xef) {
     if (!cont(1) || !cont(2)) return 0;
-    if (c == 0xe0 && b(1) < 0xa0) return 0;  // overlong
+    if (c == 0xe0 && b(1) < 0xa0) return 0;   // overlong
     if (c == 0xed && b(1) >= 0xa0) return 0;  // surrogate
     return 3;
   }
   if (c >= 0xf0 && c <= 0xf4) {
     if (!cont(1) || !cont(2) || !cont(3)) return 0;
-    if (c == 0xf0 && b(1) < 0x90) return 0;  // overlong
+    if (c == 0xf0 && b(1) < 0x90) return 0;   // overlong
     if (c == 0xf4 && b(1) >= 0x90) return 0;  // above U+10FFFF
     return 4;
   }
@@ -34,12 +34,23 @@ size_t utf8_sequence(std::string_view s) {
 
 void append_escaped_ascii(std::string& out, char c) {
   switch (c) {
-    case '"': out += "\\\""; return;
-    case '\\': out += "\\\\"; return;
-    case '\n': out += "\\n"; return;
-    case '\r': out += "\\r"; return;
-    case '\t': out += "\\t"; return;
-    default: break;
+    case '"':
+      out += "\\\"";
+      return;
+    case '\\':
+      out += "\\\\";
+      return;
+    case '\n':
+      out += "\\n";
+      return;
+    case '\r':
+      out += "\\r";
+      return;
+    case '\t':
+      out += "\\t";
+      return;
+    default:
+      break;
   }
   const auto u = static_cast<unsigned char>(c);
   if (u < 0x20 || u == 0x7f) {

@@ -36,7 +36,8 @@ void server_log(std::string_view text, bool error) {
   append(c.vsftpd_log_fd, vsftpd_log_line(time(nullptr), getpid(), "", line, c.cfg.use_localtime));
   if (c.syslog) {
     openlog("moatftpd", LOG_PID | LOG_NDELAY, LOG_FTP);
-    syslog(LOG_FTP | (error ? LOG_ERR : LOG_INFO), "%s", vsftpd_syslog_text(getpid(), "", line).c_str());
+    syslog(LOG_FTP | (error ? LOG_ERR : LOG_INFO), "%s",
+           vsftpd_syslog_text(getpid(), "", line).c_str());
   }
   JsonLine j;
   j.str("time", json_time_now()).str("event", "server").num("pid", static_cast<uint64_t>(getpid()));

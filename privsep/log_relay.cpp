@@ -43,11 +43,16 @@ struct FileOp {
 
 FileOp file_op(LogKind kind) {
   switch (kind) {
-    case LogKind::kMkdir: return {"MKDIR", "mkdir"};
-    case LogKind::kRmdir: return {"RMDIR", "rmdir"};
-    case LogKind::kDelete: return {"DELETE", "delete"};
-    case LogKind::kRename: return {"RENAME", "rename"};
-    default: return {"CHMOD", "chmod"};
+    case LogKind::kMkdir:
+      return {"MKDIR", "mkdir"};
+    case LogKind::kRmdir:
+      return {"RMDIR", "rmdir"};
+    case LogKind::kDelete:
+      return {"DELETE", "delete"};
+    case LogKind::kRename:
+      return {"RENAME", "rename"};
+    default:
+      return {"CHMOD", "chmod"};
   }
 }
 
@@ -80,7 +85,8 @@ void SessionLog::emit(std::string_view user, const std::string& text, const Json
                       bool severe) {
   append(ctx_.json_log_fd, fields.line());
   if (!ctx_.vsftpd_log_enabled()) return;
-  append(ctx_.vsftpd_log_fd, vsftpd_log_line(time(nullptr), getpid(), user, text, who_.use_localtime));
+  append(ctx_.vsftpd_log_fd,
+         vsftpd_log_line(time(nullptr), getpid(), user, text, who_.use_localtime));
   if (!ctx_.syslog) return;
   // Again each time: a PAM module may have called openlog with its own name.
   openlog("moatftpd", LOG_PID | LOG_NDELAY, LOG_FTP);
@@ -106,9 +112,9 @@ void SessionLog::logged_in(LogIdentity who) {
   JsonLine j = json("login", who_.user);
   j.str("result", "ok").boolean("anonymous", who_.anonymous);
   if (who_.anonymous) j.str("anon_password", who_.anon_password);
-  emit(who_.user, "OK LOGIN: " + client() +
-                      (who_.anonymous ? ", anon password \"" + log_field(who_.anon_password) + "\""
-                                      : ""),
+  emit(who_.user,
+       "OK LOGIN: " + client() +
+           (who_.anonymous ? ", anon password \"" + log_field(who_.anon_password) + "\"" : ""),
        j);
 }
 
@@ -173,7 +179,8 @@ void SessionLog::write(const LogRequest& req) {
     case LogKind::kTlsFailed:
       return emit(who_.user, "FAIL TLS: " + client() + ", " + log_field(req.text),
                   json("tls", who_.user).str("result", "fail").str("reason", req.text));
-    case LogKind::kNote: return event(who_.user, log_field(req.text));
+    case LogKind::kNote:
+      return event(who_.user, log_field(req.text));
     case LogKind::kTransfer:
       if (req.text.empty() || req.text[0] != '/') return;  // a path as the server sees it
       return transfer(req);
@@ -185,7 +192,8 @@ void SessionLog::write(const LogRequest& req) {
       if (req.text.empty() || req.text[0] != '/') return;
       return file_change(req);
     case LogKind::kLoginRefused:
-    case LogKind::kDenied: return refusal(req);
+    case LogKind::kDenied:
+      return refusal(req);
   }
 }
 

@@ -30,12 +30,12 @@ class SessionLog {
  public:
   SessionLog(const ServerContext& ctx, const sockaddr_storage& peer);
 
-  void connected();                           // CONNECT
+  void connected();  // CONNECT
   // FAIL LOGIN, under the name the client gave; why is for the JSON log only.
   void login_failed(std::string_view user, std::string_view why = {});
-  void logged_in(LogIdentity who);            // OK LOGIN; later lines carry this user
-  void logged_out();                          // REIN: no user again
-  void write(const LogRequest& req);          // a worker's request, already decoded
+  void logged_in(LogIdentity who);    // OK LOGIN; later lines carry this user
+  void logged_out();                  // REIN: no user again
+  void write(const LogRequest& req);  // a worker's request, already decoded
 
  private:
   JsonLine json(std::string_view event, std::string_view user) const;

@@ -16,7 +16,7 @@ TEST(JsonLine, EscapesQuotesBackslashesAndControlBytes) {
 TEST(JsonLine, KeepsValidUtf8AndReplacesInvalidBytes) {
   EXPECT_EQ(json_string("Grüße €"), "\"Grüße €\"");
   EXPECT_EQ(json_string("\xff\xc3"), R"("\ufffd\ufffd")");
-  EXPECT_EQ(json_string("\xc0\xaf"), R"("\ufffd\ufffd")");        // overlong '/'
+  EXPECT_EQ(json_string("\xc0\xaf"), R"("\ufffd\ufffd")");            // overlong '/'
   EXPECT_EQ(json_string("\xed\xa0\x80"), R"("\ufffd\ufffd\ufffd")");  // a surrogate
   EXPECT_EQ(json_string("\xf4\x90\x80\x80"), R"("\ufffd\ufffd\ufffd\ufffd")");
   EXPECT_EQ(json_string("\xf0\x9f\x98\x80"), "\"\xf0\x9f\x98\x80\"");
