@@ -294,3 +294,24 @@ def test_background_reload_errors_reach_the_log(server, env, tmpdir_e2e):
     finally:
         os.kill(daemon, signal.SIGTERM)
         wait_for(lambda: not os.path.exists(f"/proc/{daemon}"))
+
+
+# ---- the master's module lines -------------------------------------------------------
+
+@pytest.mark.moatftpd_only
+def test_a_ban_from_mod_iplimit_reaches_the_logs(server, env, tmpdir_e2e):
+    """The master's host->log is the path mod_iplimit's ban and limit lines take."""
+    from test_modules import iplimit
+    path = os.path.join(tmpdir_e2e, "events.json")
+    srv = server(iplimit(max_login_failures_per_ip=1, login_ban_time=60, delay_failed_login=0,
+                         xferlog_enable=True, json_log_file=path))
+    c = Control(*srv.address())
+    c.reply()
+    c.cmd("USER alice")
+    assert c.cmd("PASS wrong")[0] == 530
+    banned = "moatftpd: mod_iplimit: banned 127.0.0.1 for 60 s"
+    assert wait_for(lambda: any(re.search(r"\[pid \d+\] " + re.escape(banned), l)
+                                for l in vsftpd_lines(srv))), vsftpd_lines(srv)
+    assert wait_for(lambda: [e for e in json_events(path) if e["event"] == "server" and
+                             e["message"].startswith(banned[len("moatftpd: "):])])
+    c.sock.close()
