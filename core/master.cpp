@@ -268,21 +268,21 @@ int Master::run() {
   raise_fd_limit();
   server_log_bind(ctx_.get());
   if (auto st = modules_->init(ctx_->cfg); !st) {
-    std::fprintf(stderr, "moatftpd: %s\n", st.error().c_str());
+    server_log(st.error(), true);
     return 1;
   }
   auto ops = MasterOps::claim(ctx_->cfg);
   if (!ops) {
-    std::fprintf(stderr, "moatftpd: %s\n", ops.error().c_str());
+    server_log(ops.error(), true);
     return 1;
   }
   ops_ = std::move(*ops);
   if (auto st = open_listeners(); !st) {
-    std::fprintf(stderr, "moatftpd: %s\n", st.error().c_str());
+    server_log(st.error(), true);
     return 1;
   }
   if (ctx_->cfg.background && daemon(0, 0) != 0) {
-    std::fprintf(stderr, "moatftpd: daemon: %s\n", errno_text(errno).c_str());
+    server_log("daemon: " + errno_text(errno), true);
     return 1;
   }
   base_.reset(event_base_new());

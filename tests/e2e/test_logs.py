@@ -296,6 +296,24 @@ def test_background_reload_errors_reach_the_log(server, env, tmpdir_e2e):
         wait_for(lambda: not os.path.exists(f"/proc/{daemon}"))
 
 
+@pytest.mark.moatftpd_only
+def test_background_start_up_errors_reach_the_log(server, env):
+    """Where moatftpd is started with stderr thrown away, a start-up failure after the
+    logs are open (here the port is taken) is in the log too."""
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    srv = server({"background": True, "xferlog_enable": True,
+                  "listen_port": taken.getsockname()[1]}, start=False)
+    srv.write_config()
+    done = subprocess.run([srv.binary, srv.config_path], stdin=subprocess.DEVNULL,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30)
+    taken.close()
+    assert done.returncode == 1
+    assert any(re.search(r"\[pid \d+\] moatftpd: .*127\.0\.0\.1.*Address already in use", l)
+               for l in vsftpd_lines(srv)), vsftpd_lines(srv)
+
+
 # ---- the master's module lines -------------------------------------------------------
 
 @pytest.mark.moatftpd_only
