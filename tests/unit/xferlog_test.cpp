@@ -178,7 +178,8 @@ TEST(XferlogVsftpd, SyslogTextIsTheLineWithoutItsDate) {
   r.seconds = 0.1;
   EXPECT_EQ(vsftpd_syslog_text(42, "ftp", vsftpd_transfer_event(r)),
             "[pid 42] [ftp] OK DOWNLOAD: Client \"127.0.0.1\", \"/f\", 1024 bytes, 10.00Kbyte/sec");
-  EXPECT_EQ(vsftpd_syslog_text(9, "", "CONNECT: Client \"::1\""), "[pid 9] CONNECT: Client \"::1\"");
+  EXPECT_EQ(vsftpd_syslog_text(9, "", "CONNECT: Client \"::1\""),
+            "[pid 9] CONNECT: Client \"::1\"");
   EXPECT_EQ(vsftpd_syslog_text(1, "a]b", "X\nY"), "[pid 1] [a?b] X?Y");
 }
 
