@@ -258,7 +258,8 @@ void cmd_rnfr(Session& s, const std::string& arg) {
   if (anon_refuses(s, s.st.anon.other) || refuse_path(s, arg)) return;
   struct stat st {};
   // vsftpd logs a failed RNFR as a failed RENAME of the one path.
-  if (lstat(arg.c_str(), &st) != 0) return change_failed(s, LogKind::kRename, arg, "RNFR command failed.");
+  if (lstat(arg.c_str(), &st) != 0)
+    return change_failed(s, LogKind::kRename, arg, "RNFR command failed.");
   s.rnfr = arg;
   s.reply(350, "Ready for RNTO.");
 }
@@ -527,7 +528,8 @@ void site_chmod(Session& s, const std::string& args) {
   if (refuse_path(s, args.substr(space + 1))) return;
   const std::string path = args.substr(space + 1);
   if (chmod(path.c_str(), mode) != 0)
-    return change_failed(s, LogKind::kChmod, path, "SITE CHMOD command failed.", args.substr(0, space));
+    return change_failed(s, LogKind::kChmod, path, "SITE CHMOD command failed.",
+                         args.substr(0, space));
   s.log_change(LogKind::kChmod, path, true, args.substr(0, space));
   s.reply(200, "SITE CHMOD command ok.");
 }

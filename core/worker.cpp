@@ -98,7 +98,8 @@ void Session::write_all(std::string_view bytes) {
 void Session::reply_raw(std::string_view text) {
   if (text.size() >= 3) last_reply_code_ = (text[0] - '0') * 100 + (text[1] - '0') * 10 + (text[2] - '0');
   if (cfg.log_ftp_protocol && ctx.session_log_enabled())
-    log_request({LogKind::kFtpResponse, std::string(text.substr(0, text.find('\r'))), named_user()});
+    log_request(
+        {LogKind::kFtpResponse, std::string(text.substr(0, text.find('\r'))), named_user()});
   write_all(text);
   // The final reply of a transfer command (226, 426, 425...) completes it for modules.
   if (pending_post_ && !transferring() && last_reply_code_ >= 200) {
