@@ -157,6 +157,9 @@ void SessionLog::file_change(const LogRequest& req) {
 void SessionLog::refusal(const LogRequest& req) {
   const std::string why = ", \"" + log_field(req.detail) + "\"";
   if (req.kind == LogKind::kLoginRefused) {
+    // Only before login, where the name is what the client itself sent with USER: a
+    // post-login worker must not put another user's name on a failed login.
+    if (!who_.user.empty()) return;
     JsonLine j = json("login", req.text);
     j.str("result", "fail").str("reason", req.detail);
     return emit(req.text, "FAIL LOGIN: " + client() + why, j, true);
