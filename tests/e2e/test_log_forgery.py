@@ -37,7 +37,7 @@ LOG_OPTIONS = {"xferlog_enable": True, "dual_log_enable": True, "log_ftp_protoco
 
 # privsep/ipc.hpp and privsep/log_relay.hpp, key_ops.hpp
 KEY_SIGN, LOG_EVENT = 11, 13
-LOG_FTP_COMMAND, LOG_NOTE, LOG_TRANSFER = 1, 4, 5
+LOG_FTP_COMMAND, LOG_NOTE, LOG_TRANSFER, LOG_LOGIN_REFUSED = 1, 4, 5, 11
 
 
 def vsftpd_log(srv):
@@ -121,9 +121,9 @@ def send_from_worker(pid, msg_type, payload):
     return write_from_worker(pid, ipc_fd(pid), datagram)
 
 
-def log_request(kind, text, bytes_=0):
-    data = text.encode()
-    return (struct.pack("<BI", kind, len(data)) + data + struct.pack("<I", 0) +
+def log_request(kind, text, bytes_=0, detail=""):
+    data, more = text.encode(), detail.encode()
+    return (struct.pack("<BI", kind, len(data)) + data + struct.pack("<I", len(more)) + more +
             struct.pack("<BIII", 4, bytes_ & 0xffffffff, bytes_ >> 32, 1000))
 
 
@@ -198,6 +198,9 @@ def test_crafted_log_requests_name_the_real_client_and_user(logged, env, tracing
     forged = [log_request(LOG_NOTE, f'OK LOGIN: Client "{FORGED}"'),
               log_request(LOG_FTP_COMMAND, f'x"\nMon Jan  1 00:00:00 2026 [pid 1] [bob] '
                           f'FAIL LOGIN: Client "{FORGED}"'),
+              # Names only a pre-login worker may give (the USER argument): ignored.
+              log_request(LOG_LOGIN_REFUSED, "bob", detail="forged"),
+              log_request(LOG_FTP_COMMAND, "NOOP", detail="bob"),
               log_request(LOG_TRANSFER, "/forged.txt", 77)]
     for payload in forged:
         assert send_from_worker(post, LOG_EVENT, payload)[0] == "returned"
