@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import ssl
 import struct
 import subprocess
@@ -71,16 +72,11 @@ def idle(pid):
 
 def ipc_fd(pid):
     """The worker's end of its SOCK_SEQPACKET socket to the helper."""
-    seqpacket = set()
-    with open("/proc/net/unix") as f:
-        for line in f.readlines()[1:]:
-            fields = line.split()
-            if fields[4] == "0005":
-                seqpacket.add(fields[6])
+    seqpacket = harness.unix_socket_inodes(socket.SOCK_SEQPACKET)
     for fd in os.listdir(f"/proc/{pid}/fd"):
         target = os.readlink(f"/proc/{pid}/fd/{fd}")
         m = re.fullmatch(r"socket:\[(\d+)\]", target)
-        if m and m.group(1) in seqpacket:
+        if m and int(m.group(1)) in seqpacket:
             return int(fd)
     raise AssertionError(f"no IPC socket in {pid}")
 

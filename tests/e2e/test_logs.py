@@ -240,13 +240,7 @@ def receive_until(sock, pattern):
 
 
 def unix_datagram_sockets(pid):
-    dgram = set()
-    with open("/proc/net/unix") as f:
-        for line in f.readlines()[1:]:
-            fields = line.split()
-            if fields[4] == "0002":
-                dgram.add(int(fields[6]))
-    return harness.proc_socket_inodes(pid) & dgram
+    return harness.proc_socket_inodes(pid) & harness.unix_socket_inodes(socket.SOCK_DGRAM)
 
 
 @pytest.mark.moatftpd_only
