@@ -93,6 +93,7 @@ class Session : private ModuleWorkerServices {
   // 550 Permission denied for a policy (write_enable, cmds_denied, deny_file...),
   // logged with the command line and `why`.
   void deny(std::string_view why);
+  void refuse(int code, std::string_view text, std::string_view why);  // the same, any reply
   // 530 `text` before PAM (user list, TLS required), logged as a failed login of
   // `user` because of `why`.
   void refuse_login(const std::string& user, std::string_view why, std::string_view text);

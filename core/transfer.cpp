@@ -473,7 +473,8 @@ void Session::cmd_port(const sockaddr_storage& target) {
 
 void Session::start_transfer(TransferSpec spec) {
   if (!data_setup()) return reply(425, "Use PORT or PASV first.");
-  if (data_must_be_private()) return reply(522, "Data connections must be encrypted.");
+  if (data_must_be_private())
+    return refuse(522, "Data connections must be encrypted.", "TLS required for data");
   xfer_ = std::make_unique<Transfer>(
       base.get(), std::move(spec), cfg.data_connection_timeout,
       [this](bool ok, int code, const std::string& text) { transfer_done(ok, code, text); });

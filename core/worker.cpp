@@ -156,11 +156,13 @@ void Session::log_change(LogKind kind, const std::string& path, bool ok, std::st
   log_request(req);
 }
 
-void Session::deny(std::string_view why) {
+void Session::refuse(int code, std::string_view text, std::string_view why) {
   if (ctx.session_log_enabled())
     log_request({LogKind::kDenied, command_line_, std::string(why)});
-  reply(550, "Permission denied.");
+  reply(code, text);
 }
+
+void Session::deny(std::string_view why) { refuse(550, "Permission denied.", why); }
 
 void Session::refuse_login(const std::string& user, std::string_view why,
                            std::string_view text) {

@@ -8,6 +8,7 @@ other, on the same home directory), with the date, pids and transfer rates maske
 Syslog is received on a private /dev/log: a tmpfs over /dev inside this test's mount
 namespace, holding the host's device nodes bound back in and our datagram socket."""
 
+import ftplib
 import io
 import json
 import os
@@ -129,8 +130,15 @@ def test_tls_refusals_are_logged(server, env, tmpdir_e2e):
     assert c.cmd("USER alice")[0] == 530  # force_local_logins_ssl
     assert c.cmd("AUTH TLS")[0] == 234
     c.sock.sendall(b"this is no TLS ClientHello\r\n" * 20)
+    ftps = ftplib.FTP_TLS(context=harness.tls_client_context(cert), timeout=10)
+    ftps.connect(*srv.address())
+    ftps.login(env.alice.name, env.alice.password)  # AUTH TLS first, then USER
+    raw_cmd(ftps, "PASV")
+    assert raw_cmd(ftps, "LIST").startswith("522")  # force_local_data_ssl, no PROT P
+    ftps.quit()
     want = ['[alice] FAIL LOGIN: Client "127.0.0.1", "Non-anonymous sessions must use encryption."',
-            'FAIL TLS: Client "127.0.0.1"']
+            'FAIL TLS: Client "127.0.0.1"',
+            '[alice] FAIL COMMAND: Client "127.0.0.1", "LIST", "TLS required for data"']
     assert wait_for(lambda: all(any(w in l for l in vsftpd_lines(srv)) for w in want)), \
         vsftpd_lines(srv)
     c.sock.close()
