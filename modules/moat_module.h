@@ -110,8 +110,10 @@ struct moat_host {
   int (*option_bool)(const char *name);
   unsigned (*option_uint)(const char *name);
   const char *(*option_string)(const char *name);
-  /* Logging: a line in the server log (stderr or the vsftpd-format log), written as
-   * "moatftpd: MODULE: message"; control characters become '?', at most 1 KiB. */
+  /* Logging: "moatftpd: MODULE: message" on stderr; control characters become '?',
+   * at most 1 KiB. In the master (admit, login_failed, session_closed) the line also
+   * goes to the vsftpd-format log (or syslog) and json_log_file; in session processes
+   * their helper relays it from stderr. */
   void (*log)(const char *module, const char *message);
   /* Master, in init only: zeroed memory shared by every process of the server.
    * Returns NULL after init or when size is 0 or too large (> 64 MiB). */

@@ -512,7 +512,7 @@ void Helper::on_login(Message& msg) {
     std::fprintf(stderr, "moatftpd: session %s: login failed for '%s': %s\n",
                  sockaddr_host_text(peer_).c_str(),
                  printable_name(req->user) ? req->user.c_str() : "?", g.error().c_str());
-    log_.login_failed(req->user);
+    log_.login_failed(req->user, g.error());
     master_link_login_failed(req->user);  // the master's modules (login_failed)
     if (cfg_.delay_failed_login) sleep(cfg_.delay_failed_login);
     res.fatal = ++login_fails_ >= cfg_.max_login_fails && cfg_.max_login_fails > 0;
