@@ -21,6 +21,7 @@
 #include <memory>
 
 #include "core/ftpcmd.hpp"
+#include "core/heap_holes.hpp"
 #include "core/master_accept.hpp"
 #include "core/master_proxy.hpp"
 #include "core/master_ops.hpp"
@@ -248,6 +249,7 @@ void Master::reload() {
   }
   ctx_ = std::move(*ctx);
   module_host_bind(&ctx_->cfg);
+  heap_fill_holes();  // the old context's memory, free now
   std::fprintf(stderr, "moatftpd: configuration reloaded\n");
 }
 
@@ -303,6 +305,7 @@ int Master::run() {
     std::fprintf(stderr, "moatftpd: %s\n", st.error().c_str());
     return 1;
   }
+  heap_fill_holes();  // every session inherits this heap
   event_base_dispatch(base_.get());
   return 0;
 }

@@ -1,0 +1,14 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// Keeps a process that forks sessions from handing them a heap full of holes.
+#pragma once
+
+namespace moat {
+
+// Takes every free chunk of the heap that malloc would hand out before carving from
+// its top, and keeps them. Call it in a process that is about to fork children that
+// allocate: their small allocations then fill fresh pages at the top of the heap
+// instead of a free chunk on each of dozens of inherited pages, every one of which
+// the kernel must copy for the child. No-op where malloc is not glibc's (sanitizers).
+void heap_fill_holes();
+
+}  // namespace moat
