@@ -9,6 +9,9 @@ namespace moat {
 // allocate: their small allocations then fill fresh pages at the top of the heap
 // instead of a free chunk on each of dozens of inherited pages, every one of which
 // the kernel must copy for the child. No-op where malloc is not glibc's (sanitizers).
+// Not for a process whose heap is still shared with its own parent (a session's
+// helper): taking a hole writes to its page, the copy this exists to avoid (tried
+// there: +70 KiB PSS per idle session).
 void heap_fill_holes();
 
 }  // namespace moat

@@ -21,7 +21,6 @@
 
 #include "core/config.hpp"
 #include "core/ftpcmd.hpp"
-#include "core/heap_holes.hpp"
 #include "core/proctitle.hpp"
 #include "core/module_host.hpp"
 #include "core/modules.hpp"
@@ -373,7 +372,6 @@ void Helper::spawn_preauth(UniqueFd control, std::string pending, bool after_rei
 }
 
 void Helper::spawn_postauth(UniqueFd control, std::string pending, TlsState tls) {
-  heap_fill_holes();  // the login's garbage (NSS, PAM) is no place for the worker's heap
   const Grant& g = *grant_;
   WorkerStart start;
   start.tls = std::move(tls);
