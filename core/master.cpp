@@ -21,6 +21,7 @@
 #include <memory>
 
 #include "core/ftpcmd.hpp"
+#include "core/heap_holes.hpp"
 #include "core/master_accept.hpp"
 #include "core/master_proxy.hpp"
 #include "core/master_ops.hpp"
@@ -251,6 +252,7 @@ void Master::reload() {
   ctx_ = std::move(*ctx);
   server_log_bind(ctx_.get());
   module_host_bind(&ctx_->cfg);
+  heap_fill_holes();  // the old context's memory, free now
   server_log("configuration reloaded");
 }
 
@@ -310,6 +312,7 @@ int Master::run() {
     server_log(st.error(), true);  // after daemon(): stderr is /dev/null
     return 1;
   }
+  heap_fill_holes();  // every session inherits this heap
   event_base_dispatch(base_.get());
   return 0;
 }

@@ -18,6 +18,7 @@
 
 #include "core/tls.hpp"
 #include "privsep/users.hpp"
+#include "privsep/wrappers.hpp"
 
 namespace moat {
 namespace {
@@ -213,9 +214,8 @@ Result<std::shared_ptr<const ServerContext>> server_prepare(Config cfg, bool wit
     ctx->pasv_address = *a;
   }
   if (auto st = prepare_tls(*ctx); !st) return fail(st.error());
-#ifndef HAVE_LIBWRAP
-  if (c.tcp_wrappers) return fail("tcp_wrappers=YES but moatftpd was built without libwrap");
-#endif
+  if (c.tcp_wrappers)
+    if (auto st = wrappers_load(); !st) return fail(st.error());
   if (with_logs) {
     if (auto st = open_logs(*ctx); !st) return fail(st.error());
   }

@@ -13,9 +13,8 @@
 #include <cerrno>
 
 #ifdef HAVE_LIBWRAP
+#include <dlfcn.h>
 #include <tcpd.h>
-int allow_severity = LOG_INFO;  // libwrap reads these globals
-int deny_severity = LOG_WARNING;
 #endif
 
 #include "privsep/children.hpp"
@@ -28,15 +27,39 @@ namespace {
 constexpr char kAllow = 'y';
 
 #ifdef HAVE_LIBWRAP
+// libwrap and the ten libraries it pulls in (libnsl, libtirpc, Kerberos...) are
+// loaded only with tcp_wrappers=YES, by the master before it forks: linked in, their
+// ~50 mappings were copied by every fork and torn down by every exit, three of each
+// per login, for an option that is off by default.
+constexpr char kLibWrap[] = "libwrap.so.0";
+
+struct LibWrap {
+  request_info* (*request_init)(request_info*, ...) = nullptr;
+  void (*sock_hostname)(host_info*) = nullptr;
+  void (*sock_hostaddr)(host_info*) = nullptr;
+  int (*hosts_access)(request_info*) = nullptr;
+  int* allow_severity = nullptr;  // libwrap's globals, which a linked program defines
+  int* deny_severity = nullptr;
+};
+LibWrap g_wrap;
+
+template <typename T>
+bool bind_symbol(void* lib, const char* name, T& out) {
+  out = reinterpret_cast<T>(dlsym(lib, name));
+  return out != nullptr;
+}
+
 // The address with tcpd's lazy name lookups, so host name rules, KNOWN/UNKNOWN and
 // PARANOID mean what they say (an unknown name would match UNKNOWN for everyone).
 bool hosts_access_allows(const sockaddr_storage& peer) {
+  if (g_wrap.hosts_access == nullptr) return false;  // not loaded: refuse, never admit
   sockaddr_storage client = peer;
   request_info req;
-  request_init(&req, RQ_DAEMON, "moatftpd", RQ_CLIENT_SIN, reinterpret_cast<sockaddr*>(&client),
-               0);
-  sock_methods(&req);
-  return hosts_access(&req) != 0;
+  g_wrap.request_init(&req, RQ_DAEMON, "moatftpd", RQ_CLIENT_SIN,
+                      reinterpret_cast<sockaddr*>(&client), 0);
+  req.hostname = g_wrap.sock_hostname;  // tcpd.h's sock_methods()
+  req.hostaddr = g_wrap.sock_hostaddr;
+  return g_wrap.hosts_access(&req) != 0;
 }
 #endif
 
@@ -72,6 +95,28 @@ char read_verdict(int fd) {
 }
 
 }  // namespace
+
+Status wrappers_load() {
+#ifdef HAVE_LIBWRAP
+  if (g_wrap.hosts_access != nullptr) return Ok{};
+  void* lib = dlopen(kLibWrap, RTLD_NOW | RTLD_LOCAL);
+  if (lib == nullptr) return fail(std::string("tcp_wrappers=YES: ") + dlerror());
+  LibWrap w;
+  if (!bind_symbol(lib, "request_init", w.request_init) ||
+      !bind_symbol(lib, "sock_hostname", w.sock_hostname) ||
+      !bind_symbol(lib, "sock_hostaddr", w.sock_hostaddr) ||
+      !bind_symbol(lib, "allow_severity", w.allow_severity) ||
+      !bind_symbol(lib, "deny_severity", w.deny_severity) ||
+      !bind_symbol(lib, "hosts_access", w.hosts_access))
+    return fail(std::string("tcp_wrappers=YES: ") + kLibWrap + " lacks a symbol");
+  *w.allow_severity = LOG_INFO;
+  *w.deny_severity = LOG_WARNING;
+  g_wrap = w;
+  return Ok{};
+#else
+  return fail("tcp_wrappers=YES but moatftpd was built without libwrap");
+#endif
+}
 
 bool wrappers_allow(const Config& cfg, const sockaddr_storage& peer) {
   if (!cfg.tcp_wrappers) return true;

@@ -14,6 +14,9 @@ namespace moat {
 // How long the name lookups and the rules may take before the client is refused.
 constexpr std::chrono::milliseconds kWrappersTimeout{30000};
 
+// Loads libwrap (once; for tcp_wrappers=YES, before any session is forked).
+Status wrappers_load();
+
 // With tcp_wrappers=YES: whether hosts_access admits peer. The reverse and forward
 // DNS lookups parse answers an attacker may control, so they run in a forked child
 // as nopriv_user with no_new_privs and no core dumps (it may start processes, for a
