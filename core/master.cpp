@@ -29,6 +29,7 @@
 #include "core/modules.hpp"
 #include "core/server.hpp"
 #include "privsep/helper.hpp"
+#include "privsep/log_relay.hpp"
 #include "privsep/master_link.hpp"
 #include "privsep/sandbox.hpp"
 #include "privsep/seccomp_selftest.hpp"
@@ -208,6 +209,7 @@ void Master::admit(UniqueFd client, const sockaddr_storage& peer, bool implicit_
   if (modules_->admit(conn->view, reply)) {
     return fork_session(std::move(client), peer, std::move(conn), implicit_tls);
   }
+  SessionLog(*ctx_, peer).refused(reply);
   refuse_client(client.get(), implicit_tls, reply);
 }
 
@@ -299,7 +301,7 @@ int Master::run() {
     signals_.emplace_back(evsignal_new(base_.get(), sig, signal_cb, this));
     event_add(signals_.back().get(), nullptr);
   }
-  if (auto st = ops_.start(ctx_->cfg, base_.get(), *sessions_); !st) {
+  if (auto st = ops_.start(ctx_->cfg, base_.get(), *sessions_, *modules_); !st) {
     std::fprintf(stderr, "moatftpd: %s\n", st.error().c_str());
     return 1;
   }

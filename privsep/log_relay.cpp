@@ -53,6 +53,10 @@ void SessionLog::login_failed(std::string_view user) {
   event(user, "FAIL LOGIN: " + client());
 }
 
+void SessionLog::refused(std::string_view reply) {
+  event("", "REFUSED CONNECT: " + client() + ", \"" + log_field(reply) + "\"");
+}
+
 void SessionLog::logged_in(LogIdentity who) {
   who_ = std::move(who);
   event(who_.user, "OK LOGIN: " + client() +

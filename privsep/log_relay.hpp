@@ -29,7 +29,10 @@ class SessionLog {
   SessionLog(const ServerContext& ctx, const sockaddr_storage& peer);
 
   void connected();                           // CONNECT
-  void login_failed(std::string_view user);   // FAIL LOGIN, under the name the client gave
+  void login_failed(std::string_view user);
+  // The master turned the client away before forking (a module's admit: a ban,
+  // max_clients, max_per_ip); `reply` is the line the client got.
+  void refused(std::string_view reply);   // FAIL LOGIN, under the name the client gave
   void logged_in(LogIdentity who);            // OK LOGIN; later lines carry this user
   void logged_out();                          // REIN: no user again
   void write(const LogRequest& req);          // a worker's request, already decoded
