@@ -10,7 +10,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "modules/mod_iplimit/redis_link.hpp"
+#include "modules/mod_iplimit/link_message.hpp"
 
 namespace {
 

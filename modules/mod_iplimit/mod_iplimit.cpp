@@ -168,6 +168,7 @@ bool lift_ban(State& s, const std::string& address) {
 // own to wait on it, and needs to know only when it decides.
 void sync(State& s) {
   bool changed = false;
+  const bool was_running = s.redis.running();
   for (const LinkMessage& m : s.redis.drain()) {
     switch (m.kind) {
       case LinkKind::kBan: changed |= learn_ban(s, m.address, m.number); break;
@@ -181,6 +182,8 @@ void sync(State& s) {
     }
   }
   if (changed) save_bans(s);
+  if (was_running && !s.redis.running())
+    log_line(s, "redis child exited: this node counts and bans alone until restarted");
 }
 
 void tell_count(State& s, const std::string& address) {
@@ -335,18 +338,8 @@ std::string list_bans(State& s) {
   return out.empty() ? "no bans\n" : out;
 }
 
-// The address as inet_ntop writes it, so "::0001" finds the ban of "::1".
-std::optional<std::string> canonical_address(const std::string& text) {
-  unsigned char buf[sizeof(in6_addr)];
-  char out[INET6_ADDRSTRLEN];
-  for (int family : {AF_INET, AF_INET6})
-    if (inet_pton(family, text.c_str(), buf) == 1 && inet_ntop(family, buf, out, sizeof out))
-      return std::string(out);
-  return std::nullopt;
-}
-
 std::string unban(State& s, const std::string& text) {
-  auto address = canonical_address(text);
+  auto address = link_address(text);  // "::0001" finds the ban of "::1"
   if (!address) return "ERR not an IP address: " + text + "\n";
   sync(s);
   const bool here = lift_ban(s, *address);

@@ -10,34 +10,9 @@
 #include <functional>
 #include <optional>
 #include <string>
-#include <string_view>
 #include <vector>
 
-// One message either way, one datagram (SOCK_SEQPACKET), as text "KIND ADDR [NUMBER]".
-// master -> child: kFailure (a failed login), kBan (a ban this node made: expiry),
-//                  kUnban (an operator's --unban), kCount (this node's sessions).
-// child -> master: kBan and kUnban (as Redis knows them, from any node), kCount (the
-//                  other nodes' sessions from ADDR), kDown and kUp (Redis reachable).
-enum class LinkKind : char {
-  kFailure = 'F',
-  kBan = 'B',
-  kUnban = 'U',
-  kCount = 'C',
-  kDown = 'D',
-  kUp = 'R',
-};
-
-struct LinkMessage {
-  LinkKind kind;
-  std::string address;  // numeric IPv4 or IPv6, as inet_ntop writes it
-  uint64_t number = 0;  // kBan: expiry in Unix seconds; kCount: sessions
-};
-
-constexpr std::size_t kLinkMessageMax = 128;
-
-std::string link_encode(const LinkMessage& m);
-// Checked: an unknown kind, an address that is not numeric, or a bad number is nullopt.
-std::optional<LinkMessage> link_decode(std::string_view text);
+#include "modules/mod_iplimit/link_message.hpp"
 
 // What the child is started with; read from the options in the master, before the fork.
 struct RedisSettings {
