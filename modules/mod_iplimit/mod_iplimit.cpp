@@ -5,21 +5,20 @@
 // With iplimit_backend=redis the master also shares bans and per-address counts through
 // a child process (redis_link.hpp): the local table stays the authority the master
 // decides from, and Redis only adds what the other nodes know.
-#include <arpa/inet.h>
 #include <pwd.h>
 #include <time.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <deque>
 #include <map>
 #include <optional>
-#include <algorithm>
 #include <string>
 
+#include "modules/moat_module.h"
 #include "modules/mod_iplimit/ban_file.hpp"
 #include "modules/mod_iplimit/redis_link.hpp"
-#include "modules/moat_module.h"
 
 namespace {
 
@@ -171,14 +170,23 @@ void sync(State& s) {
   const bool was_running = s.redis.running();
   for (const LinkMessage& m : s.redis.drain()) {
     switch (m.kind) {
-      case LinkKind::kBan: changed |= learn_ban(s, m.address, m.number); break;
-      case LinkKind::kUnban: changed |= lift_ban(s, m.address); break;
-      case LinkKind::kCount:
-        if (m.number == 0) s.others.erase(m.address);
-        else s.others[m.address] = static_cast<unsigned>(std::min<uint64_t>(m.number, 1u << 20));
+      case LinkKind::kBan:
+        changed |= learn_ban(s, m.address, m.number);
         break;
-      case LinkKind::kDown: s.others.clear(); break;  // counts go stale; bans stay
-      default: break;
+      case LinkKind::kUnban:
+        changed |= lift_ban(s, m.address);
+        break;
+      case LinkKind::kCount:
+        if (m.number == 0)
+          s.others.erase(m.address);
+        else
+          s.others[m.address] = static_cast<unsigned>(std::min<uint64_t>(m.number, 1u << 20));
+        break;
+      case LinkKind::kDown:  // the other nodes' counts go stale; bans stay
+        s.others.clear();
+        break;
+      default:
+        break;
     }
   }
   if (changed) save_bans(s);
@@ -214,10 +222,9 @@ bool parse_redis_address(const std::string& text, RedisSettings& out) {
   const std::size_t colon = text.rfind(':');
   if (colon == std::string::npos || colon + 1 == text.size()) return false;
   std::string host = text.substr(0, colon);
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  unsigned char buf[sizeof(in6_addr)];
-  if (inet_pton(AF_INET, host.c_str(), buf) != 1 && inet_pton(AF_INET6, host.c_str(), buf) != 1)
-    return false;
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  if (!link_address(host)) return false;
   const std::string port = text.substr(colon + 1);
   if (port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos) return false;
   out.host = host;
@@ -355,9 +362,12 @@ int iplimit_control(void* state, const char* request, char* answer, size_t len) 
     State& s = *static_cast<State*>(state);
     const std::string req = request;
     std::string out;
-    if (req == "BANS") out = list_bans(s);
-    else if (req.starts_with("UNBAN ")) out = unban(s, req.substr(6));
-    else return MOAT_CONTINUE;
+    if (req == "BANS")
+      out = list_bans(s);
+    else if (req.starts_with("UNBAN "))
+      out = unban(s, req.substr(6));
+    else
+      return MOAT_CONTINUE;
     std::snprintf(answer, len, "%s", out.c_str());
   } catch (...) {
     std::snprintf(answer, len, "ERR out of memory\n");

@@ -10,8 +10,6 @@
 //   events        channel: link messages "B ADDR EXPIRY", "U ADDR", "C ADDR 0"
 #include "modules/mod_iplimit/redis_child.hpp"
 
-#include "config.h"
-
 #include <grp.h>
 #include <poll.h>
 #include <signal.h>
@@ -26,6 +24,8 @@
 #include <memory>
 #include <set>
 #include <utility>
+
+#include "config.h"
 
 #if HAVE_HIREDIS
 #include <hiredis/hiredis.h>
@@ -126,8 +126,8 @@ bool Child::connect() {
     went_down("cannot connect");
     return false;
   }
-  Reply r(static_cast<redisReply*>(
-      redisCommand(sub_.get(), "SUBSCRIBE %s", key("events").c_str())));
+  Reply r(
+      static_cast<redisReply*>(redisCommand(sub_.get(), "SUBSCRIBE %s", key("events").c_str())));
   if (!r || r->type != REDIS_REPLY_ARRAY) {
     went_down("SUBSCRIBE failed");
     return false;
@@ -156,8 +156,7 @@ void Child::went_down(const std::string& why) {
 Reply Child::command(const char* fmt, const std::string& a, const std::string& b,
                      const std::string& c) {
   if (!cmd_) return nullptr;
-  Reply r(static_cast<redisReply*>(
-      redisCommand(cmd_.get(), fmt, a.c_str(), b.c_str(), c.c_str())));
+  Reply r(static_cast<redisReply*>(redisCommand(cmd_.get(), fmt, a.c_str(), b.c_str(), c.c_str())));
   if (!r) went_down(cmd_->errstr[0] ? cmd_->errstr : "no reply");
   return r;
 }
@@ -246,11 +245,16 @@ void Child::write_count(const std::string& address, uint64_t n) {
 
 void Child::on_master(const LinkMessage& m) {
   switch (m.kind) {
-    case LinkKind::kFailure: return on_failure(m.address);
-    case LinkKind::kBan: return ban(m.address, m.number);
-    case LinkKind::kUnban: return unban(m.address);
-    case LinkKind::kCount: return count(m.address, m.number);
-    default: return;
+    case LinkKind::kFailure:
+      return on_failure(m.address);
+    case LinkKind::kBan:
+      return ban(m.address, m.number);
+    case LinkKind::kUnban:
+      return unban(m.address);
+    case LinkKind::kCount:
+      return count(m.address, m.number);
+    default:
+      return;
   }
 }
 
@@ -281,8 +285,7 @@ void Child::read_events() {
   void* raw = nullptr;
   while (sub_ && redisGetReplyFromReader(sub_.get(), &raw) == REDIS_OK && raw != nullptr) {
     Reply r(static_cast<redisReply*>(raw));
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 || r->element[2]->str == nullptr)
-      continue;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 || r->element[2]->str == nullptr) continue;
     const std::string_view payload(r->element[2]->str, r->element[2]->len);
     if (auto m = link_decode(payload)) on_event(*m);
   }
@@ -317,8 +320,10 @@ void Child::run() {
   for (;;) {
     const uint64_t now = mono_ms();
     if (now >= due) {
-      if (cmd_) refresh();
-      else connect();
+      if (cmd_)
+        refresh();
+      else
+        connect();
       due = now + (cmd_ ? refresh_ms : kRetryMs);
     }
     pollfd fds[2] = {{fd_, POLLIN, 0}, {sub_ ? sub_->fd : -1, POLLIN, 0}};

@@ -15,11 +15,10 @@
 namespace {
 
 TEST(IplimitLink, RoundTrips) {
-  for (const LinkMessage& m : {LinkMessage{LinkKind::kBan, "192.0.2.7", 1700000000},
-                               LinkMessage{LinkKind::kCount, "2001:db8::1", 3},
-                               LinkMessage{LinkKind::kUnban, "::1", 0},
-                               LinkMessage{LinkKind::kFailure, "10.0.0.1", 0},
-                               LinkMessage{LinkKind::kDown, "", 0}}) {
+  for (const LinkMessage& m :
+       {LinkMessage{LinkKind::kBan, "192.0.2.7", 1700000000},
+        LinkMessage{LinkKind::kCount, "2001:db8::1", 3}, LinkMessage{LinkKind::kUnban, "::1", 0},
+        LinkMessage{LinkKind::kFailure, "10.0.0.1", 0}, LinkMessage{LinkKind::kDown, "", 0}}) {
     auto back = link_decode(link_encode(m));
     ASSERT_TRUE(back) << link_encode(m);
     EXPECT_EQ(back->kind, m.kind);
@@ -37,11 +36,10 @@ TEST(IplimitLink, AddressesComeBackCanonical) {
 }
 
 TEST(IplimitLink, BadMessagesAreRefused) {
-  for (const char* text :
-       {"", "X 1.2.3.4", "B", "B ", "B 1.2.3.4", "B 1.2.3.4 ", "B 1.2.3.4 12x", "B 1.2.3.4 -1",
-        "B 1.2.3.4 99999999999999999999999", "B host.example 5", "U 1.2.3.4 5", "F 1.2.3.4 5",
-        "B  1.2.3.4 5", "B 1.2.3.4 5 6", "D x", "R 1.2.3.4", "C 1.2.3.4\n5", "B 1.2.3.4/8 5",
-        "Bx1.2.3.4 5"}) {
+  for (const char* text : {"", "X 1.2.3.4", "B", "B ", "B 1.2.3.4", "B 1.2.3.4 ", "B 1.2.3.4 12x",
+                           "B 1.2.3.4 -1", "B 1.2.3.4 99999999999999999999999", "B host.example 5",
+                           "U 1.2.3.4 5", "F 1.2.3.4 5", "B  1.2.3.4 5", "B 1.2.3.4 5 6", "D x",
+                           "R 1.2.3.4", "C 1.2.3.4\n5", "B 1.2.3.4/8 5", "Bx1.2.3.4 5"}) {
     EXPECT_FALSE(link_decode(text)) << text;
   }
   EXPECT_FALSE(link_decode(std::string("U 1.2.3.4\0", 10)));
