@@ -18,6 +18,7 @@ import pytest
 
 import harness
 from harness import wait_for
+from test_proxy_protocol import HAPROXY_FRONTEND, accepts, module_dir, vsftpd_log
 
 pytestmark = pytest.mark.moatftpd_only
 
@@ -34,28 +35,11 @@ BANNED = "Too many failed logins"
 TOO_MANY_FROM_IP = "too many connections from your internet address"
 
 
-def module_dir():
-    return os.path.join(os.path.dirname(harness.default_binary("moatftpd")), "modules")
-
-
 def moatftpd(*args):
     """The moatftpd command line (as an operator runs it); (exit status, stdout)."""
     r = subprocess.run([harness.default_binary("moatftpd"), *args], capture_output=True,
                        text=True, timeout=30, check=False)
     return r.returncode, r.stdout
-
-
-def vsftpd_log(srv):
-    path = srv.options["vsftpd_log_file"]
-    return open(path).read() if os.path.exists(path) else ""
-
-
-def accepts(host, port):
-    try:
-        socket.create_connection((host, port), timeout=1).close()
-        return True
-    except OSError:
-        return False
 
 
 class Redis:
@@ -78,19 +62,7 @@ class Redis:
             self.proc = None
 
 
-HAPROXY_CFG = """global
-    maxconn 100
-defaults
-    mode tcp
-    timeout connect 5s
-    timeout client 30s
-    timeout server 30s
-frontend ftp
-    bind {balancer}:{port}
-    default_backend nodes
-backend nodes
-    balance roundrobin
-    source {balancer}
+HAPROXY_CFG = HAPROXY_FRONTEND + """    balance roundrobin
     server node1 {node1}:{port1} send-proxy-v2
     server node2 {node2}:{port2} send-proxy-v2
 frontend pasv1
