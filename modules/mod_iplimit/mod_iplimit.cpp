@@ -150,7 +150,8 @@ bool learn_ban(State& s, const std::string& address, uint64_t expiry) {
   const uint64_t now = now_ms(), wall = unix_now();
   if (expiry <= wall) return false;
   Failures* f = failures_of(s, address, now, limits(s.host).window);
-  const uint64_t until = now + (expiry - wall) * 1000;
+  constexpr uint64_t kLongest = uint64_t{1} << 32;  // seconds; login_ban_time is 32 bits
+  const uint64_t until = now + std::min(expiry - wall, kLongest) * 1000;
   if (f == nullptr || f->banned_until >= until) return false;
   f->banned_until = until;
   return true;

@@ -34,7 +34,8 @@
 namespace {
 
 void isolate(const RedisSettings& s, int fd) {
-  prctl(PR_SET_PDEATHSIG, SIGTERM);
+  // No PR_SET_PDEATHSIG: with background=YES the process that forked this one exits at
+  // daemon(), and the master lives on in its child; EOF on the link ends this process.
   prctl(PR_SET_NAME, "moat-iplimit");
   for (int sig : {SIGCHLD, SIGHUP, SIGTERM, SIGINT}) signal(sig, SIG_DFL);
   signal(SIGPIPE, SIG_IGN);
