@@ -18,6 +18,7 @@
 
 #include "modules/moat_module.h"
 #include "modules/mod_iplimit/ban_file.hpp"
+#include "modules/mod_iplimit/redis_child.hpp"
 #include "modules/mod_iplimit/redis_link.hpp"
 
 namespace {
@@ -260,6 +261,10 @@ int start_backend(State& s) {
   if (backend == "local") return 0;
   if (backend != "redis") {
     log_line(s, "iplimit_backend must be local or redis, not '" + backend + "'");
+    return 1;
+  }
+  if (!redis_backend_built()) {
+    log_line(s, "iplimit_backend=redis: moatftpd was built without hiredis (--without-hiredis)");
     return 1;
   }
   auto settings = redis_settings(s);

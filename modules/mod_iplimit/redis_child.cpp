@@ -51,9 +51,9 @@ void isolate(const RedisSettings& s, int fd) {
   }
 }
 
-uint64_t unix_now() { return static_cast<uint64_t>(time(nullptr)); }
-
 #if HAVE_HIREDIS
+
+uint64_t unix_now() { return static_cast<uint64_t>(time(nullptr)); }
 
 struct ContextFree {
   void operator()(redisContext* c) const { redisFree(c); }
@@ -340,6 +340,12 @@ void Child::run() {
 #endif
 
 }  // namespace
+
+#if HAVE_HIREDIS
+bool redis_backend_built() { return true; }
+#else
+bool redis_backend_built() { return false; }
+#endif
 
 void redis_child_main(const RedisSettings& s, int fd) {
   isolate(s, fd);
