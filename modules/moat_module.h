@@ -21,7 +21,7 @@
  *
  * Processes (moatftpd's doc/DESIGN.md, sections 3 and 8) and where each hook runs:
  *   master  (root, libevent loop, never parses client bytes):
- *             init, admit, session_closed, login_failed
+ *             init, admit, session_closed, login_failed, control
  *   helper  (root, one per session, never parses FTP):
  *             privileged requests the module declares (priv_handler)
  *   worker  (unprivileged, chrooted, seccomp; speaks FTP):
