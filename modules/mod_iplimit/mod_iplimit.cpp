@@ -165,6 +165,16 @@ bool lift_ban(State& s, const std::string& address) {
   return true;
 }
 
+// Bounded as the failure table is: a flood of addresses on other nodes cannot grow
+// the master; an address beyond the bound is counted by its own node only.
+void note_others(State& s, const std::string& address, uint64_t n) {
+  if (n == 0) {
+    s.others.erase(address);
+  } else if (s.others.size() < kMaxTracked || s.others.contains(address)) {
+    s.others[address] = static_cast<unsigned>(std::min<uint64_t>(n, 1u << 20));
+  }
+}
+
 // What the Redis child has said since the last hook: the master has no event of its
 // own to wait on it, and needs to know only when it decides.
 void sync(State& s) {
@@ -179,10 +189,7 @@ void sync(State& s) {
         changed |= lift_ban(s, m.address);
         break;
       case LinkKind::kCount:
-        if (m.number == 0)
-          s.others.erase(m.address);
-        else
-          s.others[m.address] = static_cast<unsigned>(std::min<uint64_t>(m.number, 1u << 20));
+        note_others(s, m.address, m.number);
         break;
       case LinkKind::kDown:  // the other nodes' counts go stale; bans stay
         s.others.clear();
@@ -203,8 +210,6 @@ void tell_count(State& s, const std::string& address) {
 
 // ---- hooks ----------------------------------------------------------------------------
 
-// One master, one init: the state is the module's own static object, so nothing of it
-// is left behind when a test unloads the module.
 int load_bans(State& s) {
   const std::string path = s.host->option_string("ban_file");
   if (path.empty()) return 0;
@@ -242,7 +247,12 @@ std::optional<RedisSettings> redis_settings(const State& s) {
     return std::nullopt;
   }
   const passwd* pw = getpwnam(h->option_string("nopriv_user"));
-  if (pw == nullptr) return std::nullopt;
+  if (pw == nullptr) {
+    log_line(s, "iplimit_backend=redis: nopriv_user " +
+                    std::string(h->option_string("nopriv_user")) +
+                    " not found (the Redis child runs as it)");
+    return std::nullopt;
+  }
   const Limits l = limits(h);
   r.prefix = h->option_string("iplimit_redis_prefix");
   r.timeout_ms = std::max(1u, h->option_uint("iplimit_redis_timeout"));
@@ -278,6 +288,8 @@ int start_backend(State& s) {
   return 0;
 }
 
+// One master, one init: the state is the module's own static object, so nothing of it
+// is left behind when a test unloads the module.
 int iplimit_init(const moat_host* host, void** module_state) {
   static State state;
   state = State{};
