@@ -138,7 +138,8 @@ bool Child::connect() {
   if (!cmd_) return false;
   tell_master({LinkKind::kUp, {}, 0});
   s_.log("redis " + s_.host + ":" + std::to_string(s_.port) +
-         " reachable: bans and per-address counts are shared again");
+         (down_logged_ ? " reachable again" : " reachable") +
+         ": sharing bans and per-address counts");
   down_logged_ = false;
   return true;
 }

@@ -206,7 +206,7 @@ def test_two_nodes_share_bans_and_survive_losing_redis(cluster, env):
 
     # Redis is back: the nodes say so, and an operator's unban on one node holds on both.
     cluster.redis.start()
-    cluster.wait_all(r"redis 127\.0\.0\.1:\d+ reachable: ", count=2)
+    cluster.wait_all(r"redis 127\.0\.0\.1:\d+ reachable again: sharing bans")
     status, out = moatftpd("--bans", "-c", cluster.nodes[1].config_path)
     assert status == 0 and out.startswith(f"{CLIENT} "), out
     status, out = moatftpd("--unban", CLIENT, "-c", cluster.nodes[0].config_path)
