@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-// Command line: moatftpd [-t | --who | --kick PID] [-o name=value]... [[-c] CONFIG_FILE]
+// Command line: moatftpd [-t | --who | --kick PID | --bans | --unban ADDR] [-o name=value]...
+//               [[-c] CONFIG_FILE]
 //               | --version | --man
 #include "config.h"
 
@@ -19,7 +20,7 @@ namespace {
 
 struct Args {
   bool check_only = false;
-  std::string control_request;  // --who, --kick PID: asked of the running master
+  std::string control_request;  // --who, --kick PID, --bans, --unban ADDR: asked of the master
   std::string config_file = MOAT_SYSCONFDIR "/moatftpd/ftpd.conf";
   std::vector<std::string> overrides;
 };
@@ -27,7 +28,8 @@ struct Args {
 void usage() {
   std::fprintf(stderr,
                "usage: moatftpd [-t] [-o name=value]... [CONFIG_FILE]\n"
-               "       moatftpd --who | --kick PID [-o name=value]... [[-c] CONFIG_FILE]\n"
+               "       moatftpd --who | --kick PID | --bans | --unban ADDR [-o name=value]...\n"
+               "                [[-c] CONFIG_FILE]\n"
                "       moatftpd --version | --man\n");
 }
 
@@ -42,6 +44,10 @@ bool parse_args(int argc, char** argv, Args& args) {
       args.control_request = "WHO";
     } else if (a == "--kick" && i + 1 < argc) {
       args.control_request = std::string("KICK ") + argv[++i];
+    } else if (a == "--bans") {
+      args.control_request = "BANS";
+    } else if (a == "--unban" && i + 1 < argc) {
+      args.control_request = std::string("UNBAN ") + argv[++i];
     } else if (a == "-c" && i + 1 < argc && !have_file) {
       args.config_file = argv[++i];
       have_file = true;
@@ -60,7 +66,7 @@ bool parse_args(int argc, char** argv, Args& args) {
   return true;
 }
 
-// --who and --kick: the running master answers on the control socket its config names.
+// --who, --kick, --bans and --unban: the running master answers on the control socket its config names.
 int ask_master(const moat::Config& cfg, const std::string& request) {
   if (cfg.control_socket.empty()) {
     std::fprintf(stderr, "moatftpd: no control_socket in the configuration\n");

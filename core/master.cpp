@@ -31,6 +31,7 @@
 #include "core/server.hpp"
 #include "core/server_log.hpp"
 #include "privsep/helper.hpp"
+#include "privsep/log_relay.hpp"
 #include "privsep/master_link.hpp"
 #include "privsep/sandbox.hpp"
 #include "privsep/seccomp_selftest.hpp"
@@ -211,6 +212,7 @@ void Master::admit(UniqueFd client, const sockaddr_storage& peer, bool implicit_
   if (modules_->admit(conn->view, reply)) {
     return fork_session(std::move(client), peer, std::move(conn), implicit_tls);
   }
+  SessionLog(*ctx_, peer).refused(reply);
   refuse_client(client.get(), implicit_tls, reply);
 }
 
@@ -308,7 +310,7 @@ int Master::run() {
     signals_.emplace_back(evsignal_new(base_.get(), sig, signal_cb, this));
     event_add(signals_.back().get(), nullptr);
   }
-  if (auto st = ops_.start(ctx_->cfg, base_.get(), *sessions_); !st) {
+  if (auto st = ops_.start(ctx_->cfg, base_.get(), *sessions_, *modules_); !st) {
     server_log(st.error(), true);  // after daemon(): stderr is /dev/null
     return 1;
   }

@@ -21,7 +21,7 @@
  *
  * Processes (moatftpd's doc/DESIGN.md, sections 3 and 8) and where each hook runs:
  *   master  (root, libevent loop, never parses client bytes):
- *             init, admit, session_closed, login_failed
+ *             init, admit, session_closed, login_failed, control
  *   helper  (root, one per session, never parses FTP):
  *             privileged requests the module declares (priv_handler)
  *   worker  (unprivileged, chrooted, seccomp; speaks FTP):
@@ -192,7 +192,14 @@ struct moat_module {
   void (*transfer_progress)(void *module_state, struct moat_session *session,
                             const struct moat_transfer *xfer);
 
-  void *reserved[7];      /* zero: room to grow without breaking the ABI */
+  /* master: a line an operator sent on the control socket that the core does not
+   * answer itself (moatftpd --bans sends "BANS", --unban ADDR "UNBAN ADDR"). Write a
+   * text answer of lines (at most answer_len - 1 bytes, NUL-terminated; an error
+   * starts with "ERR ") and return MOAT_HANDLED, or MOAT_CONTINUE when the request is
+   * not the module's. Added in place of reserved[1], as transfer_progress was. */
+  int (*control)(void *module_state, const char *request, char *answer, size_t answer_len);
+
+  void *reserved[6];      /* zero: room to grow without breaking the ABI */
 };
 
 #ifdef __cplusplus

@@ -107,6 +107,10 @@ void SessionLog::login_failed(std::string_view user, std::string_view why) {
   emit(user, "FAIL LOGIN: " + client(), j, true);
 }
 
+void SessionLog::refused(std::string_view reply) {
+  event("", "REFUSED CONNECT: " + client() + ", \"" + log_field(reply) + "\"");
+}
+
 void SessionLog::logged_in(LogIdentity who) {
   who_ = std::move(who);
   JsonLine j = json("login", who_.user);

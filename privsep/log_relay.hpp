@@ -33,6 +33,9 @@ class SessionLog {
   void connected();  // CONNECT
   // FAIL LOGIN, under the name the client gave; why is for the JSON log only.
   void login_failed(std::string_view user, std::string_view why = {});
+  // The master turned the client away before forking (a module's admit: a ban,
+  // max_clients, max_per_ip); `reply` is the line the client got.
+  void refused(std::string_view reply);
   void logged_in(LogIdentity who);    // OK LOGIN; later lines carry this user
   void logged_out();                  // REIN: no user again
   void write(const LogRequest& req);  // a worker's request, already decoded
