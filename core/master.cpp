@@ -289,6 +289,7 @@ int Master::run() {
     server_log("daemon: " + errno_text(errno), true);
     return 1;
   }
+  server_log_bind(ctx_.get());  // daemon() forked: this process is the master now
   base_.reset(event_base_new());
   if (!base_) {
     server_log("event_base_new failed", true);

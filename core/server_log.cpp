@@ -17,6 +17,8 @@ namespace moat {
 namespace {
 
 const ServerContext* g_ctx = nullptr;
+pid_t g_bound_by = 0;  // a process forked from the master (a module's child) has
+                       // closed the log descriptors: their numbers may name its sockets
 
 void append(int fd, const std::string& line) {
   if (fd < 0) return;
@@ -26,12 +28,15 @@ void append(int fd, const std::string& line) {
 
 }  // namespace
 
-void server_log_bind(const ServerContext* ctx) { g_ctx = ctx; }
+void server_log_bind(const ServerContext* ctx) {
+  g_ctx = ctx;
+  g_bound_by = getpid();
+}
 
 void server_log(std::string_view text, bool error) {
   const std::string line = "moatftpd: " + std::string(text);
   std::fprintf(stderr, "%s\n", line.c_str());
-  if (g_ctx == nullptr) return;
+  if (g_ctx == nullptr || getpid() != g_bound_by) return;
   const ServerContext& c = *g_ctx;
   append(c.vsftpd_log_fd, vsftpd_log_line(time(nullptr), getpid(), "", line, c.cfg.use_localtime));
   if (c.syslog) {

@@ -49,6 +49,8 @@ struct State {
   std::map<std::string, Failures> failures;
   bool full_logged = false;
   RedisLink redis;                         // iplimit_backend=redis: the child, else idle
+  bool redis_down = false;  // the child said Redis is unreachable: logged here too, since
+                            // the child's own lines go only to stderr
   std::map<std::string, unsigned> others;  // sessions per address on the other nodes
 };
 
@@ -193,6 +195,12 @@ void sync(State& s) {
         break;
       case LinkKind::kDown:  // the other nodes' counts go stale; bans stay
         s.others.clear();
+        if (!s.redis_down) log_line(s, "redis unreachable: this node's table decides; bans kept");
+        s.redis_down = true;
+        break;
+      case LinkKind::kUp:
+        if (s.redis_down) log_line(s, "redis reachable again: sharing bans and counts");
+        s.redis_down = false;
         break;
       default:
         break;

@@ -203,6 +203,9 @@ def test_two_nodes_share_bans_and_survive_losing_redis(cluster, env):
     for _ in cluster.nodes:
         assert_refused(cluster, CLIENT, BANNED)
     log_in_on_each_node(cluster, OTHER_CLIENT)
+    for srv in cluster.nodes:  # the master says it too, in the log files (not only stderr)
+        assert wait_for(lambda s=srv: "redis unreachable: this node's table decides"
+                        in vsftpd_log(s)), vsftpd_log(srv)
 
     # Redis is back: the nodes say so, and an operator's unban on one node holds on both.
     cluster.redis.start()
@@ -213,6 +216,8 @@ def test_two_nodes_share_bans_and_survive_losing_redis(cluster, env):
     assert status == 0 and out == f"OK {CLIENT} unbanned\n", out
     cluster.wait_all(r"redis: 127\.0\.0\.5 unbanned on all nodes")
     log_in_on_each_node(cluster, CLIENT)
+    for srv in cluster.nodes:
+        assert "redis reachable again: sharing bans" in vsftpd_log(srv), vsftpd_log(srv)
     assert moatftpd("--bans", "-c", cluster.nodes[1].config_path) == (0, "no bans\n")
 
 
