@@ -34,10 +34,6 @@ constexpr std::array<std::string_view, 4> kPortOptions = {"listen_port", "ftp_da
 // (dsa_*: DSA certificates are obsolete; rsa_cert_file takes any key type.)
 constexpr auto kVsftpdOnly = std::to_array<std::string_view>({"dsa_cert_file",
                                                           "dsa_private_key_file",
-                                                          "guest_enable",
-                                                          "guest_username",
-                                                          "virtual_use_local_privs",
-                                                          "user_sub_token",
                                                           "one_process_model",
                                                           "check_shell",
                                                           "delete_failed_uploads",
@@ -332,9 +328,11 @@ struct Loader {
   Config cfg;
   std::map<std::string, Origin, std::less<>> origins;
   std::vector<Origin> module_origins;  // parallel to cfg.load_module
+  std::vector<std::string> errors;     // every one, in order: -t reports them all
+  bool modules_failed = false;         // their options are then not reported again
 
   Status line(const SourceLine& src, std::size_t order);
-  Status apply(const std::vector<SourceLine>& lines, bool module_lines);
+  void apply(const std::vector<SourceLine>& lines, bool module_lines);
   void add_implied_modules(const std::vector<SourceLine>& lines);
   void note_no_effect(const std::vector<SourceLine>& lines);
   Status load_modules();
@@ -342,6 +340,8 @@ struct Loader {
 };
 
 Status Loader::line(const SourceLine& src, std::size_t order) {
+  if (modules_failed && first_party_owner(src.text.substr(0, src.text.find('='))) != nullptr)
+    return Ok{};
   auto set = apply_line(cfg, src.text);
   if (!set) return fail(src.where + ": " + set.error());
   if (set->empty()) return Ok{};
@@ -391,12 +391,11 @@ std::vector<SourceLine> source_lines(const std::string& path, std::string_view t
   return lines;
 }
 
-Status Loader::apply(const std::vector<SourceLine>& lines, bool module_lines) {
+void Loader::apply(const std::vector<SourceLine>& lines, bool module_lines) {
   for (std::size_t i = 0; i < lines.size(); ++i) {
     if (is_module_line(lines[i].text) != module_lines) continue;
-    if (auto st = line(lines[i], i); !st) return st;
+    if (auto st = line(lines[i], i); !st) errors.push_back(st.error());
   }
-  return Ok{};
 }
 
 // After the load_module lines: the module of each vsftpd option set (see
@@ -459,8 +458,8 @@ Status check_pasv_range(const Loader& ld) {
               " is greater than pasv_max_port=" + std::to_string(c.pasv_max_port));
 }
 
-Status check_semantics(const Loader& ld, const std::string& path) {
-  if (auto st = check_listen(ld, path); !st) return st;
+Status check_semantics(Loader& ld, const std::string& path) {
+  if (auto st = check_listen(ld, path); !st) ld.errors.push_back(st.error());
   return check_pasv_range(ld);
 }
 
@@ -634,23 +633,35 @@ Result<unsigned> config_parse_uint(std::string_view name, std::string_view value
   return parse_uint(name, value);
 }
 
-Result<Config> config_load(const std::string& path, const std::vector<std::string>& overrides) {
+ConfigReport config_load_all(const std::string& path, const std::vector<std::string>& overrides) {
   Loader ld;
   ld.cfg.source_file = path;
   std::string text;
   if (!path.empty()) {
     auto read = read_file(path);
-    if (!read) return fail(read.error());
+    if (!read) return {std::move(ld.cfg), {read.error()}, false};
     text = std::move(*read);
   }
   const std::vector<SourceLine> lines = source_lines(path, text, overrides);
-  if (auto st = ld.apply(lines, true); !st) return fail(st.error());
+  ld.apply(lines, true);
   ld.add_implied_modules(lines);
-  if (auto st = ld.load_modules(); !st) return fail(st.error());
-  if (auto st = ld.apply(lines, false); !st) return fail(st.error());
-  if (auto st = check_semantics(ld, path); !st) return fail(st.error());
+  if (auto st = ld.load_modules(); !st) {
+    ld.errors.push_back(st.error());
+    ld.modules_failed = true;
+  }
+  ld.apply(lines, false);
+  if (auto st = check_semantics(ld, path); !st) ld.errors.push_back(st.error());
   ld.note_no_effect(lines);
-  return std::move(ld.cfg);
+  for (const auto& [name, o] : ld.origins) ld.cfg.origins.emplace(name, o.where);
+  return {std::move(ld.cfg), std::move(ld.errors)};
+}
+
+Result<Config> config_load(const std::string& path, const std::vector<std::string>& overrides) {
+  ConfigReport report = config_load_all(path, overrides);
+  if (report.errors.empty()) return std::move(report.cfg);
+  std::string text;
+  for (const std::string& e : report.errors) text += (text.empty() ? "" : "\n") + e;
+  return fail(text);
 }
 
 std::string config_man_page() {

@@ -39,6 +39,8 @@ struct Config {
   std::shared_ptr<ModuleRegistry> modules;  // what load_module loaded (config_load)
   std::string source_file;               // the file this was read from
   std::vector<std::string> notes;        // for -t: modules loaded by their vsftpd options
+  // Where each option set was last set ("file:line" or "-o name=value"), for -t.
+  std::map<std::string, std::string, std::less<>> origins;
 };
 
 enum class OptionType { kBool, kUint, kString };
@@ -62,6 +64,15 @@ const OptionInfo* option_find(std::string_view name);
 // loaded (ModuleRegistry::load), so that their options are known when the rest is
 // parsed. Semantic checks (module ownership, listen on, ranges) are part of loading.
 Result<Config> config_load(const std::string& path, const std::vector<std::string>& overrides);
+
+// The same, going on after an error: every error in the order of the lines, and the
+// configuration with the lines that had none (for -t, which reports them all).
+struct ConfigReport {
+  Config cfg;
+  std::vector<std::string> errors;
+  bool file_read = true;  // false: errors says why, and cfg is only the defaults
+};
+ConfigReport config_load_all(const std::string& path, const std::vector<std::string>& overrides);
 
 // Parses one "name=value" line into cfg; used by config_load and tests. Options of
 // modules are known only when cfg.modules is set.

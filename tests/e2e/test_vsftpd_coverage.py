@@ -27,6 +27,7 @@ NO_EFFECT = "is accepted for vsftpd configs and has no effect"
 # A value of each type that -t accepts on its own; the first one that is not a bad
 # value for the option is used (vsftpd's own defaults for these types).
 VALUES = ("", "NO", "0")
+USER_OPTIONS = ("nopriv_user", "ftp_username", "guest_username")
 
 
 def vsftpd_options():
@@ -64,7 +65,7 @@ def check(env):
 
     def verdict(name):
         # A user name must name a user: the anonymous account exists in every env.
-        for value in (env.ftp.name,) if name == "nopriv_user" else VALUES:
+        for value in (env.ftp.name,) if name in USER_OPTIONS else VALUES:
             rc, out = run(name, value)
             if re.search(r":1: (bad [\w ]+ '|empty value for )", out):
                 continue
