@@ -32,8 +32,10 @@ class Checker {
     const std::string file = c_.source_file.empty() ? "(built-in defaults)" : c_.source_file;
     return file + ": " + name + "=" + value + " (default)";
   }
+  // "WHERE: NAME: what", or "WHERE: what" when what already starts with the name.
   void error(const std::string& name, const std::string& value, const std::string& what) {
-    errors_.push_back(where(name, value) + ": " + what);
+    const bool named = what.starts_with(name) || !c_.origins.contains(name);
+    errors_.push_back(where(name, value) + ": " + (named ? what : name + ": " + what));
   }
   void error_as_is(std::string what) { errors_.push_back(std::move(what)); }
   const Config& cfg() const { return c_; }
