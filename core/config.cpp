@@ -32,26 +32,16 @@ constexpr std::array<std::string_view, 4> kPortOptions = {"listen_port", "ftp_da
 // vsftpd options moatftpd does not implement yet: named as such, so a vsftpd.conf that
 // uses them gets an honest message instead of "unknown option".
 // (dsa_*: DSA certificates are obsolete; rsa_cert_file takes any key type.)
-constexpr auto kVsftpdOnly = std::to_array<std::string_view>({"dsa_cert_file",
-                                                          "dsa_private_key_file",
-                                                          "one_process_model",
-                                                          "check_shell",
-                                                          "delete_failed_uploads",
-                                                          "text_userdb_names",
-                                                          "tilde_user_enable",
-                                                          "trans_chunk_size",
-                                                          "userlist_log",
-                                                          "use_sendfile",
-                                                          "no_log_lock",
-                                                          "ptrace_sandbox",
-                                                          "run_as_launching_user",
-                                                          "http_enable"});
+constexpr auto kVsftpdOnly = std::to_array<std::string_view>(
+    {"text_userdb_names", "tilde_user_enable", "userlist_log", "ptrace_sandbox", "http_enable"});
 
 // vsftpd options accepted so a vsftpd.conf loads, that change nothing here (ftpd.conf(5)
 // says why): -t notes each one set, so nobody relies on one unawares.
 constexpr auto kVsftpdNoEffect = std::to_array<std::string_view>(
     {"async_abor_enable", "isolate", "isolate_network", "ssl_sslv2", "ssl_sslv3", "ssl_tlsv1",
-     "ssl_tlsv1_1", "reverse_lookup_enable", "setproctitle_enable"});
+     "ssl_tlsv1_1", "reverse_lookup_enable", "setproctitle_enable", "one_process_model",
+     "run_as_launching_user", "check_shell", "use_sendfile", "trans_chunk_size", "no_log_lock",
+     "dsa_cert_file", "dsa_private_key_file"});
 
 // vsftpd's own options that a first-party module implements: setting one loads that
 // module by itself, so a vsftpd.conf works unchanged; load_module= is for the rest.
@@ -618,6 +608,10 @@ const OptionInfo* option_find(std::string_view name) {
   }
   return nullptr;
 }
+
+std::span<const std::string_view> config_vsftpd_no_effect() { return kVsftpdNoEffect; }
+std::span<const std::string_view> config_vsftpd_module_options() { return kVsftpdModuleOptions; }
+std::span<const std::string_view> config_vsftpd_unsupported() { return kVsftpdOnly; }
 
 Status config_apply_line(Config& cfg, std::string_view line) {
   auto set = apply_line(cfg, line);

@@ -4,6 +4,7 @@
 
 #include <map>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -86,6 +87,13 @@ Status config_apply_line(Config& cfg, std::string_view line);
 // user". A missing file is not an error (vsftpd). Errors read "FILE:LINE: message"; on
 // an error cfg is left unchanged.
 Status config_apply_user_file(Config& cfg, const std::string& path);
+
+// vsftpd's options by what moatftpd does with them (besides implementing them): the
+// ones accepted with no effect, the ones whose first-party module they load, and the
+// ones refused as not supported yet. MIGRATING-FROM-VSFTPD.md is generated from them.
+std::span<const std::string_view> config_vsftpd_no_effect();
+std::span<const std::string_view> config_vsftpd_module_options();
+std::span<const std::string_view> config_vsftpd_unsupported();
 
 // The value parsers of the option table, shared with modules' option tables.
 Result<bool> config_parse_bool(std::string_view name, std::string_view value);

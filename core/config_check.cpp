@@ -147,17 +147,25 @@ void check_local_root(Checker& ck) {
   if (auto st = existing_dir(dir); !st) ck.error("local_root", c.local_root, st.error());
 }
 
+// Linux-PAM reads /etc/pam.d/NAME, else the vendor directory; without the file every
+// local login goes to the 'other' service (on Debian: refused). A system configured
+// through /etc/pam.conf instead has no /etc/pam.d, and is not checked.
+void check_pam_service(Checker& ck, const std::string& name) {
+  const std::string file = "/etc/pam.d/" + name;
+  if (name.empty() || access("/etc/pam.d", F_OK) != 0) return;
+  if (access(file.c_str(), R_OK) == 0 || access(("/usr/lib/pam.d/" + name).c_str(), R_OK) == 0)
+    return;
+  ck.error("pam_service_name", name,
+           file + ": " + errno_text(errno) + " (PAM would use its 'other' service)");
+}
+
 void check_users(Checker& ck) {
   const Config& c = ck.cfg();
   check_user(ck, "nopriv_user", c.nopriv_user);
   if (c.anonymous_enable) check_anon_root(ck, check_user(ck, "ftp_username", c.ftp_username));
   if (c.local_enable) check_local_root(ck);
   if (c.local_enable && c.guest_enable) check_user(ck, "guest_username", c.guest_username);
-  if (c.local_enable && !c.pam_service_name.empty() &&
-      access(("/etc/pam.d/" + c.pam_service_name).c_str(), R_OK) != 0)
-    ck.error("pam_service_name", c.pam_service_name,
-             "/etc/pam.d/" + c.pam_service_name + ": " + errno_text(errno) +
-                 " (PAM would use its 'other' service)");
+  if (c.local_enable) check_pam_service(ck, c.pam_service_name);
 }
 
 // A file the master reads at start-up.
@@ -180,6 +188,10 @@ void check_files(Checker& ck) {
 // the option it is about.
 void check_tls(Checker& ck) {
   const Config& c = ck.cfg();
+  for (const auto& [name, value] : {std::pair{"dsa_cert_file", &c.dsa_cert_file},
+                                    std::pair{"dsa_private_key_file", &c.dsa_private_key_file}})
+    if (!value->empty())
+      ck.error(name, *value, "DSA certificates are not supported: use rsa_cert_file (RSA or ECDSA)");
   if (!c.ssl_enable) return;
   auto tls = tls_server_context(c);
   if (tls) return;

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // Command line: moatftpd [-t | --who | --kick PID] [-o name=value]... [[-c] CONFIG_FILE]
-//               | --version | --man
+//               | --version | --man | --migration-lists
 #include "config.h"
 
 #include <cstdio>
@@ -12,6 +12,7 @@
 #include "core/config_check.hpp"
 #include "core/control_socket.hpp"
 #include "core/master.hpp"
+#include "core/migration_note.hpp"
 #include "core/proctitle.hpp"
 #include "core/server.hpp"
 #include "privsep/seccomp_selftest.hpp"
@@ -102,6 +103,10 @@ int main(int argc, char** argv) {
   }
   if (argc == 2 && std::strcmp(argv[1], "--man") == 0) {
     std::fputs(moat::config_man_page().c_str(), stdout);
+    return 0;
+  }
+  if (argc == 2 && std::strcmp(argv[1], "--migration-lists") == 0) {
+    std::fputs(moat::migration_option_lists().c_str(), stdout);
     return 0;
   }
   Args args;
