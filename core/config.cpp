@@ -3,6 +3,7 @@
 // language with its semantic checks, and the ftpd.conf(5) page generated from the table.
 #include "core/config.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 
@@ -402,6 +403,32 @@ void Loader::add_implied_modules(const std::vector<SourceLine>& lines) {
   }
 }
 
+// The last user_config_dir= line's value, before the options are applied.
+std::string user_config_dir_of(const std::vector<SourceLine>& lines) {
+  constexpr std::string_view kPrefix = "user_config_dir=";
+  std::string dir;
+  for (const SourceLine& l : lines) {
+    if (!l.text.starts_with(kPrefix)) continue;
+    dir = std::string(l.text.substr(kPrefix.size()));
+    if (dir.ends_with('\r')) dir.pop_back();
+  }
+  return dir;
+}
+
+// The texts of the files in user_config_dir (unreadable ones left out: -t reports them).
+std::vector<std::pair<std::string, std::string>> user_files(const std::string& dir) {
+  std::vector<std::pair<std::string, std::string>> files;
+  DIR* d = dir.empty() ? nullptr : opendir(dir.c_str());
+  if (d == nullptr) return files;
+  while (dirent* e = readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    const std::string path = dir + "/" + e->d_name;
+    if (auto text = read_file(path)) files.emplace_back(path, std::move(*text));
+  }
+  closedir(d);
+  return files;
+}
+
 void Loader::note_no_effect(const std::vector<SourceLine>& lines) {
   for (const SourceLine& l : lines) {
     const std::string_view name = l.text.substr(0, l.text.find('='));
@@ -639,6 +666,10 @@ ConfigReport config_load_all(const std::string& path, const std::vector<std::str
   const std::vector<SourceLine> lines = source_lines(path, text, overrides);
   ld.apply(lines, true);
   ld.add_implied_modules(lines);
+  // vsftpd's virtual-user set-ups put anon_upload_enable and the like in the users'
+  // files: the modules of the vsftpd options set there load too.
+  const auto users = user_files(user_config_dir_of(lines));
+  for (const auto& [file, body] : users) ld.add_implied_modules(source_lines(file, body, {}));
   if (auto st = ld.load_modules(); !st) {
     ld.errors.push_back(st.error());
     ld.modules_failed = true;

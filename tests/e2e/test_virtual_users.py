@@ -146,12 +146,13 @@ def test_virtual_use_local_privs_gives_local_rights(env, tmpdir_e2e, site):
 
 
 def test_user_config_dir_is_read_under_the_virtual_name(env, tmpdir_e2e, site):
-    """The usual hosting setup: per-user files give one virtual user uploads."""
+    """The usual hosting setup: per-user files give one virtual user uploads (the main
+    file does not mention anon_upload_enable: moatftpd loads its module for the user's
+    file)."""
     with open(os.path.join(site.config_dir, "fred"), "w") as f:
         f.write("anon_upload_enable=YES\n")
     name = f"percfg-{secrets.token_hex(3)}.txt"
-    with guest_server(tmpdir_e2e, site, anon_upload_enable=False,
-                      user_config_dir=site.config_dir).start() as srv:
+    with guest_server(tmpdir_e2e, site, user_config_dir=site.config_dir).start() as srv:
         ftp = site.login(srv, "wilma")
         assert stor(ftp, f"upload/{name}").startswith("550")
         ftp.quit()
