@@ -125,7 +125,7 @@ void check_anon_root(Checker& ck, const Result<UserInfo>& ftp) {
   auto st = existing_dir(dir);
   if (!st) return ck.error(name, set ? dir : c.ftp_username, "anonymous root " + st.error());
   if (!ftp || c.allow_writeable_chroot) return;
-  const bool writable = st->st_uid == ftp->uid ? (st->st_mode & S_IWUSR)
+  const bool writable = st->st_uid == ftp->uid   ? (st->st_mode & S_IWUSR)
                         : st->st_gid == ftp->gid ? (st->st_mode & S_IWGRP)
                                                  : (st->st_mode & S_IWOTH);
   if (writable)
@@ -170,7 +170,8 @@ void check_users(Checker& ck) {
 
 // A file the master reads at start-up.
 void check_readable(Checker& ck, bool used, const char* name, const std::string& path) {
-  if (used && access(path.c_str(), R_OK) != 0) ck.error(name, path, path + ": " + errno_text(errno));
+  if (used && access(path.c_str(), R_OK) != 0)
+    ck.error(name, path, path + ": " + errno_text(errno));
 }
 
 void check_files(Checker& ck) {
@@ -191,7 +192,8 @@ void check_tls(Checker& ck) {
   for (const auto& [name, value] : {std::pair{"dsa_cert_file", &c.dsa_cert_file},
                                     std::pair{"dsa_private_key_file", &c.dsa_private_key_file}})
     if (!value->empty())
-      ck.error(name, *value, "DSA certificates are not supported: use rsa_cert_file (RSA or ECDSA)");
+      ck.error(name, *value,
+               "DSA certificates are not supported: use rsa_cert_file (RSA or ECDSA)");
   if (!c.ssl_enable) return;
   auto tls = tls_server_context(c);
   if (tls) return;

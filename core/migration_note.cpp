@@ -18,8 +18,10 @@ constexpr std::string_view kAcceptedLead = "Accepted for vsftpd configs";
 std::string reason(std::string_view name) {
   const OptionInfo* info = option_find(name);
   std::string_view text = info ? info->description : "";
-  if (text.starts_with(kNoEffectLead)) text.remove_prefix(kNoEffectLead.size());
-  else if (text.starts_with(kAcceptedLead)) text.remove_prefix(kAcceptedLead.size());
+  if (text.starts_with(kNoEffectLead))
+    text.remove_prefix(kNoEffectLead.size());
+  else if (text.starts_with(kAcceptedLead))
+    text.remove_prefix(kAcceptedLead.size());
   std::string out(text);
   while (!out.empty() && (out.front() == ';' || out.front() == ' ' || out.front() == ','))
     out.erase(0, 1);
@@ -42,7 +44,8 @@ std::string module_list() {
       "### vsftpd options that load their module\n\n"
       "Setting one loads the module by itself; `-t` notes it (`ftpd.conf:12: note: "
       "anon_max_rate loads mod_throttle`) and still exits 0.\n\n";
-  for (const auto& [module, names] : by_module) out += "- `" + module + "`: " + joined(names) + ".\n";
+  for (const auto& [module, names] : by_module)
+    out += "- `" + module + "`: " + joined(names) + ".\n";
   return out;
 }
 
@@ -64,7 +67,8 @@ std::string unsupported_list() {
          "vsftpd option moatftpd does not support yet`. Every other option of vsftpd "
          "3.0.3's man page works or is accepted as above (tests/e2e/test_vsftpd_coverage.py "
          "runs each through `-t` and checks these lists against the code):\n\n"
-         "- Refused: " + joined(names) + ".\n";
+         "- Refused: " +
+         joined(names) + ".\n";
 }
 
 }  // namespace
