@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // Command line: moatftpd [-t | --who | --kick PID | --bans | --unban ADDR] [-o name=value]...
 //               [[-c] CONFIG_FILE]
-//               | --version | --man
+//               | --version | --man | --migration-lists
 #include "config.h"
 
 #include <cstdio>
@@ -10,8 +10,10 @@
 #include <vector>
 
 #include "core/config.hpp"
+#include "core/config_check.hpp"
 #include "core/control_socket.hpp"
 #include "core/master.hpp"
+#include "core/migration_note.hpp"
 #include "core/proctitle.hpp"
 #include "core/server.hpp"
 #include "privsep/seccomp_selftest.hpp"
@@ -75,6 +77,28 @@ int ask_master(const moat::Config& cfg, const std::string& request) {
   return moat::control_request(cfg.control_socket, request);
 }
 
+// -t: every error of the file, then of what start-up and logins need from the system;
+// only a configuration without any is prepared as start-up would (the remaining checks).
+int check_config(const Args& args) {
+  moat::ConfigReport r = moat::config_load_all(args.config_file, args.overrides);
+  std::vector<std::string> errors = std::move(r.errors);
+  if (r.file_read) {
+    for (std::string& e : moat::config_check(r.cfg)) errors.push_back(std::move(e));
+  }
+  if (errors.empty()) {
+    if (auto ctx = moat::server_prepare(r.cfg, false); !ctx) {
+      errors.push_back(args.config_file + ": " + ctx.error());
+    } else if (auto st = moat::seccomp_check(r.cfg); !st) {
+      errors.push_back(args.config_file + ": " + st.error());
+    }
+  }
+  for (const std::string& note : r.cfg.notes) std::printf("%s\n", note.c_str());
+  for (const std::string& e : errors) std::fprintf(stderr, "%s\n", e.c_str());
+  if (!errors.empty()) return 1;
+  std::printf("%s: configuration OK\n", args.config_file.c_str());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -87,30 +111,21 @@ int main(int argc, char** argv) {
     std::fputs(moat::config_man_page().c_str(), stdout);
     return 0;
   }
+  if (argc == 2 && std::strcmp(argv[1], "--migration-lists") == 0) {
+    std::fputs(moat::migration_option_lists().c_str(), stdout);
+    return 0;
+  }
   Args args;
   if (!parse_args(argc, argv, args)) {
     usage();
     return 2;
   }
+  if (args.check_only) return check_config(args);
   auto cfg = moat::config_load(args.config_file, args.overrides);
   if (!cfg) {
     std::fprintf(stderr, "%s\n", cfg.error().c_str());
     return 1;
   }
   if (!args.control_request.empty()) return ask_master(*cfg, args.control_request);
-  if (args.check_only) {
-    auto ctx = moat::server_prepare(*cfg, false);
-    if (!ctx) {
-      std::fprintf(stderr, "%s: %s\n", args.config_file.c_str(), ctx.error().c_str());
-      return 1;
-    }
-    if (auto st = moat::seccomp_check(cfg.value()); !st) {
-      std::fprintf(stderr, "%s: %s\n", args.config_file.c_str(), st.error().c_str());
-      return 1;
-    }
-    for (const std::string& note : cfg->notes) std::printf("%s\n", note.c_str());
-    std::printf("%s: configuration OK\n", args.config_file.c_str());
-    return 0;
-  }
   return moat::master_run(args.config_file, args.overrides, std::move(*cfg));
 }

@@ -595,8 +595,8 @@ static TransferRecord record_of(const Session& s, const Transfer& x, bool comple
   r.path = x.spec().log_path;
   r.ascii = x.spec().ascii;
   r.upload = x.upload();
-  r.anonymous = s.st.anonymous;
-  r.user = s.st.anonymous ? s.st.anon_password : s.st.user;
+  r.anonymous = s.st.anonymous && !s.st.guest;  // a guest is logged by its login name
+  r.user = r.anonymous ? s.st.anon_password : s.st.user;
   r.complete = complete;
   return r;
 }
