@@ -98,7 +98,7 @@ std::string xferlog_line(const TransferRecord& r, bool use_localtime) {
   out += r.ascii ? " a" : " b";
   out += " _";
   out += r.upload ? " i" : " o";
-  out += r.anonymous ? " a " : " r ";
+  out += r.anonymous ? " a " : r.guest ? " g " : " r ";
   out += xferlog_field(r.user);
   out += " ftp 0 * ";
   out += r.complete ? "c\n" : "i\n";

@@ -17,6 +17,7 @@ struct TransferRecord {
   bool ascii = false;
   bool upload = false;        // 'i' incoming, else 'o'
   bool anonymous = false;
+  bool guest = false;         // access mode 'g' (vsftpd's guest_enable)
   std::string user;           // local user name, or anonymous password/ident
   bool complete = true;
 };

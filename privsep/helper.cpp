@@ -522,7 +522,7 @@ void Helper::on_login(Message& msg) {
     permit(kAuthed);
     title(true);
     log_.logged_in({grant_->user.name, grant_->anonymous && !grant_->guest, grant_->anon_password,
-                    grant_->cfg->use_localtime});
+                    grant_->cfg->use_localtime, grant_->guest});
   } else {
     std::fprintf(stderr, "moatftpd: session %s: login failed for '%s': %s\n",
                  sockaddr_host_text(peer_).c_str(),

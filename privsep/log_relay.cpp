@@ -132,6 +132,7 @@ void SessionLog::transfer(const LogRequest& req) {
   r.ascii = req.ascii;
   r.upload = req.upload;
   r.anonymous = who_.anonymous;
+  r.guest = who_.guest;
   r.user = who_.anonymous ? who_.anon_password : who_.user;
   r.complete = req.complete;
   append(ctx_.xferlog_fd, xferlog_line(r, who_.use_localtime));

@@ -24,6 +24,7 @@ struct LogIdentity {
   bool anonymous = false;
   std::string anon_password;
   bool use_localtime = false;
+  bool guest = false;  // guest_enable: xferlog's access mode is 'g', as in vsftpd
 };
 
 class SessionLog {

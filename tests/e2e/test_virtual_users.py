@@ -90,7 +90,8 @@ def read(ftp, name):
 
 
 def test_guest_is_chrooted_to_its_own_directory(env, tmpdir_e2e, site):
-    with guest_server(tmpdir_e2e, site).start() as srv:
+    with guest_server(tmpdir_e2e, site, xferlog_enable=True,
+                      xferlog_std_format=True).start() as srv:
         ftp = site.login(srv, "fred")
         assert ftp.pwd() == "/"
         assert read(ftp, "fred.txt") == b"fred's file\n"
@@ -100,6 +101,11 @@ def test_guest_is_chrooted_to_its_own_directory(env, tmpdir_e2e, site):
         ftp = site.login(srv, "wilma")
         assert read(ftp, "wilma.txt") == b"wilma's file\n"
         ftp.quit()
+        # xferlog: access mode g (guest) and the login name, as vsftpd writes them
+        assert harness.wait_for(lambda: "wilma.txt" in srv.xferlog()), srv.xferlog()
+        lines = srv.xferlog().splitlines()
+        assert [l.split()[-7:-3] for l in lines] == [["o", "g", "fred", "ftp"],
+                                                    ["o", "g", "wilma", "ftp"]], lines
 
 
 def test_unknown_virtual_user_and_wrong_password_are_refused(env, tmpdir_e2e, site):
