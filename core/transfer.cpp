@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
 #include <cstdlib>
 #include <cstring>
 #include <algorithm>
@@ -465,11 +466,14 @@ void Session::clear_data_setup() {
   setup_ev_.reset();
 }
 
-static Result<UniqueFd> listen_in_range(sockaddr_storage local, unsigned lo, unsigned hi) {
+// Listens on the first free port of `tries` in lo..hi, from a random one on; lo == 0
+// asks the kernel for any port.
+static Result<UniqueFd> listen_in_range(sockaddr_storage local, unsigned lo, unsigned hi,
+                                        unsigned tries) {
   if (lo == 0 || hi == 0 || lo > hi) lo = hi = 0;  // any port
   unsigned span = hi - lo + 1;
   unsigned first = lo ? static_cast<unsigned>(arc4random_uniform(span)) : 0;
-  for (unsigned i = 0; i < (lo ? span : 1); ++i) {
+  for (unsigned i = 0; i < (lo ? std::min(span, tries) : 1); ++i) {
     unsigned port = lo ? lo + (first + i) % span : 0;
     UniqueFd fd(socket(local.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
     if (!fd) return fail(errno_text(errno));
@@ -489,6 +493,20 @@ static Result<UniqueFd> listen_in_range(sockaddr_storage local, unsigned lo, uns
   return fail("no free port in pasv_min_port..pasv_max_port");
 }
 
+// Without pasv_min_port/pasv_max_port the port is drawn here from the kernel's own
+// ephemeral range, as bind(0) would: bind(0) first looks for a port that not even a
+// TIME_WAIT socket holds, and once thousands of data connections have ended (one per
+// small file) that search took most of a session's CPU. A drawn port is one lookup;
+// SO_REUSEADDR lets it take over from TIME_WAIT. The kernel chooses when a few draws
+// find nothing.
+Result<UniqueFd> Session::pasv_listen(const sockaddr_storage& local) const {
+  constexpr unsigned kDraws = 16;
+  if (cfg.pasv_min_port && cfg.pasv_max_port && cfg.pasv_min_port <= cfg.pasv_max_port)
+    return listen_in_range(local, cfg.pasv_min_port, cfg.pasv_max_port, UINT_MAX);
+  auto fd = listen_in_range(local, ctx.ephemeral_ports.first, ctx.ephemeral_ports.second, kDraws);
+  return fd ? std::move(fd) : listen_in_range(local, 0, 0, 1);
+}
+
 void Session::cmd_pasv(bool extended, EpsvArg which) {
   if (!cfg.pasv_enable) return reply(550, "Permission denied.");
   sockaddr_storage local = st.local;
@@ -500,7 +518,7 @@ void Session::cmd_pasv(bool extended, EpsvArg which) {
   if (!extended && local.ss_family != AF_INET && !ctx.pasv_address)
     return reply(425, "PASV needs IPv4; use EPSV.");
   clear_data_setup();
-  auto fd = listen_in_range(local, cfg.pasv_min_port, cfg.pasv_max_port);
+  auto fd = pasv_listen(local);
   if (!fd) return reply(425, "Cannot open passive connection: " + fd.error());
   sockaddr_storage bound{};
   socklen_t len = sizeof bound;
