@@ -75,6 +75,16 @@ def close_without_close_notify(conn):
     conn.close()
 
 
+def start_with_module(directory, env, cert, module, **options):
+    """test_ftps.start_server's FTPS server, loading one of the build's modules (its
+    module_dir option would clash with start_server's first parameter)."""
+    modules = os.path.join(os.path.dirname(harness.default_binary("moatftpd")), "modules")
+    return harness.Server(directory, dict(
+        BASE_OPTIONS, ftp_username=env.ftp.name, ssl_enable=True, rsa_cert_file=cert[0],
+        rsa_private_key_file=cert[1], load_module=module, module_dir=modules,
+        **options)).start()
+
+
 def final_reply(ftp):
     try:
         return ftp.getmultiline()
@@ -369,11 +379,7 @@ def test_rate_limit_arriving_mid_protected_download(module_dir, env, cert, ws):
     reading until the limit is in place, so at least 14 of the 24 MiB (more than the
     socket buffers hold) are sent under it: 8 MB/s, about 2 s; unthrottled, well
     under one."""
-    modules = os.path.join(os.path.dirname(harness.default_binary("moatftpd")), "modules")
-    s = harness.Server(module_dir, dict(
-        BASE_OPTIONS, ftp_username=env.ftp.name, ssl_enable=True, rsa_cert_file=cert[0],
-        rsa_private_key_file=cert[1], load_module="mod_hooktest", module_dir=modules,
-        hooktest_progress_rate=8000000)).start()
+    s = start_with_module(module_dir, env, cert, "mod_hooktest", hooktest_progress_rate=8000000)
     try:
         name, path = ws
         payload = os.urandom(1 << 20) * 24
@@ -402,11 +408,7 @@ def test_rate_limit_arriving_mid_protected_download(module_dir, env, cert, ws):
 def test_throttled_protected_download(module_dir, env, cert, ws):
     """mod_throttle's token bucket holds on a TLS data connection too, and STAT answers
     mid-transfer: 6 MB at local_max_rate=2 MB/s takes about 3 s."""
-    modules = os.path.join(os.path.dirname(harness.default_binary("moatftpd")), "modules")
-    s = harness.Server(module_dir, dict(
-        BASE_OPTIONS, ftp_username=env.ftp.name, ssl_enable=True, rsa_cert_file=cert[0],
-        rsa_private_key_file=cert[1], load_module="mod_throttle", module_dir=modules,
-        local_max_rate=2000000)).start()
+    s = start_with_module(module_dir, env, cert, "mod_throttle", local_max_rate=2000000)
     try:
         name, path = ws
         put_file(os.path.join(path, "six.bin"), os.urandom(6000000), env.alice)
