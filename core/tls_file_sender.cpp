@@ -15,7 +15,7 @@
 namespace moat {
 namespace {
 
-constexpr size_t kBatch = 256 * 1024;  // plaintext per batch: 16 full records
+constexpr size_t kBatch = 256 * 1024;   // plaintext per batch: 16 full records
 constexpr size_t kRecordOverhead = 64;  // header, tag, content type, with room to spare
 
 int collect_write(BIO* bio, const char* p, size_t n, size_t* written) {
@@ -69,7 +69,8 @@ TlsFileSender::Batch TlsFileSender::encrypt_batch() {
   out_pos_ = 0;
   if (remaining_ == 0) return Batch::kEnd;
   ssize_t n = read(file_, in_.get(), static_cast<size_t>(std::min<uint64_t>(remaining_, kBatch)));
-  if (n <= 0) return Batch::kEnd;  // the file shrank: what there was has been sent
+  if (n == 0) return Batch::kEnd;  // the file shrank: what there was has been sent
+  if (n < 0) return Batch::kFailed;
   size_t sealed = 0;
   if (SSL_write_ex(ssl_, in_.get(), static_cast<size_t>(n), &sealed) != 1) return Batch::kFailed;
   remaining_ -= static_cast<uint64_t>(n);
@@ -89,7 +90,8 @@ TlsFileSender::Step TlsFileSender::pump(uint64_t max_bytes) {
     }
     ssize_t w = write(sock_, out_.data() + out_pos_, out_.size() - out_pos_);
     if (w < 0 && errno == EINTR) continue;
-    if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return {Status::kWouldBlock, step.bytes};
+    if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+      return {Status::kWouldBlock, step.bytes};
     if (w <= 0) return {Status::kWriteError, step.bytes};
     out_pos_ += static_cast<size_t>(w);
     if (out_pos_ == out_.size()) step.bytes += std::exchange(batch_plain_, 0);
