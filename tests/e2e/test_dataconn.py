@@ -3,6 +3,7 @@
 errors, EPSV ALL, and the rule that data goes only to or from the control peer."""
 
 import ftplib
+import os
 import re
 import socket
 
@@ -115,6 +116,7 @@ def test_passive_ports_outlast_time_wait_without_a_range(server):
     ephemeral ports set here the server's TIME_WAIT sockets held them all within 20
     transfers (PASV, or the client's connect, found none). The range is narrowed in
     the test's own network namespace after the server has read it."""
+    assert os.environ.get("MOAT_NSRUN") == "1"  # the sysctl must be the namespace's own
     ftp = login(server(), "anonymous")
     with open(PORT_RANGE_SYSCTL) as f:
         saved = f.read().strip()
