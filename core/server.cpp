@@ -25,6 +25,14 @@ namespace {
 
 constexpr size_t kMaxBannerBytes = 64 * 1024;
 
+// The kernel's ephemeral ports ("32768\t60999"), or its default when unreadable.
+std::pair<unsigned, unsigned> ephemeral_port_range() {
+  std::ifstream in("/proc/sys/net/ipv4/ip_local_port_range");
+  unsigned lo = 0, hi = 0;
+  if (in >> lo >> hi && lo >= 1024 && lo <= hi && hi <= 65535) return {lo, hi};
+  return {32768, 60999};
+}
+
 Result<std::string> read_small_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return fail(path + ": " + errno_text(errno));
@@ -186,6 +194,7 @@ Result<std::shared_ptr<const ServerContext>> server_prepare(Config cfg, bool wit
   auto nopriv = user_account(c.nopriv_user);
   if (!nopriv) return fail("nopriv_user: " + nopriv.error());
   ctx->nopriv = std::move(*nopriv);
+  ctx->ephemeral_ports = ephemeral_port_range();
   std::string banner;
   if (!c.banner_file.empty()) {
     auto text = read_small_file(c.banner_file);

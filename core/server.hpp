@@ -9,6 +9,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <utility>
 
 #include "core/address_list.hpp"
 #include "core/config.hpp"
@@ -32,6 +33,9 @@ struct ServerContext {
   FilterPattern download_file;          // parsed download_file (empty: any name)
   FilterPattern upload_file;            // parsed upload_file (empty: any name)
   std::optional<in_addr> pasv_address;  // pasv_address, resolved
+  // net.ipv4.ip_local_port_range, read here because a worker's chroot has no /proc:
+  // passive ports come from it when no pasv_min_port..pasv_max_port is set.
+  std::pair<unsigned, unsigned> ephemeral_ports{32768, 60999};
   AddressList proxy_from;               // proxy_protocol_from, parsed
   int xferlog_fd = -1;                  // wu-ftpd format log, or -1
   int vsftpd_log_fd = -1;               // vsftpd format log, or -1

@@ -67,6 +67,7 @@ class Session : private ModuleWorkerServices {
 
   // Data connections (transfer.cpp).
   void cmd_pasv(bool extended, EpsvArg which);
+  Result<UniqueFd> pasv_listen(const sockaddr_storage& local) const;
   void cmd_port(const sockaddr_storage& target);
   void start_transfer(TransferSpec spec);
   void abort_transfer();

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
 #include <cstdlib>
 #include <cstring>
 #include <algorithm>
@@ -70,6 +71,7 @@ Transfer::Transfer(event_base* base, TransferSpec spec, unsigned timeout_seconds
 }
 
 Transfer::~Transfer() {
+  tls_sender_.reset();  // gives the SSL its socket back before bev_ frees both
   if (close_ev_) event_free(close_ev_);
   if (sock_ev_) event_free(sock_ev_);
   if (bev_) bufferevent_free(bev_);
@@ -86,7 +88,10 @@ uint64_t Transfer::tick_bytes() const {
 // worth, so a transfer never runs ahead of the rate by more than 100 ms of data.
 void Transfer::set_rate_limit(uint64_t bytes_per_second) {
   rate_ = bytes_per_second;
-  if (sock_ev_ && rate_ > 0) read_through_bufferevent();  // the bucket is a bufferevent's
+  if (sock_ev_ && rate_ > 0) {  // the bucket is a bufferevent's
+    if (tls_sender_) tls_sender_->stop();  // the rest moves once its batch has left
+    if (upload()) read_through_bufferevent();
+  }
   if (!bev_) return;  // applied by start()
   ev_token_bucket_cfg* old = rate_cfg_;
   rate_cfg_ = nullptr;
@@ -184,34 +189,82 @@ void Transfer::on_socket_ready(evutil_socket_t fd, short what, void* self) {
 }
 
 void Transfer::begin_io() {
-  evbuffer* out = bufferevent_get_output(bev_);
   switch (spec_.kind) {
     case TransferSpec::kSendBuffer:
-      evbuffer_add(out, spec_.buffer.data(), spec_.buffer.size());
+      evbuffer_add(bufferevent_get_output(bev_), spec_.buffer.data(), spec_.buffer.size());
       bytes_ = spec_.buffer.size();
       queued_all_ = !spec_.listing;
       if (spec_.listing) fill_listing();
       break;
     case TransferSpec::kSendFile:
       remaining_ = spec_.length;
-      if (!spec_.ascii && remaining_ > 0) {
-        off_t offset = lseek(spec_.file.get(), 0, SEEK_CUR);
-        segment_ = evbuffer_file_segment_new(spec_.file.get(), offset,
-                                             static_cast<ev_off_t>(remaining_),
-                                             EVBUF_FS_CLOSE_ON_FREE);
-        if (segment_) spec_.file.release();
-      }
-      fill_output();
+      if (tls_ && !spec_.ascii && rate_ == 0 && remaining_ > 0) return send_tls_directly();
+      queue_file();
       break;
     case TransferSpec::kRecvFile:
       bufferevent_enable(bev_, EV_READ);
       bufferevent_disable(bev_, EV_WRITE);
       return;
   }
+  start_writing();
+}
+
+// A binary file goes out as pieces of one file segment; ASCII is converted as it goes.
+void Transfer::queue_file() {
+  if (!spec_.ascii && remaining_ > 0) {
+    off_t offset = lseek(spec_.file.get(), 0, SEEK_CUR);
+    segment_ = evbuffer_file_segment_new(spec_.file.get(), offset,
+                                         static_cast<ev_off_t>(remaining_),
+                                         EVBUF_FS_CLOSE_ON_FREE);
+    if (segment_) spec_.file.release();
+  }
+  fill_output();
+}
+
+void Transfer::start_writing() {
   bufferevent_enable(bev_, EV_WRITE);
   bufferevent_disable(bev_, EV_READ);
   // An empty payload never drains: run the write callback once anyway.
   bufferevent_trigger(bev_, EV_WRITE, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+}
+
+// After the handshake the bufferevent stands aside (it would make a write(2) of each
+// record) until the close: the sender batches records (tls_file_sender.hpp).
+void Transfer::send_tls_directly() {
+  bufferevent_disable(bev_, EV_READ | EV_WRITE);
+  const int fd = bufferevent_getfd(bev_);
+  tls_sender_ = std::make_unique<TlsFileSender>(bufferevent_openssl_get_ssl(bev_), fd,
+                                                spec_.file.get(), remaining_);
+  sock_ev_ = event_new(base_, fd, EV_WRITE | EV_PERSIST, on_tls_send_ready, this);
+  timeval tv = seconds_tv(timeout_);
+  event_add(sock_ev_, timeout_ ? &tv : nullptr);
+}
+
+// A rate limit set during the download: the rest goes through the throttled bufferevent.
+void Transfer::send_rest_through_bufferevent() {
+  remaining_ = tls_sender_->remaining();
+  tls_sender_.reset();
+  event_free(std::exchange(sock_ev_, nullptr));
+  queue_file();
+  start_writing();
+}
+
+void Transfer::on_tls_send_ready(evutil_socket_t, short what, void* self) {
+  auto* t = static_cast<Transfer*>(self);
+  if (what & EV_TIMEOUT) return t->finish(false, 421, "Data timeout. Reconnect. Sorry.");
+  TlsFileSender::Step step = t->tls_sender_->pump(kPumpBytes);
+  t->bytes_ += step.bytes;
+  switch (step.status) {
+    case TlsFileSender::Status::kMoved:
+    case TlsFileSender::Status::kWouldBlock:
+      return;
+    case TlsFileSender::Status::kStopped:
+      return t->send_rest_through_bufferevent();
+    case TlsFileSender::Status::kDone:
+      return t->finish(true, 226, t->spec_.complete);
+    case TlsFileSender::Status::kWriteError:
+      return t->finish(false, 426, "Failure writing network stream.");
+  }
 }
 
 // ASCII downloads are converted a chunk at a time as the socket drains.
@@ -295,6 +348,7 @@ void Transfer::finish_upload() {
 // what vsftpd does): a client may take the reply as the end of the data. Over TLS
 // the close is clean first (tls_close_step).
 void Transfer::finish(bool ok, int code, const std::string& text) {
+  tls_sender_.reset();  // the close_notify goes through the socket BIO again
   if (sock_ev_) event_del(sock_ev_);
   if (bev_) {
     bufferevent_disable(bev_, EV_READ | EV_WRITE);
@@ -412,11 +466,14 @@ void Session::clear_data_setup() {
   setup_ev_.reset();
 }
 
-static Result<UniqueFd> listen_in_range(sockaddr_storage local, unsigned lo, unsigned hi) {
+// Listens on the first free port of `tries` in lo..hi, from a random one on; lo == 0
+// asks the kernel for any port.
+static Result<UniqueFd> listen_in_range(sockaddr_storage local, unsigned lo, unsigned hi,
+                                        unsigned tries) {
   if (lo == 0 || hi == 0 || lo > hi) lo = hi = 0;  // any port
   unsigned span = hi - lo + 1;
   unsigned first = lo ? static_cast<unsigned>(arc4random_uniform(span)) : 0;
-  for (unsigned i = 0; i < (lo ? span : 1); ++i) {
+  for (unsigned i = 0; i < (lo ? std::min(span, tries) : 1); ++i) {
     unsigned port = lo ? lo + (first + i) % span : 0;
     UniqueFd fd(socket(local.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
     if (!fd) return fail(errno_text(errno));
@@ -436,6 +493,20 @@ static Result<UniqueFd> listen_in_range(sockaddr_storage local, unsigned lo, uns
   return fail("no free port in pasv_min_port..pasv_max_port");
 }
 
+// Without pasv_min_port/pasv_max_port the port is drawn here from the kernel's own
+// ephemeral range, as bind(0) would: bind(0) first looks for a port that not even a
+// TIME_WAIT socket holds, and once thousands of data connections have ended (one per
+// small file) that search took most of a session's CPU. A drawn port is one lookup;
+// SO_REUSEADDR lets it take over from TIME_WAIT. The kernel chooses when a few draws
+// find nothing.
+Result<UniqueFd> Session::pasv_listen(const sockaddr_storage& local) const {
+  constexpr unsigned kDraws = 16;
+  if (cfg.pasv_min_port && cfg.pasv_max_port && cfg.pasv_min_port <= cfg.pasv_max_port)
+    return listen_in_range(local, cfg.pasv_min_port, cfg.pasv_max_port, UINT_MAX);
+  auto fd = listen_in_range(local, ctx.ephemeral_ports.first, ctx.ephemeral_ports.second, kDraws);
+  return fd ? std::move(fd) : listen_in_range(local, 0, 0, 1);
+}
+
 void Session::cmd_pasv(bool extended, EpsvArg which) {
   if (!cfg.pasv_enable) return deny("pasv_enable=NO");
   sockaddr_storage local = st.local;
@@ -447,7 +518,7 @@ void Session::cmd_pasv(bool extended, EpsvArg which) {
   if (!extended && local.ss_family != AF_INET && !ctx.pasv_address)
     return reply(425, "PASV needs IPv4; use EPSV.");
   clear_data_setup();
-  auto fd = listen_in_range(local, cfg.pasv_min_port, cfg.pasv_max_port);
+  auto fd = pasv_listen(local);
   if (!fd) return reply(425, "Cannot open passive connection: " + fd.error());
   sockaddr_storage bound{};
   socklen_t len = sizeof bound;

@@ -15,6 +15,7 @@
 
 #include "core/ls.hpp"
 #include "core/tls.hpp"
+#include "core/tls_file_sender.hpp"
 #include "core/upload.hpp"
 #include "core/upload_sink.hpp"
 #include "core/util.hpp"
@@ -69,9 +70,14 @@ class Transfer {
   static void on_event(bufferevent* bev, short what, void* self);
   static void on_close_ready(evutil_socket_t, short what, void* self);
   static void on_socket_ready(evutil_socket_t fd, short what, void* self);
+  static void on_tls_send_ready(evutil_socket_t fd, short what, void* self);
   void open_bufferevent(int fd, DataTls tls);
   void read_directly(int fd);
   void read_through_bufferevent();
+  void send_tls_directly();
+  void send_rest_through_bufferevent();
+  void queue_file();
+  void start_writing();
   void finish_upload();
   void fill_output();
   void fill_listing();
@@ -92,7 +98,8 @@ class Transfer {
   bufferevent* bev_ = nullptr;
   std::unique_ptr<UploadSink> sink_;  // kRecvFile
   UniqueFd sock_;                     // a plain upload's socket, read without bev_
-  event* sock_ev_ = nullptr;
+  event* sock_ev_ = nullptr;  // the socket without bev_: a plain upload, a TLS download
+  std::unique_ptr<TlsFileSender> tls_sender_;  // a binary, unthrottled TLS download
   uint64_t bytes_ = 0;
   uint64_t remaining_ = 0;  // kSendFile: bytes not yet queued
   evbuffer_file_segment* segment_ = nullptr;  // binary kSendFile

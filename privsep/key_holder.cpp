@@ -27,15 +27,15 @@ namespace {
 
 // Once loaded, the key holder becomes nopriv_user in the empty secure_chroot_dir, with
 // a seccomp filter of only what answering needs (seccomp.cpp, kKeyHolderRules): it
-// reads nothing else, and a bug in it reaches no file, socket or process.
-void confine(const Config& cfg) {
-  auto nopriv = user_lookup(cfg.nopriv_user);
-  if (!nopriv) holder_exit("nopriv_user: " + nopriv.error());
-  Identity id{nopriv->uid, nopriv->gid, {nopriv->gid}, cfg.secure_chroot_dir, "/"};
-  if (auto st = sandbox_enter(id, cfg.seccomp_sandbox, {SeccompProfile::kKeyHolder}); !st)
+// reads nothing else, and a bug in it reaches no file, socket or process. The account
+// is the one the master looked up with the configuration: a lookup here would load
+// the NSS modules in every TLS session's key holder.
+void confine(const ServerContext& ctx) {
+  const UserInfo& nopriv = ctx.nopriv;
+  Identity id{nopriv.uid, nopriv.gid, {nopriv.gid}, ctx.cfg.secure_chroot_dir, "/"};
+  if (auto st = sandbox_enter(id, ctx.cfg.seccomp_sandbox, {SeccompProfile::kKeyHolder}); !st)
     holder_exit(st.error());
 }
-
 
 [[noreturn]] void holder_main(const ServerContext& ctx, UniqueFd sock) {
   prctl(PR_SET_NAME, "moat-keyholder");
@@ -44,7 +44,7 @@ void confine(const Config& cfg) {
   auto key = tls_load_key_file(tls_key_path(ctx.cfg), SSL_CTX_get0_certificate(ctx.tls.get()),
                                ctx.cfg.rsa_cert_file);
   if (!key) holder_exit(key.error());
-  confine(ctx.cfg);
+  confine(ctx);
   while (key_holder_answer(key->get(), sock.get())) {
   }
   _exit(0);  // the helper has gone: so has the session

@@ -336,9 +336,10 @@ Result<Ctx> build_filter(const SeccompPolicy& policy, uint32_t default_action, u
 }
 
 // ---- filters compiled once, in the master -----------------------------------------
-// libseccomp takes about 0.7 ms to build a filter, twice per login. The master builds
-// the three production filters once, with a placeholder where the worker's own pid
-// goes (tgkill's rule); a worker copies the program, puts its pid in, and loads it.
+// libseccomp takes about 0.7 ms to build a filter, twice per login and once more per
+// TLS session (its key holder). The master builds the production filters once, with a
+// placeholder where the worker's own pid goes (tgkill's rule; the key holder's has
+// none); a worker copies the program, puts its pid in, and loads it.
 
 constexpr uint32_t kPidPlaceholder = 0x7fff5eccU;  // above any pid_max (2^22)
 
@@ -346,12 +347,13 @@ struct Compiled {
   bool ready = false;
   std::vector<sock_filter> insns;
 };
-// pre-auth; post-auth by write_enable and connect_from_port_20; relay
-std::array<Compiled, 6> g_compiled;
+// pre-auth; post-auth by write_enable and connect_from_port_20; relay; key holder
+std::array<Compiled, 7> g_compiled;
 
 std::size_t compiled_index(const SeccompPolicy& p) {
   if (p.profile == SeccompProfile::kPreauth) return 0;
   if (p.profile == SeccompProfile::kRelay) return 5;
+  if (p.profile == SeccompProfile::kKeyHolder) return 6;
   return 1 + (p.write_enable ? 1 : 0) + (p.port20_from_helper ? 2 : 0);
 }
 
@@ -395,7 +397,8 @@ Status compile(const SeccompPolicy& policy) {
   if (!ctx) return fail(ctx.error());
   auto insns = export_program(ctx->get());
   if (!insns) return fail(insns.error());
-  if (std::none_of(insns->begin(), insns->end(), is_pid_test))
+  if (policy.profile != SeccompProfile::kKeyHolder &&
+      std::none_of(insns->begin(), insns->end(), is_pid_test))
     return fail("seccomp: the compiled filter has no pid test to fill in");
   Compiled& c = g_compiled[compiled_index(policy)];
   c.insns = std::move(*insns);
@@ -436,6 +439,7 @@ Status load_filter(const SeccompPolicy& policy, uint32_t default_action) {
 Status seccomp_precompile() {
   if (auto s = compile({SeccompProfile::kPreauth}); !s) return s;
   if (auto s = compile({SeccompProfile::kRelay}); !s) return s;
+  if (auto s = compile({SeccompProfile::kKeyHolder}); !s) return s;
   for (bool write : {false, true})
     for (bool port20 : {false, true})
       if (auto s = compile({SeccompProfile::kPostauth, write, port20}); !s) return s;
@@ -446,8 +450,6 @@ Status seccomp_install(const SeccompPolicy& policy) {
 #ifdef MOAT_SECCOMP_DEBUG
   if (auto s = install_reporter(); !s) return s;
 #endif
-  // The key holder builds its own: one per TLS session, with no pid to fill in.
-  if (policy.profile == SeccompProfile::kKeyHolder) return load_filter(policy, kDefaultAction);
   const Compiled& c = g_compiled[compiled_index(policy)];
   if (c.ready && policy.omit_syscall < 0) return load_compiled(c);
   return load_filter(policy, kDefaultAction);

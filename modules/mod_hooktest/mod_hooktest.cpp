@@ -32,6 +32,9 @@ const moat_option kOptions[] = {
      "When set, command_pre refuses this verb with 550 after login."},
     {"hooktest_rate", MOAT_OPT_UINT, "0",
      "When not 0, transfer_begin limits each transfer to this many bytes per second."},
+    {"hooktest_progress_rate", MOAT_OPT_UINT, "0",
+     "When not 0, transfer_progress limits the running transfer to this many bytes per "
+     "second: a limit that arrives mid-transfer."},
     {nullptr, MOAT_OPT_BOOL, nullptr, nullptr},
 };
 
@@ -257,7 +260,10 @@ void hooktest_transfer_begin(void* state, moat_session*, const moat_transfer* x)
 }
 
 void hooktest_transfer_progress(void* state, moat_session*, const moat_transfer* x) {
-  say(*static_cast<State*>(state), "transfer_progress", false, transfer_text(x));
+  const State& s = *static_cast<State*>(state);
+  const unsigned rate = s.host->option_uint("hooktest_progress_rate");
+  if (rate > 0) s.host->rate_limit(rate);
+  say(s, "transfer_progress", false, transfer_text(x) + " rate=" + std::to_string(rate));
 }
 
 void hooktest_transfer_end(void* state, moat_session*, const moat_transfer* x) {

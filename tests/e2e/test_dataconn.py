@@ -3,6 +3,7 @@
 errors, EPSV ALL, and the rule that data goes only to or from the control peer."""
 
 import ftplib
+import os
 import re
 import socket
 
@@ -101,6 +102,34 @@ def test_pasv_range_transfers(server):
         assert host == "127.0.0.1" and 50000 <= port <= 50010
         data, final = fetch_passive(ftp, host, port)
         assert data == ANON_README and final.startswith("226")
+
+
+PORT_RANGE_SYSCTL = "/proc/sys/net/ipv4/ip_local_port_range"  # this test's netns only
+
+
+def test_passive_ports_outlast_time_wait_without_a_range(server):
+    """Without pasv_min_port/pasv_max_port, passive ports do not come from bind(0).
+    Each transfer leaves its port in TIME_WAIT (the server closes first) for a minute,
+    and bind(0) only takes a port that no socket, TIME_WAIT included, holds
+    (net.ipv4.ip_autobind_reuse=0): searching for one is what made a session's small
+    files cost ten times the CPU once thousands had been sent, and with the 20
+    ephemeral ports set here the server's TIME_WAIT sockets held them all within 20
+    transfers (PASV, or the client's connect, found none). The range is narrowed in
+    the test's own network namespace after the server has read it."""
+    assert os.environ.get("MOAT_NSRUN") == "1"  # the sysctl must be the namespace's own
+    ftp = login(server(), "anonymous")
+    with open(PORT_RANGE_SYSCTL) as f:
+        saved = f.read().strip()
+    try:
+        with open(PORT_RANGE_SYSCTL, "w") as f:
+            f.write("40000 40019")
+        for i in range(45):
+            host, port = pasv_port(raw_cmd(ftp, "PASV"))
+            data, final = fetch_passive(ftp, host, port)
+            assert data == ANON_README and final.startswith("226"), (i, final)
+    finally:
+        with open(PORT_RANGE_SYSCTL, "w") as f:
+            f.write(saved)
 
 
 def test_epsv(server):

@@ -75,6 +75,16 @@ def close_without_close_notify(conn):
     conn.close()
 
 
+def start_with_module(directory, env, cert, module, **options):
+    """test_ftps.start_server's FTPS server, loading one of the build's modules (its
+    module_dir option would clash with start_server's first parameter)."""
+    modules = os.path.join(os.path.dirname(harness.default_binary("moatftpd")), "modules")
+    return harness.Server(directory, dict(
+        BASE_OPTIONS, ftp_username=env.ftp.name, ssl_enable=True, rsa_cert_file=cert[0],
+        rsa_private_key_file=cert[1], load_module=module, module_dir=modules,
+        **options)).start()
+
+
 def final_reply(ftp):
     try:
         return ftp.getmultiline()
@@ -362,14 +372,43 @@ def test_abor_during_a_protected_download(srv, cert, env, ws):
 
 
 @pytest.mark.moatftpd_only
+def test_rate_limit_arriving_mid_protected_download(module_dir, env, cert, ws):
+    """A binary PROT P download leaves the bufferevent after the handshake (batched
+    records); a rate limit set while it runs (mod_hooktest's transfer_progress) moves
+    the rest back onto the throttled bufferevent, byte for byte. The client stops
+    reading until the limit is in place, so at least 14 of the 24 MiB (more than the
+    socket buffers hold) are sent under it: 8 MB/s, about 2 s; unthrottled, well
+    under one."""
+    s = start_with_module(module_dir, env, cert, "mod_hooktest", hooktest_progress_rate=8000000)
+    try:
+        name, path = ws
+        payload = os.urandom(1 << 20) * 24
+        put_file(os.path.join(path, "mid.bin"), payload, env.alice)
+        ftp = ftps_login(s, cert, env.alice)
+        ftp.cwd(name)
+        conn = data_conn(ftp, "RETR mid.bin")
+        chunks = [conn.recv(65536)]
+        assert s.wait_stderr(r"transfer_progress .*rate=8000000")
+        start = time.monotonic()
+        while chunk := conn.recv(1 << 20):
+            chunks.append(chunk)  # no bytes +=: 24 MiB of it took 40 s here
+        seconds = time.monotonic() - start
+        got = b"".join(chunks)
+        conn.unwrap()
+        conn.close()
+        assert code(ftp.getmultiline()) == 226
+        assert got == payload
+        assert seconds >= 1.0, seconds
+        quit_cleanly(ftp)
+    finally:
+        s.stop()
+
+
+@pytest.mark.moatftpd_only
 def test_throttled_protected_download(module_dir, env, cert, ws):
     """mod_throttle's token bucket holds on a TLS data connection too, and STAT answers
     mid-transfer: 6 MB at local_max_rate=2 MB/s takes about 3 s."""
-    modules = os.path.join(os.path.dirname(harness.default_binary("moatftpd")), "modules")
-    s = harness.Server(module_dir, dict(
-        BASE_OPTIONS, ftp_username=env.ftp.name, ssl_enable=True, rsa_cert_file=cert[0],
-        rsa_private_key_file=cert[1], load_module="mod_throttle", module_dir=modules,
-        local_max_rate=2000000)).start()
+    s = start_with_module(module_dir, env, cert, "mod_throttle", local_max_rate=2000000)
     try:
         name, path = ws
         put_file(os.path.join(path, "six.bin"), os.urandom(6000000), env.alice)
