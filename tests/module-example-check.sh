@@ -22,8 +22,8 @@ cflags=$(PKG_CONFIG_SYSROOT_DIR="$dir/root" PKG_CONFIG_PATH="$dir/root$libdir/pk
 "$cc" -std=c99 -pedantic -Werror -O2 -Wall -Wextra -fPIC -shared -Wl,-z,defs \
   $cflags -o "$dir/mod_example.so" "$src/contrib/mod_example/mod_example.c"
 chmod 755 "$dir" "$dir/mod_example.so"
-# secure_chroot_dir=/ only so that -t needs nothing else to exist.
-printf 'listen=YES\nsecure_chroot_dir=/\n' >"$dir/ftpd.conf"
+# secure_chroot_dir=/ and no anonymous login only so that -t needs nothing else to exist.
+printf 'listen=YES\nsecure_chroot_dir=/\nanonymous_enable=NO\n' >"$dir/ftpd.conf"
 out=$("$bld/moatftpd" -t -o module_dir="$dir" -o load_module=mod_example \
   -o example_deny_prefix=192.0.2. -o example_log_refusals=NO "$dir/ftpd.conf")
 echo "$out"
