@@ -14,6 +14,7 @@
 #include "core/proctitle.hpp"
 #include "core/server.hpp"
 #include "privsep/seccomp_selftest.hpp"
+#include "privsep/libwrap_hooks.hpp"
 
 namespace {
 
@@ -103,6 +104,9 @@ int main(int argc, char** argv) {
       return 1;
     }
     for (const std::string& note : cfg->notes) std::printf("%s\n", note.c_str());
+    if (cfg->tcp_wrappers)
+      for (const std::string& warning : moat::wrappers_option_warnings())
+        std::printf("%s\n", warning.c_str());
     std::printf("%s: configuration OK\n", args.config_file.c_str());
     return 0;
   }

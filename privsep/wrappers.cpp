@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-// tcp_wrappers in an unprivileged child (issue 11, point 9).
+// tcp_wrappers in two sandboxed children: a judge without network, and a resolver that it asks for
+// the client's name (issue 11, point 9).
 #include "config.h"
 #include "privsep/wrappers.hpp"
 
@@ -11,6 +12,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
+#include <functional>
+#include <optional>
 
 #ifdef HAVE_LIBWRAP
 #include <tcpd.h>
@@ -18,45 +22,122 @@ int allow_severity = LOG_INFO;  // libwrap reads these globals
 int deny_severity = LOG_WARNING;
 #endif
 
+#include "core/ftpcmd.hpp"
 #include "privsep/children.hpp"
+#include "privsep/host_lookup.hpp"
+#include "privsep/libwrap_hooks.hpp"
 #include "privsep/sandbox.hpp"
 #include "privsep/users.hpp"
+#include "privsep/wrappers_options.hpp"
 
 namespace moat {
 namespace {
 
 constexpr char kAllow = 'y';
+constexpr char kDeny = 'n';
+constexpr char kFirstOption = '@';  // kFirstOption + index: refused for that option
+constexpr char kAskName = '?';
 
-#ifdef HAVE_LIBWRAP
-// The address with tcpd's lazy name lookups, so host name rules, KNOWN/UNKNOWN and
-// PARANOID mean what they say (an unknown name would match UNKNOWN for everyone).
-bool hosts_access_allows(const sockaddr_storage& peer) {
-  sockaddr_storage client = peer;
-  request_info req;
-  request_init(&req, RQ_DAEMON, "moatftpd", RQ_CLIENT_SIN, reinterpret_cast<sockaddr*>(&client),
-               0);
-  sock_methods(&req);
-  return hosts_access(&req) != 0;
-}
-#endif
+struct Child {
+  Identity id;
+  bool seccomp = true;
+};
 
-[[noreturn]] void judge(const Identity& id, const sockaddr_storage& peer, int verdict_fd) {
-  prctl(PR_SET_NAME, "moat-wrappers");
+void enter(const Child& c, const char* name, std::vector<int> keep, SeccompProfile profile) {
+  prctl(PR_SET_NAME, name);
   prctl(PR_SET_PDEATHSIG, SIGKILL);
-  close_fds_except({verdict_fd});
-  if (auto st = sandbox_drop_privileges(id); !st) _exit(1);
-#ifdef HAVE_LIBWRAP
-  const char verdict = hosts_access_allows(peer) ? kAllow : 'n';
-#else
-  (void)peer;
-  const char verdict = kAllow;
-#endif
-  ssize_t ignored = write(verdict_fd, &verdict, 1);
-  (void)ignored;
+  close_fds_except(keep);
+  if (auto st = sandbox_drop_privileges(c.id); !st) _exit(1);
+  if (c.seccomp)
+    if (auto st = seccomp_install({profile}); !st) _exit(1);
+}
+
+bool write_all(int fd, std::string_view s) {
+  while (!s.empty()) {
+    const ssize_t n = write(fd, s.data(), s.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    s.remove_prefix(static_cast<size_t>(n));
+  }
+  return true;
+}
+
+// ---- the resolver -------------------------------------------------------------------------------
+
+[[noreturn]] void resolve(const Child& c, const sockaddr_storage& peer, int judge) {
+  enter(c, "moat-resolver", {judge}, SeccompProfile::kResolver);
+  char ask = 0;
+  if (read(judge, &ask, 1) != 1 || ask != kAskName) _exit(0);  // no rule needed the name
+  write_all(judge, verified_host_name(peer));
   _exit(0);
 }
 
-// The child's verdict byte, or 0 when none came within the timeout.
+// ---- the judge ----------------------------------------------------------------------------------
+
+// What a name from the resolver may hold: a host name's characters or libwrap's words.
+bool plausible_name(std::string_view s) {
+  if (s.empty() || s.size() > kMaxHostName) return false;
+  for (unsigned char ch : s)
+    if (!isalnum(ch) && ch != '.' && ch != '-' && ch != '_') return false;
+  return true;
+}
+
+std::optional<std::string> ask_name(int resolver) {
+  if (!write_all(resolver, std::string_view(&kAskName, 1))) return std::nullopt;
+  char buf[kMaxHostName + 1];
+  size_t got = 0;
+  for (;;) {
+    const ssize_t n = read(resolver, buf + got, sizeof buf - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return std::nullopt;
+    if (n == 0 || (got += static_cast<size_t>(n)) == sizeof buf) break;
+  }
+  std::string name(buf, got);
+  if (!plausible_name(name)) return std::nullopt;
+  return name;
+}
+
+#ifdef HAVE_LIBWRAP
+int g_resolver = -1;  // libwrap's hostname method has no context argument
+
+// libwrap's hostname method, called the first time a rule needs the client's name. No answer (a
+// resolver that failed or died) means no verdict: the client is refused.
+void name_from_resolver(host_info* host) {
+  auto name = ask_name(g_resolver);
+  if (!name) _exit(1);
+  std::snprintf(host->name, sizeof host->name, "%s", name->c_str());
+}
+
+char verdict_of(const std::string& addr, int resolver) {
+  g_resolver = resolver;
+  request_info req;
+  request_init(&req, RQ_DAEMON, "moatftpd", RQ_CLIENT_ADDR, addr.c_str(), 0);
+  req.hostname = name_from_resolver;
+  // Should libwrap's own option code run after all (a libwrap linked so that it cannot be
+  // replaced), it then only checks the options' syntax.
+  dry_run = 1;
+  const bool allowed = hosts_access(&req) != 0;
+  if (wrappers_refused_option() >= 0)
+    return static_cast<char>(kFirstOption + wrappers_refused_option());
+  if (dry_run == 0) return static_cast<char>(kFirstOption + wrappers_option_index("twist"));
+  return allowed ? kAllow : kDeny;
+}
+#else
+char verdict_of(const std::string&, int) { return kAllow; }
+#endif
+
+[[noreturn]] void judge(const Child& c, const sockaddr_storage& peer, int resolver,
+                        int verdict_fd) {
+  const std::string addr = sockaddr_host_text(peer);
+  enter(c, "moat-wrappers", {resolver, verdict_fd}, SeccompProfile::kWrappers);
+  const char verdict = verdict_of(addr, resolver);
+  write_all(verdict_fd, std::string_view(&verdict, 1));
+  _exit(0);
+}
+
+// ---- the helper's side --------------------------------------------------------------------------
+
+// The judge's verdict byte, or 0 when none came within the timeout.
 char read_verdict(int fd) {
   const auto deadline = std::chrono::steady_clock::now() + kWrappersTimeout;
   for (;;) {
@@ -71,23 +152,45 @@ char read_verdict(int fd) {
   }
 }
 
+WrappersVerdict explain(char verdict) {
+  if (verdict == kAllow) return {true, ""};
+  if (verdict == kDeny) return {false, "refused by tcp_wrappers"};
+  if (verdict == 0) return {false, "refused by tcp_wrappers: no verdict (failed or timed out)"};
+  const auto option = static_cast<unsigned>(static_cast<unsigned char>(verdict - kFirstOption));
+  return {false, "refused by tcp_wrappers: the matching rule has the option \"" +
+                     std::string(wrappers_option_name(option)) +
+                     "\"; moatftpd runs no options but a lone allow or deny"};
+}
+
+pid_t spawn(const std::function<void()>& child) {
+  const pid_t pid = fork();
+  if (pid == 0) child();
+  return pid;
+}
+
 }  // namespace
 
-bool wrappers_allow(const Config& cfg, const sockaddr_storage& peer) {
-  if (!cfg.tcp_wrappers) return true;
+WrappersVerdict wrappers_check(const Config& cfg, const sockaddr_storage& peer) {
+  if (!cfg.tcp_wrappers) return {true, ""};
   auto nopriv = user_lookup(cfg.nopriv_user);
-  if (!nopriv) return false;
-  const Identity id{nopriv->uid, nopriv->gid, {nopriv->gid}, "", "/"};
-  int p[2];
-  if (pipe2(p, O_CLOEXEC) != 0) return false;
+  if (!nopriv) return explain(0);
+  const Child c{{nopriv->uid, nopriv->gid, {nopriv->gid}, "", "/"}, cfg.seccomp_sandbox};
+  int pair[2], p[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) return explain(0);
+  UniqueFd to_resolver(pair[0]), to_judge(pair[1]);
+  if (pipe2(p, O_CLOEXEC) != 0) return explain(0);
   UniqueFd rd(p[0]), wr(p[1]);
-  const pid_t pid = fork();
-  if (pid < 0) return false;
-  if (pid == 0) judge(id, peer, wr.get());
+  const pid_t resolver = spawn([&] { resolve(c, peer, to_judge.get()); });
+  if (resolver < 0) return explain(0);
+  const pid_t judged = spawn([&] { judge(c, peer, to_resolver.get(), wr.get()); });
+  to_resolver.reset();
+  to_judge.reset();
   wr.reset();
-  const char verdict = read_verdict(rd.get());
-  reap_within(pid, verdict == 0 ? std::chrono::milliseconds(0) : kExitGrace);
-  return verdict == kAllow;
+  const char verdict = judged < 0 ? 0 : read_verdict(rd.get());
+  const auto grace = verdict == 0 ? std::chrono::milliseconds(0) : kExitGrace;
+  if (judged > 0) reap_within(judged, grace);
+  reap_within(resolver, grace);  // it has answered, or sees the judge gone and exits
+  return explain(verdict);
 }
 
 }  // namespace moat
