@@ -268,11 +268,15 @@ def stalled_check(wrappers):
     srv = wrappers(deny="moatftpd: .invalid\n", stall=[reverse_name("127.0.0.2")],
                    resolver_timeout=25)
     client = connect_from(srv, "127.0.0.2", timeout=30)
-    judge, resolver = one(srv, "moat-wrappers"), one(srv, "moat-resolver")
-    for pid in (judge, resolver):
-        wait_for(lambda: proc_status(pid).get("State", "").startswith("S"))
-    yield srv, client, judge, resolver
+    wait_for(lambda: (reverse_name("127.0.0.2"), PTR) in srv.dns.queries)
+    yield srv, client
     client.close()
+
+
+def idle(srv, comm):
+    pid = one(srv, comm)
+    wait_for(lambda: proc_status(pid).get("State", "").startswith("S"))
+    return pid
 
 
 NR = {"execve": 59, "openat": 257, "socket": 41, "connect": 42, "setuid": 105, "ptrace": 101,
@@ -290,8 +294,8 @@ RESOLVER_FORBIDDEN = [("execve", (0, 0, 0)), ("openat", (AT_FDCWD, 0, O_WRONLY_C
 
 @pytest.mark.moatftpd_only
 def test_children_run_as_nopriv_user_under_their_filters(stalled_check):
-    srv, client, judge, resolver = stalled_check
-    for pid in (judge, resolver):
+    srv, client = stalled_check
+    for pid in (idle(srv, "moat-wrappers"), idle(srv, "moat-resolver")):
         assert proc_uids(pid)[0] == 65534, pid  # nopriv_user=nobody
         assert proc_status(pid)["Seccomp"].strip() == "2", pid
         assert proc_status(pid)["NoNewPrivs"].strip() == "1", pid
@@ -300,8 +304,8 @@ def test_children_run_as_nopriv_user_under_their_filters(stalled_check):
 @pytest.mark.moatftpd_only
 @pytest.mark.parametrize("name,args", JUDGE_FORBIDDEN, ids=[n for n, _ in JUDGE_FORBIDDEN])
 def test_the_judge_cannot(stalled_check, tracing, name, args):
-    srv, client, judge, resolver = stalled_check
-    assert inject_syscall(judge, NR[name], *args) == ("killed", signal.SIGSYS)
+    srv, client = stalled_check
+    assert inject_syscall(idle(srv, "moat-wrappers"), NR[name], *args) == ("killed", signal.SIGSYS)
     c, data = welcome_code(client, timeout=20)
     assert c == 421, data  # no verdict: refused
     assert srv.wait_stderr("refused by tcp_wrappers: no verdict")
@@ -311,8 +315,8 @@ def test_the_judge_cannot(stalled_check, tracing, name, args):
 @pytest.mark.parametrize("name,args", RESOLVER_FORBIDDEN,
                          ids=[f"{n}{a[0]}" for n, a in RESOLVER_FORBIDDEN])
 def test_the_resolver_cannot(stalled_check, tracing, name, args):
-    srv, client, judge, resolver = stalled_check
-    assert inject_syscall(resolver, NR[name], *args) == ("killed", signal.SIGSYS)
+    srv, client = stalled_check
+    assert inject_syscall(idle(srv, "moat-resolver"), NR[name], *args) == ("killed", signal.SIGSYS)
     c, data = welcome_code(client, timeout=20)
     assert c == 421, data  # a resolver that dies gives no name, and no verdict
     assert srv.wait_stderr("refused by tcp_wrappers: no verdict")
@@ -320,6 +324,7 @@ def test_the_resolver_cannot(stalled_check, tracing, name, args):
 
 @pytest.mark.moatftpd_only
 def test_the_resolver_is_refused_unix_sockets_without_dying(stalled_check, tracing):
-    srv, client, judge, resolver = stalled_check
+    srv, client = stalled_check
+    resolver = idle(srv, "moat-resolver")
     assert inject_syscall(resolver, NR["socket"], AF_UNIX, SOCK_STREAM, 0) == ("returned", -13)
     assert proc_status(resolver).get("State", "").startswith(("S", "R", "t"))
