@@ -8,6 +8,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/wait.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -152,10 +153,18 @@ char read_verdict(int fd) {
   }
 }
 
-WrappersVerdict explain(char verdict) {
+// Why a child gave no answer, for the log: a filter's kill says which role's filter it was.
+std::string death(const char* who, int status) {
+  if (status < 0 || !WIFSIGNALED(status)) return "";
+  const int sig = WTERMSIG(status);
+  return std::string(": ") + who + " killed by signal " + std::to_string(sig) +
+         (sig == SIGSYS ? " (seccomp)" : "");
+}
+
+WrappersVerdict explain(char verdict, const std::string& deaths = "") {
   if (verdict == kAllow) return {true, ""};
   if (verdict == kDeny) return {false, "refused by tcp_wrappers"};
-  if (verdict == 0) return {false, "refused by tcp_wrappers: no verdict (failed or timed out)"};
+  if (verdict == 0) return {false, "refused by tcp_wrappers: no verdict" + deaths};
   const auto option = static_cast<unsigned>(static_cast<unsigned char>(verdict - kFirstOption));
   return {false, "refused by tcp_wrappers: the matching rule has the option \"" +
                      std::string(wrappers_option_name(option)) +
@@ -188,9 +197,11 @@ WrappersVerdict wrappers_check(const Config& cfg, const sockaddr_storage& peer) 
   wr.reset();
   const char verdict = judged < 0 ? 0 : read_verdict(rd.get());
   const auto grace = verdict == 0 ? std::chrono::milliseconds(0) : kExitGrace;
-  if (judged > 0) reap_within(judged, grace);
-  reap_within(resolver, grace);  // it has answered, or sees the judge gone and exits
-  return explain(verdict);
+  const int judge_status = judged > 0 ? reap_within(judged, grace) : -1;
+  // It has answered, or sees the judge gone and exits.
+  const int resolver_status = reap_within(resolver, grace);
+  return explain(verdict,
+                 death("moat-wrappers", judge_status) + death("moat-resolver", resolver_status));
 }
 
 }  // namespace moat

@@ -308,7 +308,8 @@ def test_the_judge_cannot(stalled_check, tracing, name, args):
     assert inject_syscall(idle(srv, "moat-wrappers"), NR[name], *args) == ("killed", signal.SIGSYS)
     c, data = welcome_code(client, timeout=20)
     assert c == 421, data  # no verdict: refused
-    assert srv.wait_stderr("refused by tcp_wrappers: no verdict")
+    assert srv.wait_stderr(r"refused by tcp_wrappers: no verdict: moat-wrappers killed by "
+                           r"signal 31 \(seccomp\)")
 
 
 @pytest.mark.moatftpd_only
@@ -319,7 +320,8 @@ def test_the_resolver_cannot(stalled_check, tracing, name, args):
     assert inject_syscall(idle(srv, "moat-resolver"), NR[name], *args) == ("killed", signal.SIGSYS)
     c, data = welcome_code(client, timeout=20)
     assert c == 421, data  # a resolver that dies gives no name, and no verdict
-    assert srv.wait_stderr("refused by tcp_wrappers: no verdict")
+    assert srv.wait_stderr(r"refused by tcp_wrappers: no verdict: moat-resolver killed by "
+                           r"signal 31 \(seccomp\)")
 
 
 @pytest.mark.moatftpd_only
