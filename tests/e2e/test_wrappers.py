@@ -14,13 +14,12 @@ import socket
 import struct
 import subprocess
 import threading
-import time
 
 import pytest
 
 from harness import proc_status, proc_uids, wait_for
 from test_access import connect_from, welcome_code
-from test_helper_table import X86_64, inject_syscall, one, tracing  # noqa: F401 (a fixture)
+from test_helper_table import inject_syscall, one, tracing  # noqa: F401 (a fixture)
 
 PTR, A = 12, 1
 
@@ -36,18 +35,29 @@ def reverse_name(address):
 class FakeDns:
     """A name server answering from `records` {(name, type): [value]} (PTR values are
     names, A values addresses); a name without records is NXDOMAIN. Queries for a name
-    in `stall` are never answered. Records the uid owning each querying socket."""
+    in `stall` are never answered. Records each query and the uid owning its socket."""
 
     def __init__(self, records=(), stall=()):
         self.records = {(n.lower(), t): v for (n, t), v in dict(records).items()}
         self.stall = {n.lower() for n in stall}
         self.queries = []
+        self.uids = []
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(("127.0.0.1", 53))
         self.sock.settimeout(0.2)
         self.stop = False
         self.thread = threading.Thread(target=self.serve, daemon=True)
         self.thread.start()
+
+    @staticmethod
+    def owner(port):
+        for table in ("/proc/net/udp", "/proc/net/udp6"):
+            with open(table) as f:
+                for row in list(f)[1:]:
+                    r = row.split()
+                    if int(r[1].split(":")[1], 16) == port:
+                        return int(r[7])
+        return None
 
     @staticmethod
     def parse_question(query):
@@ -79,6 +89,7 @@ class FakeDns:
                 query, source = self.sock.recvfrom(512)
             except socket.timeout:
                 continue
+            self.uids.append(self.owner(source[1]))
             reply = self.answer(query)
             if reply is not None:
                 self.sock.sendto(reply, source)
