@@ -226,6 +226,7 @@ constexpr Rule kWrappersCommonRules[] = {
     // libwrap's and NSS's syslog() and nscd tries: AF_UNIX is refused, not fatal.
     refuse(SCMP_SYS(socket), EACCES, eq(0, AF_UNIX)),
     allow(SCMP_SYS(tgkill), eq(0, kSelfPid)),  // abort() signals itself, nobody else
+    allow(SCMP_SYS(restart_syscall)),  // a poll with a timeout resumed after a stop (SIGSTOP, a tracer)
     allow(SCMP_SYS(exit)), allow(SCMP_SYS(exit_group)),
 };
 

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // tcp_wrappers in two sandboxed children: a judge without network, and a resolver that it asks for
 // the client's name (issue 11, point 9).
-#include "config.h"
 #include "privsep/wrappers.hpp"
 
 #include <fcntl.h>
@@ -17,6 +16,8 @@
 #include <functional>
 #include <optional>
 
+#include "config.h"
+
 #ifdef HAVE_LIBWRAP
 #include <tcpd.h>
 int allow_severity = LOG_INFO;  // libwrap reads these globals
@@ -29,6 +30,7 @@ int deny_severity = LOG_WARNING;
 #include "privsep/libwrap_hooks.hpp"
 #include "privsep/sandbox.hpp"
 #include "privsep/users.hpp"
+#include "privsep/worker_stderr.hpp"
 #include "privsep/wrappers_options.hpp"
 
 namespace moat {
@@ -44,9 +46,13 @@ struct Child {
   bool seccomp = true;
 };
 
-void enter(const Child& c, const char* name, std::vector<int> keep, SeccompProfile profile) {
+// err: the write end of a pipe the helper relays behind its own prefix (WorkerStderr), so that a
+// child's stderr cannot forge one of the helper's lines.
+void enter(const Child& c, const char* name, int err, std::vector<int> keep,
+           SeccompProfile profile) {
   prctl(PR_SET_NAME, name);
   prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (dup2(err, STDERR_FILENO) < 0) _exit(1);
   close_fds_except(keep);
   if (auto st = sandbox_drop_privileges(c.id); !st) _exit(1);
   if (c.seccomp)
@@ -65,8 +71,8 @@ bool write_all(int fd, std::string_view s) {
 
 // ---- the resolver -------------------------------------------------------------------------------
 
-[[noreturn]] void resolve(const Child& c, const sockaddr_storage& peer, int judge) {
-  enter(c, "moat-resolver", {judge}, SeccompProfile::kResolver);
+[[noreturn]] void resolve(const Child& c, const sockaddr_storage& peer, int err, int judge) {
+  enter(c, "moat-resolver", err, {judge}, SeccompProfile::kResolver);
   char ask = 0;
   if (read(judge, &ask, 1) != 1 || ask != kAskName) _exit(0);  // no rule needed the name
   write_all(judge, verified_host_name(peer));
@@ -127,10 +133,10 @@ char verdict_of(const std::string& addr, int resolver) {
 char verdict_of(const std::string&, int) { return kAllow; }
 #endif
 
-[[noreturn]] void judge(const Child& c, const sockaddr_storage& peer, int resolver,
+[[noreturn]] void judge(const Child& c, const sockaddr_storage& peer, int err, int resolver,
                         int verdict_fd) {
   const std::string addr = sockaddr_host_text(peer);
-  enter(c, "moat-wrappers", {resolver, verdict_fd}, SeccompProfile::kWrappers);
+  enter(c, "moat-wrappers", err, {resolver, verdict_fd}, SeccompProfile::kWrappers);
   const char verdict = verdict_of(addr, resolver);
   write_all(verdict_fd, std::string_view(&verdict, 1));
   _exit(0);
@@ -171,15 +177,19 @@ WrappersVerdict explain(char verdict, const std::string& deaths = "") {
                      "\"; moatftpd runs no options but a lone allow or deny"};
 }
 
-pid_t spawn(const std::function<void()>& child) {
+// Forks child with a stderr pipe of its own from err; -1 when either fails.
+pid_t spawn(WorkerStderr& err, const std::function<void(int)>& child) {
+  auto pipe = err.open();
+  if (!pipe) return -1;
   const pid_t pid = fork();
-  if (pid == 0) child();
+  if (pid == 0) child(pipe->get());
+  err.started(pid > 0 ? pid : 0);
   return pid;
 }
 
 }  // namespace
 
-WrappersVerdict wrappers_check(const Config& cfg, const sockaddr_storage& peer) {
+WrappersVerdict wrappers_check(const Config& cfg, const sockaddr_storage& peer, WorkerStderr& err) {
   if (!cfg.tcp_wrappers) return {true, ""};
   auto nopriv = user_lookup(cfg.nopriv_user);
   if (!nopriv) return explain(0);
@@ -189,9 +199,9 @@ WrappersVerdict wrappers_check(const Config& cfg, const sockaddr_storage& peer) 
   UniqueFd to_resolver(pair[0]), to_judge(pair[1]);
   if (pipe2(p, O_CLOEXEC) != 0) return explain(0);
   UniqueFd rd(p[0]), wr(p[1]);
-  const pid_t resolver = spawn([&] { resolve(c, peer, to_judge.get()); });
+  const pid_t resolver = spawn(err, [&](int e) { resolve(c, peer, e, to_judge.get()); });
   if (resolver < 0) return explain(0);
-  const pid_t judged = spawn([&] { judge(c, peer, to_resolver.get(), wr.get()); });
+  const pid_t judged = spawn(err, [&](int e) { judge(c, peer, e, to_resolver.get(), wr.get()); });
   to_resolver.reset();
   to_judge.reset();
   wr.reset();
@@ -200,6 +210,7 @@ WrappersVerdict wrappers_check(const Config& cfg, const sockaddr_storage& peer) 
   const int judge_status = judged > 0 ? reap_within(judged, grace) : -1;
   // It has answered, or sees the judge gone and exits.
   const int resolver_status = reap_within(resolver, grace);
+  err.drain();
   return explain(verdict,
                  death("moat-wrappers", judge_status) + death("moat-resolver", resolver_status));
 }

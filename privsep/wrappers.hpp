@@ -9,6 +9,7 @@
 #include <string>
 
 #include "core/config.hpp"
+#include "privsep/worker_stderr.hpp"
 
 namespace moat {
 
@@ -28,8 +29,9 @@ struct WrappersVerdict {
 // - the resolver (moat-resolver, kResolver filter: DNS sockets, read-only opens, no exec) does the
 //   reverse and forward-confirming lookups (host_lookup.hpp) only when a rule needs the client's
 //   name, and answers the judge over a socket.
-// The judge's one-byte verdict comes back over a pipe. A child that fails, dies or takes longer
+// Their stderr is relayed through err, behind the helper's prefix. The judge's one-byte verdict
+// comes back over a pipe. A child that fails, dies or takes longer
 // than kWrappersTimeout (then killed) refuses the client.
-WrappersVerdict wrappers_check(const Config& cfg, const sockaddr_storage& peer);
+WrappersVerdict wrappers_check(const Config& cfg, const sockaddr_storage& peer, WorkerStderr& err);
 
 }  // namespace moat

@@ -8,6 +8,7 @@ test can play an attacker who controls the PTR record of its address. Rules name
 daemons so that the same files serve against vsftpd."""
 
 import os
+import re
 import select
 import signal
 import socket
@@ -341,3 +342,20 @@ def test_the_resolver_is_refused_unix_sockets_without_dying(stalled_check, traci
     resolver = idle(srv, "moat-resolver")
     assert inject_syscall(resolver, NR["socket"], AF_UNIX, SOCK_STREAM, 0) == ("returned", -13)
     assert proc_status(resolver).get("State", "").startswith(("S", "R", "t"))
+
+
+@pytest.mark.moatftpd_only
+@pytest.mark.parametrize("comm", ["moat-wrappers", "moat-resolver"])
+def test_a_child_cannot_forge_a_helper_line(stalled_check, tracing, comm):
+    from test_log_forgery import FORGED, FORGED_STDERR, write_from_worker
+    srv, client = stalled_check
+    pid = idle(srv, comm)
+    data = FORGED_STDERR.encode()
+    assert write_from_worker(pid, 2, data) == ("returned", len(data))
+    os.kill(pid, signal.SIGKILL)  # ends the check: the helper relays what it wrote
+    assert welcome_code(client, timeout=20)[0] == 421
+    prefix = rf"^moatftpd: session 127\.0\.0\.2: worker {pid}: "
+    assert srv.wait_stderr(prefix + rf"moatftpd: session {re.escape(FORGED)}: login failed")
+    lines = srv.stderr_text().splitlines()
+    assert not [line for line in lines if line.startswith(f"moatftpd: session {FORGED}")]
+    assert not [line for line in lines if "\x1b" in line]
