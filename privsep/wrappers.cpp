@@ -48,7 +48,7 @@ struct Child {
 
 // err: the write end of a pipe the helper relays behind its own prefix (WorkerStderr), so that a
 // child's stderr cannot forge one of the helper's lines.
-void enter(const Child& c, const char* name, int err, std::vector<int> keep,
+void enter(const Child& c, const char* name, int err, const std::vector<int>& keep,
            SeccompProfile profile) {
   prctl(PR_SET_NAME, name);
   prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -155,7 +155,7 @@ char read_verdict(int fd) {
     const int n = poll(&p, 1, static_cast<int>(left.count()));
     if (n < 0 && errno == EINTR) continue;
     char c = 0;
-    return n == 1 && read(fd, &c, 1) == 1 ? c : 0;
+    return n == 1 && read(fd, &c, 1) == 1 ? c : '\0';
   }
 }
 
@@ -205,7 +205,7 @@ WrappersVerdict wrappers_check(const Config& cfg, const sockaddr_storage& peer, 
   to_resolver.reset();
   to_judge.reset();
   wr.reset();
-  const char verdict = judged < 0 ? 0 : read_verdict(rd.get());
+  const char verdict = judged < 0 ? '\0' : read_verdict(rd.get());
   const auto grace = verdict == 0 ? std::chrono::milliseconds(0) : kExitGrace;
   const int judge_status = judged > 0 ? reap_within(judged, grace) : -1;
   // It has answered, or sees the judge gone and exits.
