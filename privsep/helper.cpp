@@ -686,7 +686,7 @@ void Helper::run(UniqueFd client, bool implicit_tls) {
   socklen_t len = sizeof local_;
   if (getsockname(client.get(), reinterpret_cast<sockaddr*>(&local_), &len) != 0)
     end("getsockname: " + errno_text(errno));
-  if (auto w = wrappers_check(cfg_, peer_, stderr_); !w.allow) {
+  if (auto w = wrappers_check(cfg_, {peer_, local_}, stderr_); !w.allow) {
     refuse_client(client.get(), implicit_tls);
     end(w.why);
   }

@@ -110,15 +110,18 @@ int g_resolver = -1;  // libwrap's hostname method has no context argument
 // libwrap's hostname method, called the first time a rule needs the client's name. No answer (a
 // resolver that failed or died) means no verdict: the client is refused.
 void name_from_resolver(host_info* host) {
+  // The server's name (rules of the form daemon@host) is not looked up: it stays "unknown".
+  if (host != host->request->client) return;
   auto name = ask_name(g_resolver);
   if (!name) _exit(1);
   std::snprintf(host->name, sizeof host->name, "%s", name->c_str());
 }
 
-char verdict_of(const std::string& addr, int resolver) {
+char verdict_of(const std::string& client, const std::string& server, int resolver) {
   g_resolver = resolver;
   request_info req;
-  request_init(&req, RQ_DAEMON, "moatftpd", RQ_CLIENT_ADDR, addr.c_str(), 0);
+  request_init(&req, RQ_DAEMON, "moatftpd", RQ_CLIENT_ADDR, client.c_str(), RQ_SERVER_ADDR,
+               server.c_str(), 0);
   req.hostname = name_from_resolver;
   // Should libwrap's own option code run after all (a libwrap linked so that it cannot be
   // replaced), it then only checks the options' syntax.
@@ -130,14 +133,18 @@ char verdict_of(const std::string& addr, int resolver) {
   return allowed ? kAllow : kDeny;
 }
 #else
-char verdict_of(const std::string&, int) { return kAllow; }
+char verdict_of(const std::string&, const std::string&, int) { return kAllow; }
 #endif
 
-[[noreturn]] void judge(const Child& c, const sockaddr_storage& peer, int err, int resolver,
+// Addresses are unmapped (::ffff:a.b.c.d is a.b.c.d), so IPv4 rules match on a dual-stack socket.
+[[noreturn]] void judge(const Child& c, const Endpoints& ends, int err, int resolver,
                         int verdict_fd) {
-  const std::string addr = sockaddr_host_text(peer);
+  const std::string client = sockaddr_host_text(ends.peer);
+  sockaddr_storage local = ends.local;
+  sockaddr_unmap(local);
+  const std::string server = sockaddr_host_text(local);
   enter(c, "moat-wrappers", err, {resolver, verdict_fd}, SeccompProfile::kWrappers);
-  const char verdict = verdict_of(addr, resolver);
+  const char verdict = verdict_of(client, server, resolver);
   write_all(verdict_fd, std::string_view(&verdict, 1));
   _exit(0);
 }
@@ -189,7 +196,7 @@ pid_t spawn(WorkerStderr& err, const std::function<void(int)>& child) {
 
 }  // namespace
 
-WrappersVerdict wrappers_check(const Config& cfg, const sockaddr_storage& peer, WorkerStderr& err) {
+WrappersVerdict wrappers_check(const Config& cfg, const Endpoints& ends, WorkerStderr& err) {
   if (!cfg.tcp_wrappers) return {true, ""};
   auto nopriv = user_lookup(cfg.nopriv_user);
   if (!nopriv) return explain(0);
@@ -199,9 +206,9 @@ WrappersVerdict wrappers_check(const Config& cfg, const sockaddr_storage& peer, 
   UniqueFd to_resolver(pair[0]), to_judge(pair[1]);
   if (pipe2(p, O_CLOEXEC) != 0) return explain(0);
   UniqueFd rd(p[0]), wr(p[1]);
-  const pid_t resolver = spawn(err, [&](int e) { resolve(c, peer, e, to_judge.get()); });
+  const pid_t resolver = spawn(err, [&](int e) { resolve(c, ends.peer, e, to_judge.get()); });
   if (resolver < 0) return explain(0);
-  const pid_t judged = spawn(err, [&](int e) { judge(c, peer, e, to_resolver.get(), wr.get()); });
+  const pid_t judged = spawn(err, [&](int e) { judge(c, ends, e, to_resolver.get(), wr.get()); });
   to_resolver.reset();
   to_judge.reset();
   wr.reset();

@@ -21,7 +21,14 @@ struct WrappersVerdict {
   std::string why;  // a refusal's reason, for the helper's log line
 };
 
-// With tcp_wrappers=YES: whether hosts_access admits peer. Two children of the helper, both
+// The connection: the client's address (peer, already unmapped by the master) and the one it
+// reached (local: rules of the form daemon@address).
+struct Endpoints {
+  sockaddr_storage peer;
+  sockaddr_storage local;
+};
+
+// With tcp_wrappers=YES: whether hosts_access admits the client. Two children of the helper, both
 // nopriv_user with no_new_privs, not dumpable, no core dumps:
 // - the judge (moat-wrappers, kWrappers filter: no sockets, no exec, read-only opens) runs
 //   libwrap's hosts_access on the client's address, with no option field run
@@ -32,6 +39,6 @@ struct WrappersVerdict {
 // Their stderr is relayed through err, behind the helper's prefix. The judge's one-byte verdict
 // comes back over a pipe. A child that fails, dies or takes longer
 // than kWrappersTimeout (then killed) refuses the client.
-WrappersVerdict wrappers_check(const Config& cfg, const sockaddr_storage& peer, WorkerStderr& err);
+WrappersVerdict wrappers_check(const Config& cfg, const Endpoints& ends, WorkerStderr& err);
 
 }  // namespace moat

@@ -164,6 +164,12 @@ def test_except_in_a_client_list(wrappers):
     assert not greeted(srv, "127.0.0.4")
 
 
+@pytest.mark.parametrize("server_address,refused", [("127.0.0.1", True), ("127.0.0.9", False)])
+def test_daemon_at_the_address_it_was_reached_on(wrappers, server_address, refused):
+    srv = wrappers(deny=f"moatftpd@{server_address} vsftpd@{server_address}: 127.0.0.2\n")
+    assert greeted(srv, "127.0.0.2") != refused
+
+
 # ---- rules by name ----------------------------------------------------------------------
 
 def test_deny_by_name_from_etc_hosts(wrappers):
