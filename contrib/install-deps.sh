@@ -7,15 +7,16 @@ set -euo pipefail
 # The one list of build and test dependencies (quickstart.sh and run-suite.sh call this).
 # clang builds the libFuzzer targets; libclang-rt-dev holds libFuzzer itself and clang's
 # sanitizer runtimes, which clang only recommends. fail2ban: fail2ban-regex tests
-# contrib's filter (its service is not started by the tests). haproxy: the PROXY
-# protocol e2e test runs one in front of moatftpd (its service is not used either).
+# contrib's filter (its service is not started by the tests). haproxy and redis-server:
+# the PROXY protocol and cluster e2e tests run them in front of and beside moatftpd
+# (their services are not used either). libhiredis-dev: mod_iplimit's Redis backend.
 readonly PACKAGES=(
   build-essential autoconf automake autoconf-archive libtool pkg-config
-  libevent-dev libssl-dev libseccomp-dev libpam0g-dev libwrap0-dev
+  libevent-dev libssl-dev libseccomp-dev libpam0g-dev libwrap0-dev libhiredis-dev
   libgtest-dev cmake
   python3 python3-pytest curl lftp iproute2 openssl
   clang libclang-rt-dev libpam-wrapper util-linux
-  fail2ban haproxy
+  fail2ban haproxy redis-server
 )
 
 is_installed() {

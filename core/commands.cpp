@@ -48,7 +48,7 @@ bool refuse_path(Session& s, const std::string& path) {
     return true;
   }
   if (!filter_match_path(s.ctx.deny_file, path, s.absolute_path(path))) return false;
-  s.reply(550, "Permission denied.");
+  s.deny("deny_file");
   return true;
 }
 
@@ -56,15 +56,23 @@ bool refuse_path(Session& s, const std::string& path) {
 // way (deny_file, checked first, still wins), as vsftpd.
 bool refuse_unlisted(Session& s, const FilterPattern& allowed, const std::string& path) {
   if (allowed.empty() || filter_match_path(allowed, path, s.absolute_path(path))) return false;
-  s.reply(550, "Permission denied.");
+  s.deny(&allowed == &s.ctx.download_file ? "download_file" : "upload_file");
   return true;
+}
+
+// A file-system change that failed: 550, then the FAIL line, in vsftpd's order (a
+// change that worked is logged before its reply).
+void change_failed(Session& s, LogKind kind, const std::string& path, const char* text,
+                   std::string detail = {}) {
+  s.reply(550, text);
+  s.log_change(kind, path, false, std::move(detail));
 }
 
 // mod_anon_upload, as vsftpd: an anonymous session gets each kind of write only with
 // its option (the dispatcher has already refused writes when write_enable is off).
 bool anon_refuses(Session& s, bool allowed) {
   if (!s.st.anonymous || allowed) return false;
-  s.reply(550, "Permission denied.");
+  s.deny("anonymous write not enabled");
   return true;
 }
 
@@ -85,9 +93,13 @@ void cmd_user(Session& s, const std::string& arg) {
   // userlist_enable applies to anonymous names too, as in vsftpd (the helper checks
   // again): in allow mode "anonymous" must be listed to log in.
   bool listed = s.ctx.userlist.count(arg) > 0;
+  // vsftpd 3.0.3 logs neither refusal; fail2ban and operators want to see them.
   if (s.cfg.userlist_enable && listed == s.cfg.userlist_deny)
-    return s.reply(530, "Permission denied.");
-  if (std::string why = s.tls_login_refusal(anon); !why.empty()) return s.reply(530, why);
+    return s.refuse_login(arg, s.cfg.userlist_deny ? "User is in the deny user list."
+                                                   : "User is not in the allow user list.",
+                          "Permission denied.");
+  if (std::string why = s.tls_login_refusal(anon); !why.empty())
+    return s.refuse_login(arg, why, why);
   s.pending_user = arg;
   s.user_given = true;
   if (anon && s.cfg.no_anon_password) return s.try_login(arg, "");
@@ -217,13 +229,17 @@ void cmd_pwd(Session& s, const std::string&) {
 
 void cmd_mkd(Session& s, const std::string& arg) {
   if (anon_refuses(s, s.st.anon.mkdir) || refuse_path(s, arg)) return;
-  if (mkdir(arg.c_str(), 0777) != 0) return s.reply(550, "Create directory operation failed.");
+  if (mkdir(arg.c_str(), 0777) != 0)
+    return change_failed(s, LogKind::kMkdir, arg, "Create directory operation failed.");
+  s.log_change(LogKind::kMkdir, arg, true);
   s.reply(257, "\"" + quote_257(s.absolute_path(arg)) + "\" created");
 }
 
 void cmd_rmd(Session& s, const std::string& arg) {
   if (anon_refuses(s, s.st.anon.other) || refuse_path(s, arg)) return;
-  if (rmdir(arg.c_str()) != 0) return s.reply(550, "Remove directory operation failed.");
+  if (rmdir(arg.c_str()) != 0)
+    return change_failed(s, LogKind::kRmdir, arg, "Remove directory operation failed.");
+  s.log_change(LogKind::kRmdir, arg, true);
   s.reply(250, "Remove directory operation successful.");
 }
 
@@ -233,14 +249,17 @@ void cmd_dele(Session& s, const std::string& arg) {
   if (anon_refuses(s, s.st.anon.other) || refuse_path(s, arg)) return;
   struct stat st {};
   if (lstat(arg.c_str(), &st) != 0 || S_ISDIR(st.st_mode) || unlink(arg.c_str()) != 0)
-    return s.reply(550, "Delete operation failed.");
+    return change_failed(s, LogKind::kDelete, arg, "Delete operation failed.");
+  s.log_change(LogKind::kDelete, arg, true);
   s.reply(250, "Delete operation successful.");
 }
 
 void cmd_rnfr(Session& s, const std::string& arg) {
   if (anon_refuses(s, s.st.anon.other) || refuse_path(s, arg)) return;
   struct stat st {};
-  if (lstat(arg.c_str(), &st) != 0) return s.reply(550, "RNFR command failed.");
+  // vsftpd logs a failed RNFR as a failed RENAME of the one path.
+  if (lstat(arg.c_str(), &st) != 0)
+    return change_failed(s, LogKind::kRename, arg, "RNFR command failed.");
   s.rnfr = arg;
   s.reply(350, "Ready for RNTO.");
 }
@@ -251,7 +270,9 @@ void cmd_rnto(Session& s, const std::string& arg) {
   std::string from = std::move(s.rnfr);
   s.rnfr.clear();
   if (refuse_path(s, arg)) return;
-  if (rename(from.c_str(), arg.c_str()) != 0) return s.reply(550, "Rename failed.");
+  if (rename(from.c_str(), arg.c_str()) != 0)
+    return change_failed(s, LogKind::kRename, from, "Rename failed.", s.absolute_path(arg));
+  s.log_change(LogKind::kRename, from, true, s.absolute_path(arg));
   s.reply(250, "Rename successful.");
 }
 
@@ -273,7 +294,7 @@ Status set_mtime(const std::string& path, time_t t) {
 void cmd_mdtm(Session& s, const std::string& arg) {
   auto space = arg.find(' ');
   if (space == 14 && s.cfg.mdtm_write && parse_mdtm(arg.substr(0, 14))) {
-    if (!s.st.write_enable) return s.reply(550, "Permission denied.");
+    if (!s.st.write_enable) return s.deny("write_enable=NO");
     if (anon_refuses(s, s.st.anon.other) || refuse_path(s, arg.substr(15))) return;
     if (!set_mtime(arg.substr(15), *parse_mdtm(arg.substr(0, 14))))
       return s.reply(550, "Could not set file modification time.");
@@ -292,7 +313,7 @@ void cmd_mfmt(Session& s, const std::string& arg) {
   if (space == std::string::npos || !t || space + 1 >= arg.size())
     return s.reply(501, "Syntax error in parameters or arguments.");
   std::string path = arg.substr(space + 1);
-  if (!s.cfg.mdtm_write) return s.reply(550, "Permission denied.");
+  if (!s.cfg.mdtm_write) return s.deny("mdtm_write=NO");
   if (anon_refuses(s, s.st.anon.other) || refuse_path(s, path)) return;
   if (!set_mtime(path, *t)) return s.reply(550, "Could not set file modification time.");
   s.reply(213, "Modify=" + time_mdtm(*t) + "; " + path);
@@ -326,7 +347,7 @@ bool position_download(Session& s, TransferSpec& spec, const std::string& arg, u
 
 void cmd_retr(Session& s, const std::string& arg) {
   uint64_t offset = std::exchange(s.rest, 0);
-  if (!s.cfg.download_enable) return s.reply(550, "Permission denied.");
+  if (!s.cfg.download_enable) return s.deny("download_enable=NO");
   if (refuse_path(s, arg) || refuse_unlisted(s, s.ctx.download_file, arg)) return;
   if (!s.data_setup()) return s.reply(425, "Use PORT or PASV first.");
   UniqueFd fd(open(arg.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY));
@@ -335,7 +356,7 @@ void cmd_retr(Session& s, const std::string& arg) {
     return s.reply(550, "Failed to open file.");
   // anon_world_readable_only: the ftp user may own files (uploads) others may not read.
   if (s.st.anonymous && s.cfg.anon_world_readable_only && !(st.st_mode & S_IROTH))
-    return s.reply(550, "Permission denied.");
+    return s.deny("anon_world_readable_only");
   fcntl(fd.get(), F_SETFL, 0);
   TransferSpec spec;
   spec.kind = TransferSpec::kSendFile;
@@ -456,7 +477,7 @@ void cmd_stou(Session& s, const std::string& arg) { store(s, arg, StoreKind::kSt
 // ---- listings ---------------------------------------------------------------------
 
 void list(Session& s, const std::string& arg, ListKind kind) {
-  if (!s.cfg.dirlist_enable) return s.reply(550, "Permission denied.");
+  if (!s.cfg.dirlist_enable) return s.deny("dirlist_enable=NO");
   if (!s.data_setup()) return s.reply(425, "Use PORT or PASV first.");
   ListRequest req;
   req.kind = kind;
@@ -498,15 +519,18 @@ void cmd_mlst(Session& s, const std::string& arg) {
 
 void site_chmod(Session& s, const std::string& args) {
   if (!s.st.write_enable || !s.cfg.chmod_enable || s.st.anonymous)
-    return s.reply(550, "Permission denied.");
+    return s.deny("chmod not allowed");
   auto space = args.find(' ');
   unsigned mode = 0;
   auto [p, ec] = std::from_chars(args.data(), args.data() + std::min(space, args.size()), mode, 8);
   if (space == std::string::npos || ec != std::errc() || p != args.data() + space || mode > 07777)
     return s.reply(501, "SITE CHMOD needs 2 arguments.");
   if (refuse_path(s, args.substr(space + 1))) return;
-  if (chmod(args.substr(space + 1).c_str(), mode) != 0)
-    return s.reply(550, "SITE CHMOD command failed.");
+  const std::string path = args.substr(space + 1);
+  if (chmod(path.c_str(), mode) != 0)
+    return change_failed(s, LogKind::kChmod, path, "SITE CHMOD command failed.",
+                         args.substr(0, space));
+  s.log_change(LogKind::kChmod, path, true, args.substr(0, space));
   s.reply(200, "SITE CHMOD command ok.");
 }
 

@@ -3,6 +3,7 @@
 // language with its semantic checks, and the ftpd.conf(5) page generated from the table.
 #include "core/config.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 
@@ -32,30 +33,16 @@ constexpr std::array<std::string_view, 4> kPortOptions = {"listen_port", "ftp_da
 // vsftpd options moatftpd does not implement yet: named as such, so a vsftpd.conf that
 // uses them gets an honest message instead of "unknown option".
 // (dsa_*: DSA certificates are obsolete; rsa_cert_file takes any key type.)
-constexpr auto kVsftpdOnly = std::to_array<std::string_view>({"dsa_cert_file",
-                                                          "dsa_private_key_file",
-                                                          "guest_enable",
-                                                          "guest_username",
-                                                          "virtual_use_local_privs",
-                                                          "user_sub_token",
-                                                          "one_process_model",
-                                                          "check_shell",
-                                                          "delete_failed_uploads",
-                                                          "text_userdb_names",
-                                                          "tilde_user_enable",
-                                                          "trans_chunk_size",
-                                                          "userlist_log",
-                                                          "use_sendfile",
-                                                          "no_log_lock",
-                                                          "ptrace_sandbox",
-                                                          "run_as_launching_user",
-                                                          "http_enable"});
+constexpr auto kVsftpdOnly = std::to_array<std::string_view>(
+    {"text_userdb_names", "tilde_user_enable", "userlist_log", "ptrace_sandbox", "http_enable"});
 
 // vsftpd options accepted so a vsftpd.conf loads, that change nothing here (ftpd.conf(5)
 // says why): -t notes each one set, so nobody relies on one unawares.
 constexpr auto kVsftpdNoEffect = std::to_array<std::string_view>(
     {"async_abor_enable", "isolate", "isolate_network", "ssl_sslv2", "ssl_sslv3", "ssl_tlsv1",
-     "ssl_tlsv1_1", "reverse_lookup_enable", "setproctitle_enable"});
+     "ssl_tlsv1_1", "reverse_lookup_enable", "setproctitle_enable", "one_process_model",
+     "run_as_launching_user", "check_shell", "use_sendfile", "trans_chunk_size", "no_log_lock",
+     "dsa_cert_file", "dsa_private_key_file"});
 
 // vsftpd's own options that a first-party module implements: setting one loads that
 // module by itself, so a vsftpd.conf works unchanged; load_module= is for the rest.
@@ -332,9 +319,11 @@ struct Loader {
   Config cfg;
   std::map<std::string, Origin, std::less<>> origins;
   std::vector<Origin> module_origins;  // parallel to cfg.load_module
+  std::vector<std::string> errors;     // every one, in order: -t reports them all
+  bool modules_failed = false;         // their options are then not reported again
 
   Status line(const SourceLine& src, std::size_t order);
-  Status apply(const std::vector<SourceLine>& lines, bool module_lines);
+  void apply(const std::vector<SourceLine>& lines, bool module_lines);
   void add_implied_modules(const std::vector<SourceLine>& lines);
   void note_no_effect(const std::vector<SourceLine>& lines);
   Status load_modules();
@@ -342,6 +331,8 @@ struct Loader {
 };
 
 Status Loader::line(const SourceLine& src, std::size_t order) {
+  if (modules_failed && first_party_owner(src.text.substr(0, src.text.find('='))) != nullptr)
+    return Ok{};
   auto set = apply_line(cfg, src.text);
   if (!set) return fail(src.where + ": " + set.error());
   if (set->empty()) return Ok{};
@@ -391,12 +382,11 @@ std::vector<SourceLine> source_lines(const std::string& path, std::string_view t
   return lines;
 }
 
-Status Loader::apply(const std::vector<SourceLine>& lines, bool module_lines) {
+void Loader::apply(const std::vector<SourceLine>& lines, bool module_lines) {
   for (std::size_t i = 0; i < lines.size(); ++i) {
     if (is_module_line(lines[i].text) != module_lines) continue;
-    if (auto st = line(lines[i], i); !st) return st;
+    if (auto st = line(lines[i], i); !st) errors.push_back(st.error());
   }
-  return Ok{};
 }
 
 // After the load_module lines: the module of each vsftpd option set (see
@@ -411,6 +401,32 @@ void Loader::add_implied_modules(const std::vector<SourceLine>& lines) {
     module_origins.push_back({lines[i].where + " (" + std::string(name) + ")", i});
     cfg.notes.push_back(lines[i].where + ": note: " + std::string(name) + " loads " + owner);
   }
+}
+
+// The last user_config_dir= line's value, before the options are applied.
+std::string user_config_dir_of(const std::vector<SourceLine>& lines) {
+  constexpr std::string_view kPrefix = "user_config_dir=";
+  std::string dir;
+  for (const SourceLine& l : lines) {
+    if (!l.text.starts_with(kPrefix)) continue;
+    dir = std::string(l.text.substr(kPrefix.size()));
+    if (dir.ends_with('\r')) dir.pop_back();
+  }
+  return dir;
+}
+
+// The texts of the files in user_config_dir (unreadable ones left out: -t reports them).
+std::vector<std::pair<std::string, std::string>> user_files(const std::string& dir) {
+  std::vector<std::pair<std::string, std::string>> files;
+  DIR* d = dir.empty() ? nullptr : opendir(dir.c_str());
+  if (d == nullptr) return files;
+  while (dirent* e = readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    const std::string path = dir + "/" + e->d_name;
+    if (auto text = read_file(path)) files.emplace_back(path, std::move(*text));
+  }
+  closedir(d);
+  return files;
 }
 
 void Loader::note_no_effect(const std::vector<SourceLine>& lines) {
@@ -459,8 +475,8 @@ Status check_pasv_range(const Loader& ld) {
               " is greater than pasv_max_port=" + std::to_string(c.pasv_max_port));
 }
 
-Status check_semantics(const Loader& ld, const std::string& path) {
-  if (auto st = check_listen(ld, path); !st) return st;
+Status check_semantics(Loader& ld, const std::string& path) {
+  if (auto st = check_listen(ld, path); !st) ld.errors.push_back(st.error());
   return check_pasv_range(ld);
 }
 
@@ -620,6 +636,10 @@ const OptionInfo* option_find(std::string_view name) {
   return nullptr;
 }
 
+std::span<const std::string_view> config_vsftpd_no_effect() { return kVsftpdNoEffect; }
+std::span<const std::string_view> config_vsftpd_module_options() { return kVsftpdModuleOptions; }
+std::span<const std::string_view> config_vsftpd_unsupported() { return kVsftpdOnly; }
+
 Status config_apply_line(Config& cfg, std::string_view line) {
   auto set = apply_line(cfg, line);
   if (!set) return fail(set.error());
@@ -634,23 +654,39 @@ Result<unsigned> config_parse_uint(std::string_view name, std::string_view value
   return parse_uint(name, value);
 }
 
-Result<Config> config_load(const std::string& path, const std::vector<std::string>& overrides) {
+ConfigReport config_load_all(const std::string& path, const std::vector<std::string>& overrides) {
   Loader ld;
   ld.cfg.source_file = path;
   std::string text;
   if (!path.empty()) {
     auto read = read_file(path);
-    if (!read) return fail(read.error());
+    if (!read) return {std::move(ld.cfg), {read.error()}, false};
     text = std::move(*read);
   }
   const std::vector<SourceLine> lines = source_lines(path, text, overrides);
-  if (auto st = ld.apply(lines, true); !st) return fail(st.error());
+  ld.apply(lines, true);
   ld.add_implied_modules(lines);
-  if (auto st = ld.load_modules(); !st) return fail(st.error());
-  if (auto st = ld.apply(lines, false); !st) return fail(st.error());
-  if (auto st = check_semantics(ld, path); !st) return fail(st.error());
+  // vsftpd's virtual-user set-ups put anon_upload_enable and the like in the users'
+  // files: the modules of the vsftpd options set there load too.
+  const auto users = user_files(user_config_dir_of(lines));
+  for (const auto& [file, body] : users) ld.add_implied_modules(source_lines(file, body, {}));
+  if (auto st = ld.load_modules(); !st) {
+    ld.errors.push_back(st.error());
+    ld.modules_failed = true;
+  }
+  ld.apply(lines, false);
+  if (auto st = check_semantics(ld, path); !st) ld.errors.push_back(st.error());
   ld.note_no_effect(lines);
-  return std::move(ld.cfg);
+  for (const auto& [name, o] : ld.origins) ld.cfg.origins.emplace(name, o.where);
+  return {std::move(ld.cfg), std::move(ld.errors)};
+}
+
+Result<Config> config_load(const std::string& path, const std::vector<std::string>& overrides) {
+  ConfigReport report = config_load_all(path, overrides);
+  if (report.errors.empty()) return std::move(report.cfg);
+  std::string text;
+  for (const std::string& e : report.errors) text += (text.empty() ? "" : "\n") + e;
+  return fail(text);
 }
 
 std::string config_man_page() {

@@ -4,6 +4,7 @@
 
 #include <map>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -39,6 +40,8 @@ struct Config {
   std::shared_ptr<ModuleRegistry> modules;  // what load_module loaded (config_load)
   std::string source_file;               // the file this was read from
   std::vector<std::string> notes;        // for -t: modules loaded by their vsftpd options
+  // Where each option set was last set ("file:line" or "-o name=value"), for -t.
+  std::map<std::string, std::string, std::less<>> origins;
 };
 
 enum class OptionType { kBool, kUint, kString };
@@ -63,6 +66,15 @@ const OptionInfo* option_find(std::string_view name);
 // parsed. Semantic checks (module ownership, listen on, ranges) are part of loading.
 Result<Config> config_load(const std::string& path, const std::vector<std::string>& overrides);
 
+// The same, going on after an error: every error in the order of the lines, and the
+// configuration with the lines that had none (for -t, which reports them all).
+struct ConfigReport {
+  Config cfg;
+  std::vector<std::string> errors;
+  bool file_read = true;  // false: errors says why, and cfg is only the defaults
+};
+ConfigReport config_load_all(const std::string& path, const std::vector<std::string>& overrides);
+
 // Parses one "name=value" line into cfg; used by config_load and tests. Options of
 // modules are known only when cfg.modules is set.
 Status config_apply_line(Config& cfg, std::string_view line);
@@ -75,6 +87,13 @@ Status config_apply_line(Config& cfg, std::string_view line);
 // user". A missing file is not an error (vsftpd). Errors read "FILE:LINE: message"; on
 // an error cfg is left unchanged.
 Status config_apply_user_file(Config& cfg, const std::string& path);
+
+// vsftpd's options by what moatftpd does with them (besides implementing them): the
+// ones accepted with no effect, the ones whose first-party module they load, and the
+// ones refused as not supported yet. MIGRATING-FROM-VSFTPD.md is generated from them.
+std::span<const std::string_view> config_vsftpd_no_effect();
+std::span<const std::string_view> config_vsftpd_module_options();
+std::span<const std::string_view> config_vsftpd_unsupported();
 
 // The value parsers of the option table, shared with modules' option tables.
 Result<bool> config_parse_bool(std::string_view name, std::string_view value);

@@ -21,6 +21,7 @@
 #include <memory>
 
 #include "core/ftpcmd.hpp"
+#include "core/heap_holes.hpp"
 #include "core/master_accept.hpp"
 #include "core/master_proxy.hpp"
 #include "core/master_ops.hpp"
@@ -28,7 +29,9 @@
 #include "core/module_host.hpp"
 #include "core/modules.hpp"
 #include "core/server.hpp"
+#include "core/server_log.hpp"
 #include "privsep/helper.hpp"
+#include "privsep/log_relay.hpp"
 #include "privsep/master_link.hpp"
 #include "privsep/sandbox.hpp"
 #include "privsep/seccomp_selftest.hpp"
@@ -191,8 +194,9 @@ void Master::fork_session(UniqueFd client, const sockaddr_storage& peer,
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, nullptr);
   master_link_adopt(std::move(link->helper));
+  server_log_bind(nullptr);  // the helper writes its session's lines itself
   std::vector<int> keep{2, client.get(), master_link_fd()};
-  for (int fd : {ctx_->xferlog_fd, ctx_->vsftpd_log_fd, ctx_->syslog_fd})
+  for (int fd : {ctx_->xferlog_fd, ctx_->vsftpd_log_fd, ctx_->json_log_fd})
     if (fd >= 0) keep.push_back(fd);
   close_fds_except(keep);  // listeners, other sessions' links, the event loop's descriptors
   helper_run(ctx_, std::move(client), peer, implicit_tls);
@@ -208,6 +212,7 @@ void Master::admit(UniqueFd client, const sockaddr_storage& peer, bool implicit_
   if (modules_->admit(conn->view, reply)) {
     return fork_session(std::move(client), peer, std::move(conn), implicit_tls);
   }
+  SessionLog(*ctx_, peer).refused(reply);
   refuse_client(client.get(), implicit_tls, reply);
 }
 
@@ -230,25 +235,27 @@ Status Master::keep_modules(Config& cfg) const {
 void Master::reload() {
   auto cfg = config_load(file_, overrides_);
   if (!cfg) {
-    std::fprintf(stderr, "moatftpd: SIGHUP: configuration not reloaded: %s\n", cfg.error().c_str());
+    server_log("SIGHUP: configuration not reloaded: " + cfg.error(), true);
     return;
   }
   if (auto st = keep_modules(*cfg); !st) {
-    std::fprintf(stderr, "moatftpd: SIGHUP: configuration not reloaded: %s\n", st.error().c_str());
+    server_log("SIGHUP: configuration not reloaded: " + st.error(), true);
     return;
   }
   auto ctx = server_prepare(std::move(*cfg), true);
   if (!ctx) {
-    std::fprintf(stderr, "moatftpd: SIGHUP: configuration not reloaded: %s\n", ctx.error().c_str());
+    server_log("SIGHUP: configuration not reloaded: " + ctx.error(), true);
     return;
   }
   if (auto st = seccomp_check((*ctx)->cfg); !st) {
-    std::fprintf(stderr, "moatftpd: SIGHUP: configuration not reloaded: %s\n", st.error().c_str());
+    server_log("SIGHUP: configuration not reloaded: " + st.error(), true);
     return;
   }
   ctx_ = std::move(*ctx);
+  server_log_bind(ctx_.get());
   module_host_bind(&ctx_->cfg);
-  std::fprintf(stderr, "moatftpd: configuration reloaded\n");
+  heap_fill_holes();  // the old context's memory, free now
+  server_log("configuration reloaded");
 }
 
 void Master::on_signal(int sig) {
@@ -263,26 +270,31 @@ int Master::run() {
   tzset();  // workers are chrooted: load the zone before they are forked
   signal(SIGPIPE, SIG_IGN);
   raise_fd_limit();
+  server_log_bind(ctx_.get());
   if (auto st = modules_->init(ctx_->cfg); !st) {
-    std::fprintf(stderr, "moatftpd: %s\n", st.error().c_str());
+    server_log(st.error(), true);
     return 1;
   }
   auto ops = MasterOps::claim(ctx_->cfg);
   if (!ops) {
-    std::fprintf(stderr, "moatftpd: %s\n", ops.error().c_str());
+    server_log(ops.error(), true);
     return 1;
   }
   ops_ = std::move(*ops);
   if (auto st = open_listeners(); !st) {
-    std::fprintf(stderr, "moatftpd: %s\n", st.error().c_str());
+    server_log(st.error(), true);
     return 1;
   }
   if (ctx_->cfg.background && daemon(0, 0) != 0) {
-    std::fprintf(stderr, "moatftpd: daemon: %s\n", errno_text(errno).c_str());
+    server_log("daemon: " + errno_text(errno), true);
     return 1;
   }
+  server_log_bind(ctx_.get());  // daemon() forked: this process is the master now
   base_.reset(event_base_new());
-  if (!base_) return 1;
+  if (!base_) {
+    server_log("event_base_new failed", true);
+    return 1;
+  }
   sessions_ = std::make_unique<SessionTable>(base_.get(), *modules_);
   auto admit = [this](UniqueFd client, const sockaddr_storage& peer, bool implicit_tls) {
     this->admit(std::move(client), peer, implicit_tls);
@@ -299,10 +311,11 @@ int Master::run() {
     signals_.emplace_back(evsignal_new(base_.get(), sig, signal_cb, this));
     event_add(signals_.back().get(), nullptr);
   }
-  if (auto st = ops_.start(ctx_->cfg, base_.get(), *sessions_); !st) {
-    std::fprintf(stderr, "moatftpd: %s\n", st.error().c_str());
+  if (auto st = ops_.start(ctx_->cfg, base_.get(), *sessions_, *modules_); !st) {
+    server_log(st.error(), true);  // after daemon(): stderr is /dev/null
     return 1;
   }
+  heap_fill_holes();  // every session inherits this heap
   event_base_dispatch(base_.get());
   return 0;
 }

@@ -11,6 +11,8 @@
 #include <cerrno>
 #include <cstdio>
 
+#include "core/server_log.hpp"
+
 namespace moat {
 namespace {
 
@@ -54,12 +56,12 @@ void refuse_client(int fd, bool implicit_tls, const std::string& reply) {
 void refuse_busy(int fd, bool implicit_tls) { refuse_client(fd, implicit_tls, kBusyReply); }
 
 void RefusalLog::refused(const std::string& why) {
-  if (count_++ == 0) std::fprintf(stderr, "moatftpd: refusing connections: %s\n", why.c_str());
+  if (count_++ == 0) server_log("refusing connections: " + why, true);
 }
 
 void RefusalLog::admitted() {
   if (count_ == 0) return;
-  std::fprintf(stderr, "moatftpd: accepting connections again (%u refused)\n", count_);
+  server_log("accepting connections again (" + std::to_string(count_) + " refused)");
   count_ = 0;
 }
 

@@ -16,11 +16,12 @@ Result<MasterOps> MasterOps::claim(const Config& cfg) {
   return ops;
 }
 
-Status MasterOps::start(const Config& cfg, event_base* base, const SessionTable& sessions) {
+Status MasterOps::start(const Config& cfg, event_base* base, const SessionTable& sessions,
+                        ModuleRegistry& modules) {
   proctitle_set("moatftpd: listening");
   if (auto st = pid_file.write_pid(); !st) return st;
-  auto answer = [&sessions](const std::string& request) {
-    return control_answer(sessions, request);
+  auto answer = [&sessions, &modules](const std::string& request) {
+    return control_answer(sessions, modules, request);
   };
   auto sock = ControlSocket::open(base, cfg.control_socket, answer);
   if (!sock) return fail(sock.error());

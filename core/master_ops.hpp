@@ -21,7 +21,8 @@ struct MasterOps {
   // Before listening: a master already holding pid_file stops this one here.
   static Result<MasterOps> claim(const Config& cfg);
   // Listening and detached: the title, the pid, and the control socket on `base`.
-  Status start(const Config& cfg, event_base* base, const SessionTable& sessions);
+  Status start(const Config& cfg, event_base* base, const SessionTable& sessions,
+               ModuleRegistry& modules);
 };
 
 }  // namespace moat

@@ -17,6 +17,7 @@
 
 #include "core/ftpcmd.hpp"
 #include "core/proxy_header.hpp"
+#include "core/server_log.hpp"
 
 namespace moat {
 namespace {
@@ -107,8 +108,7 @@ void ProxyGate::read_header(Pending& p) {
 }
 
 void ProxyGate::drop(Pending& p, const std::string& why) {
-  std::fprintf(stderr, "moatftpd: connection from %s closed: %s\n",
-               sockaddr_host_text(p.peer).c_str(), why.c_str());
+  server_log("connection from " + sockaddr_host_text(p.peer) + " closed: " + why);
   pending_.erase(&p);
 }
 

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/config.hpp"
+#include "core/server_log.hpp"
 #include "core/modules.hpp"
 
 namespace moat {
@@ -72,9 +73,10 @@ std::string log_text(const char* text, std::size_t max) {
   return out;
 }
 
+// In the master (admit, login_failed: bans and limits) the line also reaches the log
+// files and syslog; elsewhere stderr, which the session's helper relays.
 void host_log(const char* module, const char* message) {
-  std::fprintf(stderr, "moatftpd: %s: %s\n", log_text(module, kMaxLogName).c_str(),
-               log_text(message, kMaxLogMessage).c_str());
+  server_log(log_text(module, kMaxLogName) + ": " + log_text(message, kMaxLogMessage));
 }
 
 struct SharedRegion {

@@ -40,6 +40,8 @@ constexpr std::size_t kMaxOptionName = 64;
 constexpr std::size_t kMaxPreauthCommands = 32;
 constexpr std::size_t kMaxVerb = 8;
 constexpr std::size_t kReplyBytes = 512;
+// An operator's answer (--bans): a line per banned address fits thousands.
+constexpr std::size_t kControlAnswerBytes = std::size_t{1} << 20;
 
 bool option_name_ok(std::string_view name) {
   if (name.empty() || name.size() > kMaxOptionName) return false;
@@ -277,6 +279,17 @@ void ModuleRegistry::login_failed(const moat_conn& conn, std::string_view user) 
   for (const auto& m : modules_) {
     if (m->def->login_failed != nullptr) m->def->login_failed(m->state, &conn, name.c_str());
   }
+}
+
+std::optional<std::string> ModuleRegistry::control(const std::string& request) {
+  std::vector<char> buf(kControlAnswerBytes, '\0');
+  for (const auto& m : modules_) {
+    if (m->def->control == nullptr) continue;
+    if (m->def->control(m->state, request.c_str(), buf.data(), buf.size() - 1) != MOAT_HANDLED)
+      continue;
+    return std::string(buf.data(), strnlen(buf.data(), buf.size()));
+  }
+  return std::nullopt;
 }
 
 bool ModuleRegistry::has_login_failed_hooks() const {

@@ -5,6 +5,7 @@
 
 #include <memory>
 #include <span>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -56,6 +57,9 @@ class ModuleRegistry {
   // Whether any module has a login_failed hook: only then does a session need a link
   // to the master to report failed logins on.
   bool has_login_failed_hooks() const;
+  // A control socket request no core handler knows: the first module that takes it
+  // answers; nullopt when none does.
+  std::optional<std::string> control(const std::string& request);
 
   // Worker hooks, in a session's worker. session_start makes each module's
   // moat_session (post-login: user and anonymous; before login user is ""); the

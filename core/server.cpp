@@ -17,6 +17,7 @@
 #include <sstream>
 
 #include "core/tls.hpp"
+#include "privsep/libwrap.hpp"
 #include "privsep/users.hpp"
 
 namespace moat {
@@ -106,19 +107,9 @@ Result<int> open_log(const std::string& path) {
   return fd;
 }
 
-// Workers run chrooted, so the master connects to /dev/log for them.
-Result<int> open_syslog() {
-  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::strcpy(addr.sun_path, "/dev/log");
-  if (fd < 0 || connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    int err = errno;
-    if (fd >= 0) close(fd);
-    return fail("syslog_enable: /dev/log: " + errno_text(err));
-  }
-  return fd;
-}
+// vsftpd's facility and options, with our name: "moatftpd[PID]: [pid N] [user] ...".
+// LOG_NDELAY connects now, while the process can still reach /dev/log.
+void open_syslog() { openlog("moatftpd", LOG_PID | LOG_NDELAY, LOG_FTP); }
 
 // The certificate and key are read here, so start-up, `-t` and SIGHUP all name a
 // missing or unreadable file.
@@ -137,6 +128,11 @@ Status prepare_tls(ServerContext& ctx) {
 // vsftpd: xferlog_std_format selects the wu-ftpd log; dual_log_enable writes both.
 Status open_logs(ServerContext& ctx) {
   const Config& c = ctx.cfg;
+  if (!c.json_log_file.empty()) {
+    auto fd = open_log(c.json_log_file);
+    if (!fd) return fail(fd.error());
+    ctx.json_log_fd = *fd;
+  }
   if (!c.xferlog_enable && !c.dual_log_enable) return Ok{};
   bool want_xferlog = c.xferlog_std_format || c.dual_log_enable;
   bool want_vsftpd = !c.xferlog_std_format || c.dual_log_enable;
@@ -146,9 +142,8 @@ Status open_logs(ServerContext& ctx) {
     ctx.xferlog_fd = *fd;
   }
   if (want_vsftpd && c.syslog_enable) {
-    auto fd = open_syslog();
-    if (!fd) return fail(fd.error());
-    ctx.syslog_fd = *fd;
+    open_syslog();
+    ctx.syslog = true;
   } else if (want_vsftpd) {
     auto fd = open_log(c.vsftpd_log_file);
     if (!fd) return fail(fd.error());
@@ -162,7 +157,7 @@ Status open_logs(ServerContext& ctx) {
 ServerContext::~ServerContext() {
   if (xferlog_fd >= 0) close(xferlog_fd);
   if (vsftpd_log_fd >= 0) close(vsftpd_log_fd);
-  if (syslog_fd >= 0) close(syslog_fd);
+  if (json_log_fd >= 0) close(json_log_fd);
 }
 
 std::string format_greeting(const Config& cfg, const std::string& banner_text) {
@@ -219,9 +214,8 @@ Result<std::shared_ptr<const ServerContext>> server_prepare(Config cfg, bool wit
     ctx->pasv_address = *a;
   }
   if (auto st = prepare_tls(*ctx); !st) return fail(st.error());
-#ifndef HAVE_LIBWRAP
-  if (c.tcp_wrappers) return fail("tcp_wrappers=YES but moatftpd was built without libwrap");
-#endif
+  if (c.tcp_wrappers)
+    if (auto st = wrappers_load(); !st) return fail(st.error());
   if (with_logs) {
     if (auto st = open_logs(*ctx); !st) return fail(st.error());
   }

@@ -35,7 +35,8 @@ struct ServerContext {
   AddressList proxy_from;               // proxy_protocol_from, parsed
   int xferlog_fd = -1;                  // wu-ftpd format log, or -1
   int vsftpd_log_fd = -1;               // vsftpd format log, or -1
-  int syslog_fd = -1;                   // datagram socket connected to /dev/log, or -1
+  bool syslog = false;                  // the vsftpd-format log goes to syslog(3) instead
+  int json_log_fd = -1;                 // json_log_file, or -1
   // nopriv_user's passwd entry, looked up with the configuration (SIGHUP refreshes
   // it) rather than once per connection.
   UserInfo nopriv;
@@ -44,7 +45,11 @@ struct ServerContext {
   std::shared_ptr<SSL_CTX> tls;
 
   ~ServerContext();
-  bool vsftpd_log_enabled() const { return vsftpd_log_fd >= 0 || syslog_fd >= 0; }
+  bool vsftpd_log_enabled() const { return vsftpd_log_fd >= 0 || syslog; }
+  // Whether a session's events are written anywhere (the helper's SessionLog).
+  bool session_log_enabled() const {
+    return vsftpd_log_enabled() || xferlog_fd >= 0 || json_log_fd >= 0;
+  }
 };
 
 // Reads the files the config names and checks what must exist (secure_chroot_dir,

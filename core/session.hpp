@@ -20,11 +20,11 @@
 #include "core/upload.hpp"
 #include "core/worker.hpp"
 #include "core/xferlog.hpp"
+#include "privsep/log_request.hpp"
 
 namespace moat {
 
 struct Handover;
-struct LogRequest;
 
 struct EventDeleter {
   void operator()(event* e) const { event_free(e); }
@@ -87,6 +87,16 @@ class Session : private ModuleWorkerServices {
   void log_transfer(const TransferRecord& r);
   void log_event(std::string_view text);  // a note of the worker's own
   void log_request(const LogRequest& req);
+  // A file-system change tried (MKD, RMD, DELE, RNFR/RNTO, SITE CHMOD): path as the
+  // client named it, made absolute here; detail is RNTO's absolute target or the mode.
+  void log_change(LogKind kind, const std::string& path, bool ok, std::string detail = {});
+  // 550 Permission denied for a policy (write_enable, cmds_denied, deny_file...),
+  // logged with the command line and `why`.
+  void deny(std::string_view why);
+  void refuse(int code, std::string_view text, std::string_view why);  // the same, any reply
+  // 530 `text` before PAM (user list, TLS required), logged as a failed login of
+  // `user` because of `why`.
+  void refuse_login(const std::string& user, std::string_view why, std::string_view text);
   std::string absolute_path(const std::string& arg) const;
 
   // FTPS (session_tls.cpp).
@@ -125,6 +135,7 @@ class Session : private ModuleWorkerServices {
   void process_input();
   void dispatch(const std::string& line);
   bool command_filtered(std::string_view verb) const;
+  std::string named_user() const;
   void arm_idle_timer();
   void on_connected(int fd);
   void on_pasv_accept();
@@ -171,6 +182,7 @@ class Session : private ModuleWorkerServices {
   std::optional<std::pair<std::string, std::string>> pending_post_;  // a transfer's verb, arg
   EventPtr title_ev_;          // refreshes the title while a transfer runs
   std::string title_verb_, title_arg_;  // the transfer the title shows
+  std::string command_line_;   // the command being handled, for deny()'s log line
 };
 
 }  // namespace moat

@@ -17,7 +17,7 @@ constexpr timeval kTitleInterval{1, 0};
 void Session::title_update() {
   if (!st.logged_in) return;  // the pre-login worker shows its helper's title
   const std::string client = sockaddr_host_text(st.peer);
-  const std::string user = proctitle_user(st.user, st.anonymous);
+  const std::string user = proctitle_user(st.user, st.anonymous && !st.guest);
   if (!transferring()) {
     title_ev_.reset();
     return proctitle_set(proctitle_worker(client, user, "", "", -1));

@@ -41,7 +41,7 @@ bool Session::tls_handshake() {
   auto ssl = tls_accept_control(ctx.tls.get(), st.control_fd, timeout);
   if (!ssl) {
     if (cfg.debug_ssl) std::fprintf(stderr, "moatftpd: tls: control handshake: %s\n", ssl.error().c_str());
-    if (ctx.vsftpd_log_enabled()) log_request({LogKind::kTlsFailed, ssl.error()});
+    if (ctx.session_log_enabled()) log_request({LogKind::kTlsFailed, ssl.error()});
     return false;
   }
   ssl_ = std::move(*ssl);

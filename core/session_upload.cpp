@@ -2,6 +2,7 @@
 // Upload integrity in the session: transfers that wait for their file's lock
 // (lock_upload_files) and the last step of an atomic upload (atomic_uploads).
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <memory>
 
@@ -47,12 +48,21 @@ bool Session::control_vanished() const {
   return recv(st.control_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
 }
 
+// delete_failed_uploads (vsftpd): a file written in place goes when its upload failed.
+// log_path is the name as this (possibly chrooted) process sees it.
+namespace {
+void delete_failed_upload(const Config& cfg, Transfer& x, bool ok) {
+  if (ok || !cfg.delete_failed_uploads || x.spec().log_path.empty()) return;
+  unlink(x.spec().log_path.c_str());
+}
+}  // namespace
+
 // The end of an upload with atomic_uploads: the temporary file becomes the target
 // only when the transfer succeeded; otherwise it is removed and the previous version
 // stays. Either way before the final reply, so a 226 means the file is in place.
 void Session::complete_upload(Transfer& x, bool& ok, int& code, std::string& text) {
   TempUpload& temp = x.spec().temp;
-  if (!temp.active()) return;
+  if (!temp.active()) return delete_failed_upload(cfg, x, ok);
   if (ok && control_vanished()) {
     ok = false;
     code = 426;

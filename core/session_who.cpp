@@ -96,9 +96,12 @@ std::string kick(const SessionTable& sessions, std::string_view arg) {
 
 }  // namespace
 
-std::string control_answer(const SessionTable& sessions, const std::string& request) {
+std::string control_answer(const SessionTable& sessions, ModuleRegistry& modules,
+                           const std::string& request) {
   if (request == "WHO") return who(sessions);
   if (request.starts_with("KICK ")) return kick(sessions, std::string_view(request).substr(5));
+  if (auto answer = modules.control(request)) return *answer;
+  if (request == "BANS" || request.starts_with("UNBAN ")) return "ERR mod_iplimit is not loaded\n";
   return "ERR unknown request\n";
 }
 

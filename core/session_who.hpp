@@ -5,10 +5,13 @@
 #include <string>
 
 #include "core/master_sessions.hpp"
+#include "core/modules.hpp"
 
 namespace moat {
 
-// Answers one control request line: "WHO" or "KICK PID".
-std::string control_answer(const SessionTable& sessions, const std::string& request);
+// Answers one control request line: "WHO" or "KICK PID"; any other goes to the modules
+// (mod_iplimit: "BANS", "UNBAN ADDR").
+std::string control_answer(const SessionTable& sessions, ModuleRegistry& modules,
+                           const std::string& request);
 
 }  // namespace moat

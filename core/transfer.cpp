@@ -437,7 +437,7 @@ static Result<UniqueFd> listen_in_range(sockaddr_storage local, unsigned lo, uns
 }
 
 void Session::cmd_pasv(bool extended, EpsvArg which) {
-  if (!cfg.pasv_enable) return reply(550, "Permission denied.");
+  if (!cfg.pasv_enable) return deny("pasv_enable=NO");
   sockaddr_storage local = st.local;
   sockaddr_unmap(local);
   if ((which == EpsvArg::kIpv4 && local.ss_family != AF_INET) ||
@@ -461,7 +461,7 @@ void Session::cmd_pasv(bool extended, EpsvArg which) {
 }
 
 void Session::cmd_port(const sockaddr_storage& target) {
-  if (!cfg.port_enable) return reply(550, "Permission denied.");
+  if (!cfg.port_enable) return deny("port_enable=NO");
   sockaddr_storage t = target;
   sockaddr_unmap(t);
   if (!cfg.port_promiscuous && (!same_host(t, st.peer) || sockaddr_port(t) < 1024))
@@ -473,7 +473,8 @@ void Session::cmd_port(const sockaddr_storage& target) {
 
 void Session::start_transfer(TransferSpec spec) {
   if (!data_setup()) return reply(425, "Use PORT or PASV first.");
-  if (data_must_be_private()) return reply(522, "Data connections must be encrypted.");
+  if (data_must_be_private())
+    return refuse(522, "Data connections must be encrypted.", "TLS required for data");
   xfer_ = std::make_unique<Transfer>(
       base.get(), std::move(spec), cfg.data_connection_timeout,
       [this](bool ok, int code, const std::string& text) { transfer_done(ok, code, text); });
@@ -594,8 +595,8 @@ static TransferRecord record_of(const Session& s, const Transfer& x, bool comple
   r.path = x.spec().log_path;
   r.ascii = x.spec().ascii;
   r.upload = x.upload();
-  r.anonymous = s.st.anonymous;
-  r.user = s.st.anonymous ? s.st.anon_password : s.st.user;
+  r.anonymous = s.st.anonymous && !s.st.guest;  // a guest is logged by its login name
+  r.user = r.anonymous ? s.st.anon_password : s.st.user;
   r.complete = complete;
   return r;
 }

@@ -97,8 +97,9 @@ void Session::write_all(std::string_view bytes) {
 
 void Session::reply_raw(std::string_view text) {
   if (text.size() >= 3) last_reply_code_ = (text[0] - '0') * 100 + (text[1] - '0') * 10 + (text[2] - '0');
-  if (cfg.log_ftp_protocol && ctx.vsftpd_log_enabled())
-    log_request({LogKind::kFtpResponse, std::string(text.substr(0, text.find('\r')))});
+  if (cfg.log_ftp_protocol && ctx.session_log_enabled())
+    log_request(
+        {LogKind::kFtpResponse, std::string(text.substr(0, text.find('\r'))), named_user()});
   write_all(text);
   // The final reply of a transfer command (226, 426, 425...) completes it for modules.
   if (pending_post_ && !transferring() && last_reply_code_ >= 200) {
@@ -133,15 +134,40 @@ void Session::log_request(const LogRequest& req) {
   (void)ipc_send(st.helper_fd, MsgType::kLogEvent, bytes);  // a lost line never stops the session
 }
 
+// vsftpd logs a session's lines under the name USER gave until the login is decided;
+// the helper takes it only before login (a worker after login cannot rename itself).
+std::string Session::named_user() const { return user_given ? pending_user : std::string(); }
+
 void Session::log_event(std::string_view text) {
-  if (ctx.vsftpd_log_enabled()) log_request({LogKind::kNote, std::string(text)});
+  if (ctx.session_log_enabled()) log_request({LogKind::kNote, std::string(text)});
 }
 
 void Session::log_transfer(const TransferRecord& r) {
-  if (!ctx.vsftpd_log_enabled() && ctx.xferlog_fd < 0) return;
-  LogRequest req{LogKind::kTransfer, r.path, r.upload, r.ascii, r.complete, r.bytes};
+  if (!ctx.session_log_enabled()) return;
+  LogRequest req{LogKind::kTransfer, r.path, "", r.upload, r.ascii, r.complete, r.bytes};
   req.millis = static_cast<uint32_t>(std::min(r.seconds, 4e6) * 1000);
   log_request(req);
+}
+
+void Session::log_change(LogKind kind, const std::string& path, bool ok, std::string detail) {
+  if (!ctx.session_log_enabled()) return;
+  LogRequest req{kind, absolute_path(path), std::move(detail)};
+  req.complete = ok;
+  log_request(req);
+}
+
+void Session::refuse(int code, std::string_view text, std::string_view why) {
+  if (ctx.session_log_enabled())
+    log_request({LogKind::kDenied, command_line_, std::string(why)});
+  reply(code, text);
+}
+
+void Session::deny(std::string_view why) { refuse(550, "Permission denied.", why); }
+
+void Session::refuse_login(const std::string& user, std::string_view why,
+                           std::string_view text) {
+  if (ctx.session_log_enabled()) log_request({LogKind::kLoginRefused, user, std::string(why)});
+  reply(530, text);
 }
 
 std::string Session::absolute_path(const std::string& arg) const {
@@ -189,12 +215,12 @@ bool Session::command_filtered(std::string_view verb) const {
 }
 
 void Session::dispatch(const std::string& line) {
-  if (cfg.log_ftp_protocol && ctx.vsftpd_log_enabled()) {
-    bool is_pass = line.size() >= 4 && strncasecmp(line.c_str(), "PASS", 4) == 0;
-    log_request({LogKind::kFtpCommand, is_pass ? "PASS <password>" : line});
-  }
+  const bool is_pass = line.size() >= 4 && strncasecmp(line.c_str(), "PASS", 4) == 0;
+  command_line_ = is_pass ? "PASS <password>" : line;
+  if (cfg.log_ftp_protocol && ctx.session_log_enabled())
+    log_request({LogKind::kFtpCommand, command_line_, named_user()});
   auto cmd = command_parse(line);
-  if (cmd && st.logged_in && command_filtered(cmd->verb)) return reply(550, "Permission denied.");
+  if (cmd && st.logged_in && command_filtered(cmd->verb)) return deny("cmds_allowed/cmds_denied");
   const CommandSpec* spec = cmd ? command_find(cmd->verb) : nullptr;
   // Modules see a command first: after login every one, before login only the verbs
   // a module declared pre-auth. MOAT_REFUSE and MOAT_HANDLED mean it has replied.
@@ -218,7 +244,7 @@ void Session::dispatch(const std::string& line) {
   } else if (spec->needs_arg && cmd->arg.empty()) {
     reply(501, "Syntax error in parameters or arguments.");
   } else if (spec->writes && !st.write_enable) {
-    reply(550, "Permission denied.");
+    deny("write_enable=NO");
   } else {
     if (cmd->verb != "RNTO") rnfr.clear();
     bool was_transferring = transferring();  // ABOR, STAT, NOOP during a transfer

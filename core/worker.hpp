@@ -49,7 +49,9 @@ struct WorkerStart {
   TlsState tls;
   // Post-auth only:
   std::string user;            // login name (anonymous: the ftp_username)
-  bool anonymous = false;
+  bool anonymous = false;      // anonymous rights (anonymous logins, and guests without
+                               // virtual_use_local_privs)
+  bool guest = false;          // guest_enable: user is the virtual user's login name
   std::string anon_password;   // the anonymous "password" (an e-mail by custom)
   bool chrooted = false;
   bool write_enable = false;   // writes allowed in this session

@@ -76,10 +76,15 @@ std::string kbyte_rate(const TransferRecord& r) {
   return buf.data();
 }
 
-std::string vsftpd_prefix(time_t t, int pid, std::string_view session_user, bool use_localtime) {
-  std::string out = log_date(t, use_localtime) + " [pid " + std::to_string(pid) + "] ";
+// "[pid 42] [user] ": what follows the date in the file and is the whole prefix on syslog.
+std::string vsftpd_pid_user(int pid, std::string_view session_user) {
+  std::string out = "[pid " + std::to_string(pid) + "] ";
   if (!session_user.empty()) out += "[" + log_field(session_user) + "] ";
   return out;
+}
+
+std::string vsftpd_prefix(time_t t, int pid, std::string_view session_user, bool use_localtime) {
+  return log_date(t, use_localtime) + " " + vsftpd_pid_user(pid, session_user);
 }
 
 }  // namespace
@@ -100,22 +105,30 @@ std::string xferlog_line(const TransferRecord& r, bool use_localtime) {
   return out;
 }
 
-std::string vsftpd_transfer_line(const TransferRecord& r, int pid, std::string_view session_user,
-                                 bool use_localtime) {
-  std::string out = vsftpd_prefix(r.end_time, pid, session_user, use_localtime);
-  out += r.complete ? "OK " : "FAIL ";
+std::string vsftpd_transfer_event(const TransferRecord& r) {
+  std::string out = r.complete ? "OK " : "FAIL ";
   out += r.upload ? "UPLOAD" : "DOWNLOAD";
   out += ": Client \"" + log_field(r.remote_host) + "\"";
   if (!r.path.empty()) out += ", \"" + log_field(r.path) + "\"";
   // Like vsftpd, a transfer that moved nothing shows no byte count.
   if (r.bytes != 0) out += ", " + std::to_string(r.bytes) + " bytes";
-  out += ", " + kbyte_rate(r) + "Kbyte/sec\n";
+  out += ", " + kbyte_rate(r) + "Kbyte/sec";
   return out;
+}
+
+std::string vsftpd_transfer_line(const TransferRecord& r, int pid, std::string_view session_user,
+                                 bool use_localtime) {
+  return vsftpd_prefix(r.end_time, pid, session_user, use_localtime) + vsftpd_transfer_event(r) +
+         "\n";
 }
 
 std::string vsftpd_log_line(time_t t, int pid, std::string_view session_user,
                             std::string_view event, bool use_localtime) {
   return vsftpd_prefix(t, pid, session_user, use_localtime) + sanitized(event) + "\n";
+}
+
+std::string vsftpd_syslog_text(int pid, std::string_view session_user, std::string_view event) {
+  return vsftpd_pid_user(pid, session_user) + sanitized(event);
 }
 
 }  // namespace moat

@@ -31,6 +31,9 @@ std::string log_field(std::string_view text);
 // "Sat Nov 21 19:52:08 2026 1 127.0.0.1 1024 /pub/f b _ o a user@ ftp 0 * c\n"
 std::string xferlog_line(const TransferRecord& r, bool use_localtime);
 
+// The event part of vsftpd's transfer line: "OK DOWNLOAD: Client "127.0.0.1", "/f", 1024 bytes, 10.00Kbyte/sec".
+std::string vsftpd_transfer_event(const TransferRecord& r);
+
 // vsftpd-format line, e.g.
 // "Sat Nov 21 19:52:08 2026 [pid 42] [ftp] OK DOWNLOAD: Client "127.0.0.1", "/f", 1024 bytes, 10.00Kbyte/sec\n"
 std::string vsftpd_transfer_line(const TransferRecord& r, int pid, std::string_view session_user,
@@ -38,5 +41,7 @@ std::string vsftpd_transfer_line(const TransferRecord& r, int pid, std::string_v
 // "Sat Nov 21 19:52:08 2026 [pid 42] [user] FTP command: Client "127.0.0.1", "LIST"\n" etc.
 std::string vsftpd_log_line(time_t t, int pid, std::string_view session_user,
                             std::string_view event, bool use_localtime);
+// The same for syslog, which adds its own date: "[pid 42] [user] FTP command: ...".
+std::string vsftpd_syslog_text(int pid, std::string_view session_user, std::string_view event);
 
 }  // namespace moat

@@ -21,7 +21,7 @@
  *
  * Processes (moatftpd's doc/DESIGN.md, sections 3 and 8) and where each hook runs:
  *   master  (root, libevent loop, never parses client bytes):
- *             init, admit, session_closed, login_failed
+ *             init, admit, session_closed, login_failed, control
  *   helper  (root, one per session, never parses FTP):
  *             privileged requests the module declares (priv_handler)
  *   worker  (unprivileged, chrooted, seccomp; speaks FTP):
@@ -110,8 +110,10 @@ struct moat_host {
   int (*option_bool)(const char *name);
   unsigned (*option_uint)(const char *name);
   const char *(*option_string)(const char *name);
-  /* Logging: a line in the server log (stderr or the vsftpd-format log), written as
-   * "moatftpd: MODULE: message"; control characters become '?', at most 1 KiB. */
+  /* Logging: "moatftpd: MODULE: message" on stderr; control characters become '?',
+   * at most 1 KiB. In the master (admit, login_failed, session_closed) the line also
+   * goes to the vsftpd-format log (or syslog) and json_log_file; in session processes
+   * their helper relays it from stderr. */
   void (*log)(const char *module, const char *message);
   /* Master, in init only: zeroed memory shared by every process of the server.
    * Returns NULL after init or when size is 0 or too large (> 64 MiB). */
@@ -190,7 +192,14 @@ struct moat_module {
   void (*transfer_progress)(void *module_state, struct moat_session *session,
                             const struct moat_transfer *xfer);
 
-  void *reserved[7];      /* zero: room to grow without breaking the ABI */
+  /* master: a line an operator sent on the control socket that the core does not
+   * answer itself (moatftpd --bans sends "BANS", --unban ADDR "UNBAN ADDR"). Write a
+   * text answer of lines (at most answer_len - 1 bytes, NUL-terminated; an error
+   * starts with "ERR ") and return MOAT_HANDLED, or MOAT_CONTINUE when the request is
+   * not the module's. Added in place of reserved[1], as transfer_progress was. */
+  int (*control)(void *module_state, const char *request, char *answer, size_t answer_len);
+
+  void *reserved[6];      /* zero: room to grow without breaking the ABI */
 };
 
 #ifdef __cplusplus

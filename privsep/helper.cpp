@@ -27,6 +27,7 @@
 #include "core/tls.hpp"
 #include "core/worker.hpp"
 #include "privsep/children.hpp"
+#include "privsep/guest.hpp"
 #include "privsep/ipc.hpp"
 #include "privsep/key_holder.hpp"
 #include "privsep/log_relay.hpp"
@@ -55,7 +56,8 @@ enum class Fds : uint8_t { kNone, kOne, kOptional };
 // Who a successful login makes the worker, decided here and nowhere else.
 struct Grant {
   UserInfo user;
-  bool anonymous = false;
+  bool anonymous = false;  // anonymous rights: anonymous logins, and guests (guest_enable)
+  bool guest = false;      // guest_enable: user.name is the login, the account guest_username's
   std::string anon_password;
   Identity identity;
   bool write_enable = false;
@@ -188,7 +190,7 @@ class Helper {
   Result<Grant> authenticate(const LoginRequest& req);
   Result<Grant> grant_anonymous(const LoginRequest& req);
   Result<Grant> grant_local(const LoginRequest& req);
-  void decide_root(Grant& g, const std::string& home);
+  void decide_root(Grant& g, const std::string& home, bool force_chroot);
   Result<std::shared_ptr<const Config>> user_config(const std::string& name);
   [[noreturn]] void end(const std::string& why);
   [[noreturn]] void refuse_login(UniqueFd control);
@@ -290,7 +292,8 @@ void Helper::refuse_login(UniqueFd control) {
 // workers inherit it; the post-login worker adds its state).
 void Helper::title(bool logged_in) {
   const std::string user =
-      logged_in ? proctitle_user(grant_->user.name, grant_->anonymous) : std::string();
+      logged_in ? proctitle_user(grant_->user.name, grant_->anonymous && !grant_->guest)
+                : std::string();
   proctitle_set(proctitle_session(sockaddr_host_text(peer_), user));
 }
 
@@ -383,6 +386,7 @@ void Helper::spawn_postauth(UniqueFd control, std::string pending, TlsState tls)
   start.pending = std::move(pending);
   start.user = g.user.name;
   start.anonymous = g.anonymous;
+  start.guest = g.guest;
   start.anon_password = g.anon_password;
   start.chrooted = !g.identity.chroot_dir.empty();
   start.write_enable = g.write_enable;
@@ -392,11 +396,15 @@ void Helper::spawn_postauth(UniqueFd control, std::string pending, TlsState tls)
                {SeccompProfile::kPostauth, g.write_enable, g.cfg->connect_from_port_20}, {2});
 }
 
-// chroot_local_user, chroot_list, passwd_chroot_enable and local_root, as vsftpd.
-void Helper::decide_root(Grant& g, const std::string& home) {
+// chroot_local_user, chroot_list, passwd_chroot_enable, local_root and user_sub_token,
+// as vsftpd; guests with anonymous rights are always chrooted.
+void Helper::decide_root(Grant& g, const std::string& account_home, bool force_chroot) {
   const Config& c = *g.cfg;
   bool chroot = c.chroot_local_user;
   if (c.chroot_list_enable && ctx_->chroot_list.count(g.user.name)) chroot = !chroot;
+  chroot = chroot || force_chroot;
+  const std::string home = substitute_user_token(account_home, c.user_sub_token, g.user.name);
+  const std::string local_root = substitute_user_token(c.local_root, c.user_sub_token, g.user.name);
   std::string root = home;
   std::string start = "/";
   auto marker = home.find("/./");
@@ -405,9 +413,9 @@ void Helper::decide_root(Grant& g, const std::string& home) {
     root = home.substr(0, marker);
     start = home.substr(marker + 2);
   }
-  if (!c.local_root.empty()) root = c.local_root, start = "/";
+  if (!local_root.empty()) root = local_root, start = "/";
   g.identity.chroot_dir = chroot ? root : "";
-  g.identity.start_dir = chroot ? start : (c.local_root.empty() ? home : c.local_root);
+  g.identity.start_dir = chroot ? start : (local_root.empty() ? home : local_root);
 }
 
 // user_config_dir: the file named after the user overrides ftpd.conf for the session
@@ -465,17 +473,24 @@ Result<Grant> Helper::grant_local(const LoginRequest& req) {
                 cfg_.session_support};
   auto login = PamLogin::start(pr);
   if (!login) return fail("PAM: " + login.error());
-  auto user = user_lookup(login->user());
+  // The user's file first, as vsftpd: it may make this login a guest.
+  auto c = user_config(login->user());
+  if (!c) return fail(c.error());
+  const bool guest = (*c)->guest_enable;
+  auto user = guest ? guest_account(**c, login->user()) : user_lookup(login->user());
   if (!user) return fail(user.error());
   if (user->uid == 0) return fail("root may not log in");
-  auto c = user_config(user->name);
-  if (!c) return fail(c.error());
   Grant g;
   g.cfg = *c;
   g.user = *user;
+  g.guest = guest;
+  g.anonymous = guest && guest_is_anonymous(*g.cfg);
   g.identity = {user->uid, user->gid, user->groups, "", ""};
-  g.write_enable = g.cfg->write_enable;
-  decide_root(g, user->home);
+  g.anon = g.anonymous ? anon_rights(*g.cfg) : AnonRights{};
+  g.write_enable = g.anonymous ? g.anon.any() : g.cfg->write_enable;
+  if (g.anon.chown)
+    if (auto st = grant_chown(*g.cfg, g); !st) return fail(st.error());
+  decide_root(g, user->home, g.anonymous);
   pam_.emplace(std::move(*login));
   return g;
 }
@@ -506,13 +521,13 @@ void Helper::on_login(Message& msg) {
     res.ok = true;
     permit(kAuthed);
     title(true);
-    log_.logged_in({grant_->user.name, grant_->anonymous, grant_->anon_password,
+    log_.logged_in({grant_->user.name, grant_->anonymous && !grant_->guest, grant_->anon_password,
                     grant_->cfg->use_localtime});
   } else {
     std::fprintf(stderr, "moatftpd: session %s: login failed for '%s': %s\n",
                  sockaddr_host_text(peer_).c_str(),
                  printable_name(req->user) ? req->user.c_str() : "?", g.error().c_str());
-    log_.login_failed(req->user);
+    log_.login_failed(req->user, g.error());
     master_link_login_failed(req->user);  // the master's modules (login_failed)
     if (cfg_.delay_failed_login) sleep(cfg_.delay_failed_login);
     res.fatal = ++login_fails_ >= cfg_.max_login_fails && cfg_.max_login_fails > 0;

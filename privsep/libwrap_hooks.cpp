@@ -11,12 +11,8 @@
 #include <cstring>
 #include <memory>
 
+#include "privsep/libwrap.hpp"
 #include "privsep/wrappers_options.hpp"
-
-#ifdef HAVE_LIBWRAP
-#include <tcpd.h>
-extern "C" jmp_buf tcpd_buf;  // libwrap's: hosts_access() returns through it
-#endif
 
 namespace moat {
 namespace {
@@ -43,17 +39,17 @@ bool names_moatftpd(char* daemons) {
   return false;
 }
 
-void warn_about_options(const char* path, std::vector<std::string>& warnings) {
+void warn_about_options(const LibWrap& w, const char* path, std::vector<std::string>& warnings) {
   std::unique_ptr<FILE, FileClose> f(std::fopen(path, "re"));
   if (!f) return;
   char line[2048];  // libwrap's BUFLEN
-  tcpd_context.line = 0;
+  w.tcpd_context->line = 0;
   // libwrap's own line reader and splitter, so lines join and split as hosts_access sees them.
-  while (xgets(line, sizeof line, f.get()) != nullptr) {
-    const int at = tcpd_context.line;
+  while (w.xgets(line, sizeof line, f.get()) != nullptr) {
+    const int at = w.tcpd_context->line;
     if (line[0] == '#') continue;
-    char* clients = split_at(line, ':');
-    char* options = clients != nullptr ? split_at(clients, ':') : nullptr;
+    char* clients = w.split_at(line, ':');
+    char* options = clients != nullptr ? w.split_at(clients, ':') : nullptr;
     if (options == nullptr || !names_moatftpd(line)) continue;
     const OptionField field = classify_option_field(options);
     if (field.kind != OptionField::kRefused) continue;
@@ -67,9 +63,11 @@ void warn_about_options(const char* path, std::vector<std::string>& warnings) {
 }  // namespace
 
 std::vector<std::string> wrappers_option_warnings() {
+  if (!wrappers_load()) return {};  // -t has already reported why it cannot be loaded
+  const LibWrap& w = libwrap();
   std::vector<std::string> warnings;
-  warn_about_options(hosts_allow_table, warnings);
-  warn_about_options(hosts_deny_table, warnings);
+  warn_about_options(w, *w.hosts_allow_table, warnings);
+  warn_about_options(w, *w.hosts_deny_table, warnings);
   return warnings;
 }
 
@@ -81,13 +79,15 @@ std::vector<std::string> wrappers_option_warnings() { return {}; }
 
 #ifdef HAVE_LIBWRAP
 // libwrap calls this, through its PLT, for the option field of the rule that matched (its own runs
-// spawn and twist through /bin/sh, switches users, writes banners). It returns to hosts_access() by
+// spawn and twist through /bin/sh, switches users, writes banners): dlopened RTLD_LOCAL, it still
+// finds this one first, as the executable exports it (Makefile.am). It returns to hosts_access() by
 // longjmp, as libwrap's does: nothing here has a destructor to skip.
 void process_options(char* options, struct request_info*) {
+  jmp_buf& to_hosts_access = *moat::libwrap().tcpd_buf;
   const moat::OptionField field = moat::classify_option_field(options);
-  if (field.kind == moat::OptionField::kAllow) longjmp(tcpd_buf, AC_PERMIT);
+  if (field.kind == moat::OptionField::kAllow) longjmp(to_hosts_access, AC_PERMIT);
   if (field.kind == moat::OptionField::kRefused)
     moat::g_refused = static_cast<int>(moat::wrappers_option_index(field.option));
-  longjmp(tcpd_buf, AC_DENY);
+  longjmp(to_hosts_access, AC_DENY);
 }
 #endif

@@ -15,6 +15,7 @@ std::vector<uint8_t> encode(const LogRequest& m) {
   IpcWriter w;
   w.u8(static_cast<uint8_t>(m.kind));
   w.str(m.text);
+  w.str(m.detail);
   w.u8(static_cast<uint8_t>((m.upload ? kUpload : 0) | (m.ascii ? kAscii : 0) |
                             (m.complete ? kComplete : 0)));
   w.u32(static_cast<uint32_t>(m.bytes));
@@ -29,15 +30,17 @@ Result<LogRequest> decode_log_request(std::span<const uint8_t> p) {
   if (!kind) return fail(kind.error());
   auto text = r.str(kMaxLogText);
   if (!text) return fail(text.error());
+  auto detail = r.str(kMaxLogText);
+  if (!detail) return fail(detail.error());
   auto flags = r.u8();
   auto lo = r.u32();
   auto hi = r.u32();
   auto millis = r.u32();
   if (!flags || !lo || !hi || !millis) return fail("ipc: truncated message");
   if (auto end = r.finish(); !end) return fail(end.error());
-  if (*kind < 1 || *kind > 5) return fail("unknown log kind " + std::to_string(*kind));
+  if (*kind < 1 || *kind > kLastLogKind) return fail("unknown log kind " + std::to_string(*kind));
   if (*flags & ~(kUpload | kAscii | kComplete)) return fail("unknown log flags");
-  LogRequest m{static_cast<LogKind>(*kind), std::move(*text)};
+  LogRequest m{static_cast<LogKind>(*kind), std::move(*text), std::move(*detail)};
   m.upload = *flags & kUpload;
   m.ascii = *flags & kAscii;
   m.complete = *flags & kComplete;

@@ -13,18 +13,31 @@
 namespace moat {
 
 enum class LogKind : uint8_t {
-  kFtpCommand = 1,   // log_ftp_protocol: text is the command line
-  kFtpResponse = 2,  // log_ftp_protocol: text is the reply's first line
+  // log_ftp_protocol: text is the command line or the reply's first line; before
+  // login, detail is the name USER gave (vsftpd logs the lines under it).
+  kFtpCommand = 1,
+  kFtpResponse = 2,
   kTlsFailed = 3,    // the control handshake failed: text is why
   kNote = 4,         // a line of the worker's own (e.g. a refused data connection)
   kTransfer = 5,     // text is the path; the transfer fields below
+  // A change to the file system, tried: text is the absolute path, `complete` whether
+  // it succeeded (vsftpd's OK/FAIL), detail the new name (RNTO) or the mode (SITE CHMOD).
+  kMkdir = 6,
+  kRmdir = 7,
+  kDelete = 8,
+  kRename = 9,  // a failed RNFR has no detail
+  kChmod = 10,
+  kLoginRefused = 11,  // before PAM (user list, TLS required): text the name, detail why
+  kDenied = 12,        // a command refused by policy: text the command line, detail why
 };
+constexpr uint8_t kLastLogKind = 12;
 
 constexpr size_t kMaxLogText = 4096;
 
 struct LogRequest {
   LogKind kind{};
   std::string text;
+  std::string detail;
   bool upload = false;
   bool ascii = false;
   bool complete = false;

@@ -6,6 +6,7 @@
 #include <grp.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <syslog.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -134,6 +135,9 @@ void close_gap(unsigned first, unsigned last) {
 }  // namespace
 
 void close_fds_except(const std::vector<int>& keep) {
+  // syslog(3)'s socket first, through libc: closed behind its back, its number could
+  // be reused and a later syslog() would write into (or close) whatever holds it.
+  closelog();
   std::vector<int> sorted;
   for (int fd : keep) {
     if (fd >= 3) sorted.push_back(fd);

@@ -2,6 +2,7 @@
 // Confinement of a worker: credentials, chroot, rlimits, no_new_privs, seccomp.
 #pragma once
 
+#include <linux/filter.h>
 #include <sys/types.h>
 
 #include <string>
@@ -53,6 +54,9 @@ Status seccomp_precompile();
 // In a sandboxed pre-login worker that becomes the TLS relay: adds the relay's
 // narrower filter (precompiled by the master) to the one it has.
 Status seccomp_enter_relay();
+
+// The BPF program a worker of this policy loads (its pid not filled in), for tests.
+Result<std::vector<sock_filter>> seccomp_program(const SeccompPolicy& policy);
 
 // Loads the allow-list filter only (default action: kill the process).
 Status seccomp_install(const SeccompPolicy& policy);

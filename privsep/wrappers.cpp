@@ -8,7 +8,6 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
-#include <syslog.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -17,16 +16,10 @@
 #include <optional>
 
 #include "config.h"
-
-#ifdef HAVE_LIBWRAP
-#include <tcpd.h>
-int allow_severity = LOG_INFO;  // libwrap reads these globals
-int deny_severity = LOG_WARNING;
-#endif
-
 #include "core/ftpcmd.hpp"
 #include "privsep/children.hpp"
 #include "privsep/host_lookup.hpp"
+#include "privsep/libwrap.hpp"
 #include "privsep/libwrap_hooks.hpp"
 #include "privsep/sandbox.hpp"
 #include "privsep/users.hpp"
@@ -118,18 +111,20 @@ void name_from_resolver(host_info* host) {
 }
 
 char verdict_of(const std::string& client, const std::string& server, int resolver) {
+  const LibWrap& w = libwrap();
+  if (w.hosts_access == nullptr) return kDeny;  // not loaded: refuse, never admit
   g_resolver = resolver;
   request_info req;
-  request_init(&req, RQ_DAEMON, "moatftpd", RQ_CLIENT_ADDR, client.c_str(), RQ_SERVER_ADDR,
-               server.c_str(), 0);
+  w.request_init(&req, RQ_DAEMON, "moatftpd", RQ_CLIENT_ADDR, client.c_str(), RQ_SERVER_ADDR,
+                 server.c_str(), 0);
   req.hostname = name_from_resolver;
-  // Should libwrap's own option code run after all (a libwrap linked so that it cannot be
-  // replaced), it then only checks the options' syntax.
-  dry_run = 1;
-  const bool allowed = hosts_access(&req) != 0;
+  // Should libwrap's own option code run after all (a libwrap built so that moatftpd's cannot
+  // replace it), it then only checks the options' syntax.
+  *w.dry_run = 1;
+  const bool allowed = w.hosts_access(&req) != 0;
   if (wrappers_refused_option() >= 0)
     return static_cast<char>(kFirstOption + wrappers_refused_option());
-  if (dry_run == 0) return static_cast<char>(kFirstOption + wrappers_option_index("twist"));
+  if (*w.dry_run == 0) return static_cast<char>(kFirstOption + wrappers_option_index("twist"));
   return allowed ? kAllow : kDeny;
 }
 #else

@@ -2,15 +2,24 @@
 // mod_iplimit: max_clients and max_per_ip with vsftpd's replies, enforced by the master
 // before it forks (a refused client costs no process), and bans of addresses after
 // repeated failed logins. All state lives in the master; it uses only the host table.
+// With iplimit_backend=redis the master also shares bans and per-address counts through
+// a child process (redis_link.hpp): the local table stays the authority the master
+// decides from, and Redis only adds what the other nodes know.
+#include <pwd.h>
 #include <time.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <deque>
 #include <map>
+#include <optional>
 #include <string>
 
 #include "modules/moat_module.h"
+#include "modules/mod_iplimit/ban_file.hpp"
+#include "modules/mod_iplimit/redis_child.hpp"
+#include "modules/mod_iplimit/redis_link.hpp"
 
 namespace {
 
@@ -39,6 +48,10 @@ struct State {
   std::map<std::string, unsigned> per_address;
   std::map<std::string, Failures> failures;
   bool full_logged = false;
+  RedisLink redis;                         // iplimit_backend=redis: the child, else idle
+  bool redis_down = false;  // the child said Redis is unreachable: logged here too, since
+                            // the child's own lines go only to stderr
+  std::map<std::string, unsigned> others;  // sessions per address on the other nodes
 };
 
 // Read at each hook, so a SIGHUP reload of the values takes effect at once.
@@ -67,7 +80,24 @@ int refuse(char* reply, size_t len, const char* text) {
   return MOAT_REFUSE;
 }
 
+uint64_t unix_now() { return static_cast<uint64_t>(time(nullptr)); }
+
 // ---- bans ---------------------------------------------------------------------------
+
+BanList current_bans(const State& s) {
+  const uint64_t now = now_ms(), wall = unix_now();
+  BanList out;
+  for (const auto& [address, f] : s.failures)
+    if (f.banned_until > now) out[address] = wall + (f.banned_until - now + 999) / 1000;
+  return out;
+}
+
+void save_bans(const State& s) {
+  const std::string path = s.host->option_string("ban_file");
+  if (path.empty()) return;
+  const std::string error = ban_file_save(path, current_bans(s));
+  if (!error.empty()) log_line(s, "ban_file: " + error);
+}
 
 void forget_old(Failures& f, uint64_t now, unsigned window) {
   while (!f.times.empty() && f.times.front() + ms(window) <= now) f.times.pop_front();
@@ -113,9 +143,158 @@ void count_failure(State& s, const std::string& address, const char* user) {
   log_line(s, "banned " + address + " for " + std::to_string(l.ban_time) + " s after " +
                   std::to_string(l.max_failures) + " failed logins within " +
                   std::to_string(l.window) + " s (last user '" + std::string(user) + "')");
+  save_bans(s);
+  s.redis.send({LinkKind::kBan, address, unix_now() + l.ban_time});
+}
+
+// A ban known elsewhere (Redis, the ban file) with its expiry in Unix seconds; a
+// later expiry than the one held wins. False when it changed nothing.
+bool learn_ban(State& s, const std::string& address, uint64_t expiry) {
+  const uint64_t now = now_ms(), wall = unix_now();
+  if (expiry <= wall) return false;
+  Failures* f = failures_of(s, address, now, limits(s.host).window);
+  constexpr uint64_t kLongest = uint64_t{1} << 32;  // seconds; login_ban_time is 32 bits
+  const uint64_t until = now + std::min(expiry - wall, kLongest) * 1000;
+  if (f == nullptr || f->banned_until >= until) return false;
+  f->banned_until = until;
+  return true;
+}
+
+bool lift_ban(State& s, const std::string& address) {
+  auto it = s.failures.find(address);
+  if (it == s.failures.end() || it->second.banned_until <= now_ms()) return false;
+  s.failures.erase(it);
+  return true;
+}
+
+// Bounded as the failure table is: a flood of addresses on other nodes cannot grow
+// the master; an address beyond the bound is counted by its own node only.
+void note_others(State& s, const std::string& address, uint64_t n) {
+  if (n == 0) {
+    s.others.erase(address);
+  } else if (s.others.size() < kMaxTracked || s.others.contains(address)) {
+    s.others[address] = static_cast<unsigned>(std::min<uint64_t>(n, 1u << 20));
+  }
+}
+
+// What the Redis child has said since the last hook: the master has no event of its
+// own to wait on it, and needs to know only when it decides.
+void sync(State& s) {
+  bool changed = false;
+  const bool was_running = s.redis.running();
+  for (const LinkMessage& m : s.redis.drain()) {
+    switch (m.kind) {
+      case LinkKind::kBan:
+        changed |= learn_ban(s, m.address, m.number);
+        break;
+      case LinkKind::kUnban:
+        changed |= lift_ban(s, m.address);
+        break;
+      case LinkKind::kCount:
+        note_others(s, m.address, m.number);
+        break;
+      case LinkKind::kDown:  // the other nodes' counts go stale; bans stay
+        s.others.clear();
+        if (!s.redis_down) log_line(s, "redis unreachable: this node's table decides; bans kept");
+        s.redis_down = true;
+        break;
+      case LinkKind::kUp:
+        if (s.redis_down) log_line(s, "redis reachable again: sharing bans and counts");
+        s.redis_down = false;
+        break;
+      default:
+        break;
+    }
+  }
+  if (changed) save_bans(s);
+  if (was_running && !s.redis.running())
+    log_line(s, "redis child exited: this node counts and bans alone until restarted");
+}
+
+void tell_count(State& s, const std::string& address) {
+  auto it = s.per_address.find(address);
+  s.redis.send({LinkKind::kCount, address, it == s.per_address.end() ? 0 : it->second});
 }
 
 // ---- hooks ----------------------------------------------------------------------------
+
+int load_bans(State& s) {
+  const std::string path = s.host->option_string("ban_file");
+  if (path.empty()) return 0;
+  std::string error;
+  auto bans = ban_file_load(path, unix_now(), error);
+  if (!bans) {
+    log_line(s, "ban_file: " + error);
+    return 1;
+  }
+  for (const auto& [address, expiry] : *bans) learn_ban(s, address, expiry);
+  if (!bans->empty()) log_line(s, std::to_string(bans->size()) + " bans restored from " + path);
+  return 0;
+}
+
+// "IPV4:PORT" or "[IPV6]:PORT".
+bool parse_redis_address(const std::string& text, RedisSettings& out) {
+  const std::size_t colon = text.rfind(':');
+  if (colon == std::string::npos || colon + 1 == text.size()) return false;
+  std::string host = text.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  if (!link_address(host)) return false;
+  const std::string port = text.substr(colon + 1);
+  if (port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos) return false;
+  out.host = host;
+  out.port = static_cast<unsigned>(std::stoul(port));
+  return out.port > 0 && out.port < 65536;
+}
+
+std::optional<RedisSettings> redis_settings(const State& s) {
+  const moat_host* h = s.host;
+  RedisSettings r;
+  if (!parse_redis_address(h->option_string("iplimit_redis_address"), r)) {
+    log_line(s, "iplimit_redis_address must be IPV4:PORT or [IPV6]:PORT");
+    return std::nullopt;
+  }
+  const passwd* pw = getpwnam(h->option_string("nopriv_user"));
+  if (pw == nullptr) {
+    log_line(s, "iplimit_backend=redis: nopriv_user " +
+                    std::string(h->option_string("nopriv_user")) +
+                    " not found (the Redis child runs as it)");
+    return std::nullopt;
+  }
+  const Limits l = limits(h);
+  r.prefix = h->option_string("iplimit_redis_prefix");
+  r.timeout_ms = std::max(1u, h->option_uint("iplimit_redis_timeout"));
+  r.count_ttl = std::max(3u, h->option_uint("iplimit_redis_count_ttl"));
+  r.failure_window = l.window;
+  r.max_failures = l.max_failures;
+  r.ban_time = l.ban_time;
+  r.uid = pw->pw_uid;
+  r.gid = pw->pw_gid;
+  r.log = [host = h](const std::string& text) { host->log(kName, text.c_str()); };
+  return r;
+}
+
+int start_backend(State& s) {
+  const std::string backend = s.host->option_string("iplimit_backend");
+  if (backend == "local") return 0;
+  if (backend != "redis") {
+    log_line(s, "iplimit_backend must be local or redis, not '" + backend + "'");
+    return 1;
+  }
+  if (!redis_backend_built()) {
+    log_line(s, "iplimit_backend=redis: moatftpd was built without hiredis (--without-hiredis)");
+    return 1;
+  }
+  auto settings = redis_settings(s);
+  if (!settings) return 1;
+  if (auto error = RedisLink::start(*settings, s.redis)) {
+    log_line(s, "iplimit_backend=redis: " + *error);
+    return 1;
+  }
+  for (const auto& [address, expiry] : current_bans(s))
+    s.redis.send({LinkKind::kBan, address, expiry});
+  return 0;
+}
 
 // One master, one init: the state is the module's own static object, so nothing of it
 // is left behind when a test unloads the module.
@@ -124,18 +303,30 @@ int iplimit_init(const moat_host* host, void** module_state) {
   state = State{};
   state.host = host;
   *module_state = &state;
-  return 0;
+  try {
+    if (const int rc = load_bans(state); rc != 0) return rc;
+    return start_backend(state);
+  } catch (...) {
+    return 1;
+  }
 }
 
 int admit_checked(State& s, const moat_conn& conn, char* reply, size_t len) {
   const Limits l = limits(s.host);
   const std::string address = conn.peer_text;
+  sync(s);
   if (banned(s, address, now_ms())) return refuse(reply, len, kBanned);
   if (l.max_clients > 0 && s.clients >= l.max_clients) return refuse(reply, len, kTooManyClients);
   unsigned& mine = s.per_address[address];
-  if (l.max_per_ip > 0 && mine >= l.max_per_ip) return refuse(reply, len, kTooManyFromAddress);
+  const auto theirs = s.others.find(address);
+  const unsigned all = mine + (theirs == s.others.end() ? 0 : theirs->second);
+  if (l.max_per_ip > 0 && all >= l.max_per_ip) {
+    if (mine == 0) s.per_address.erase(address);
+    return refuse(reply, len, kTooManyFromAddress);
+  }
   ++mine;
   ++s.clients;
+  tell_count(s, address);
   return MOAT_CONTINUE;
 }
 
@@ -153,13 +344,61 @@ void iplimit_session_closed(void* state, const moat_conn* conn) {
   auto it = s.per_address.find(conn->peer_text);
   if (it == s.per_address.end()) return;
   if (--it->second == 0) s.per_address.erase(it);
+  try {
+    tell_count(s, conn->peer_text);
+  } catch (...) {  // out of memory: the other nodes see this count until it expires
+  }
 }
 
 void iplimit_login_failed(void* state, const moat_conn* conn, const char* user) {
   try {
-    count_failure(*static_cast<State*>(state), conn->peer_text, user);
+    State& s = *static_cast<State*>(state);
+    sync(s);
+    s.redis.send({LinkKind::kFailure, conn->peer_text, 0});
+    count_failure(s, conn->peer_text, user);
   } catch (...) {  // out of memory: this failure goes uncounted
   }
+}
+
+// ---- operators (moatftpd --bans, --unban ADDR) ---------------------------------------
+
+std::string list_bans(State& s) {
+  sync(s);
+  const uint64_t wall = unix_now();
+  std::string out;
+  for (const auto& [address, expiry] : current_bans(s))
+    out += address + " " + std::to_string(expiry - wall) + "\n";
+  return out.empty() ? "no bans\n" : out;
+}
+
+std::string unban(State& s, const std::string& text) {
+  auto address = link_address(text);  // "::0001" finds the ban of "::1"
+  if (!address) return "ERR not an IP address: " + text + "\n";
+  sync(s);
+  const bool here = lift_ban(s, *address);
+  if (here) save_bans(s);
+  const bool shared = s.redis.send({LinkKind::kUnban, *address, 0});
+  if (!here && !shared) return "ERR " + *address + " is not banned\n";
+  log_line(s, *address + " unbanned by the operator");
+  return "OK " + *address + " unbanned\n";
+}
+
+int iplimit_control(void* state, const char* request, char* answer, size_t len) {
+  try {
+    State& s = *static_cast<State*>(state);
+    const std::string req = request;
+    std::string out;
+    if (req == "BANS")
+      out = list_bans(s);
+    else if (req.starts_with("UNBAN "))
+      out = unban(s, req.substr(6));
+    else
+      return MOAT_CONTINUE;
+    std::snprintf(answer, len, "%s", out.c_str());
+  } catch (...) {
+    std::snprintf(answer, len, "ERR out of memory\n");
+  }
+  return MOAT_HANDLED;
 }
 
 }  // namespace
@@ -181,5 +420,7 @@ MOAT_MODULE(mod_iplimit) = {
     nullptr,
     nullptr,
     nullptr,
+    nullptr,  // transfer_progress
+    iplimit_control,
     {},
 };

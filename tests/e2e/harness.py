@@ -708,6 +708,18 @@ def proc_root(pid):
     return os.readlink(f"/proc/{pid}/root")
 
 
+def unix_socket_inodes(sock_type):
+    """Inodes of every AF_UNIX socket of that type (socket.SOCK_DGRAM, ...) in the
+    namespace, from /proc/net/unix."""
+    out = set()
+    with open("/proc/net/unix") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            if int(fields[4], 16) == sock_type:
+                out.add(int(fields[6]))
+    return out
+
+
 def proc_socket_inodes(pid):
     out = set()
     try:

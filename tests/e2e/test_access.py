@@ -270,6 +270,27 @@ def test_tcp_wrappers_on_a_dual_stack_socket(server, etc_files):
         assert welcome_code(s)[0] == 220
 
 
+def maps_libwrap(pid):
+    with open(f"/proc/{pid}/maps") as f:
+        return "libwrap.so" in f.read()
+
+
+@pytest.mark.moatftpd_only
+def test_libwrap_is_loaded_only_with_tcp_wrappers(server, etc_files):
+    # libwrap and the libraries it pulls in are mappings every fork copies and every
+    # exit tears down, three times per login: without tcp_wrappers no process has them.
+    srv = wrappers_server(server, etc_files, "", "", enabled=False)
+    ftp = srv.connect()
+    ftp.login("anonymous", "x")
+    procs = [srv.proc.pid] + [pid for pid, _ in srv.descendants()]
+    assert len(procs) >= 3  # the master, the session's helper and its worker
+    assert not any(maps_libwrap(pid) for pid in procs)
+    ftp.quit()
+    srv = wrappers_server(server, etc_files, "", "", enabled=True)
+    assert maps_libwrap(srv.proc.pid)
+    assert greeting(srv)[0] == 220
+
+
 # --- anonymous e-mail lists ----------------------------------------------------------
 def anon_login_reply(srv, password):
     ftp = srv.connect()

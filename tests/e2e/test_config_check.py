@@ -145,3 +145,58 @@ def test_version():
     r = moatftpd("--version")
     assert r.returncode == 0
     assert r.stdout.strip() == "moatftpd 0.1.0"
+
+
+def test_every_error_is_reported_with_its_line(env, tmpdir_e2e):
+    """-t goes on after the first error: each of these lines is named, with its line."""
+    missing = os.path.join(tmpdir_e2e, "missing")
+    userconf = harness.make_dir(os.path.join(tmpdir_e2e, "users"), 0o755)
+    with open(os.path.join(userconf, "fred"), "w") as f:
+        f.write("write_enable=YES\nlisten_port=2121\n")
+    lines = {
+        "listen=YES": None,
+        "listen_address=1.2.3.999": "'1.2.3.999' is not an IPv4 address",
+        "listen_ipv6=YES": None,
+        "listen_address6=2001:db8::7": "cannot bind 2001:db8::7",
+        "listen_port=notanumber": "bad number 'notanumber' for listen_port",
+        "anonymous_enable=MAYBE": "bad boolean value 'MAYBE'",
+        "no_such_option=1": "unknown option 'no_such_option'",
+        "xferlog_enable=YES": None,
+        "xferlog_std_format=YES": None,
+        f"xferlog_file={missing}/xferlog": f"xferlog_file: {missing}: No such file",
+        f"json_log_file={missing}/json.log": f"json_log_file: {missing}: No such file",
+        f"anon_root={missing}/anon": f"anonymous root {missing}/anon: No such file",
+        "ftp_username=e2e-no-such-user": "unknown user 'e2e-no-such-user'",
+        "nopriv_user=e2e-no-such-nopriv": "unknown user 'e2e-no-such-nopriv'",
+        f"secure_chroot_dir={missing}/empty": f"secure_chroot_dir: {missing}/empty: No such",
+        "local_enable=YES": None,
+        "guest_enable=YES": None,
+        "guest_username=e2e-no-such-guest": "unknown user 'e2e-no-such-guest'",
+        "pam_service_name=e2e-no-such-service": "/etc/pam.d/e2e-no-such-service: No such",
+        f"local_root={missing}/$USER": f"local_root: {missing}: No such file",
+        "user_sub_token=$USER": None,
+        f"pid_file={missing}/run/moatftpd.pid": f"pid_file: {missing}/run: No such file",
+        "ssl_enable=YES": None,
+        f"rsa_cert_file={missing}/cert.pem": f"rsa_cert_file {missing}/cert.pem: No such file",
+        f"user_config_dir={userconf}": None,
+    }
+    path = _bad_config(tmpdir_e2e, "".join(f"{line}\n" for line in lines))
+    r = moatftpd("-t", path)
+    assert r.returncode == 1
+    assert "configuration OK" not in r.stdout
+    errors = r.stderr.splitlines()
+    for number, (line, message) in enumerate(lines.items(), start=1):
+        if message is None:
+            continue
+        want = f"{path}:{number}: "
+        assert any(e.startswith(want) and message in e for e in errors), (line, r.stderr)
+    # A user's file is checked too, with its own file:line.
+    assert f"{userconf}/fred:2: listen_port cannot be set per user" in errors, r.stderr
+    expected = sum(m is not None for m in lines.values()) + 1
+    assert len(errors) == expected, r.stderr
+
+
+def test_every_seed_config_is_checked():
+    """Each file in tests/data/seed-configs is run through -t by a test above."""
+    tested = {"rhel-default.conf", "cloud-passive.conf", "tutorial-exercises.conf"}
+    assert {n for n in os.listdir(SEEDS) if n.endswith(".conf")} == tested

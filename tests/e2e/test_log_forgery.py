@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import ssl
 import struct
 import subprocess
@@ -37,7 +38,7 @@ LOG_OPTIONS = {"xferlog_enable": True, "dual_log_enable": True, "log_ftp_protoco
 
 # privsep/ipc.hpp and privsep/log_relay.hpp, key_ops.hpp
 KEY_SIGN, LOG_EVENT = 11, 13
-LOG_FTP_COMMAND, LOG_NOTE, LOG_TRANSFER = 1, 4, 5
+LOG_FTP_COMMAND, LOG_NOTE, LOG_TRANSFER, LOG_LOGIN_REFUSED = 1, 4, 5, 11
 
 
 def vsftpd_log(srv):
@@ -71,16 +72,11 @@ def idle(pid):
 
 def ipc_fd(pid):
     """The worker's end of its SOCK_SEQPACKET socket to the helper."""
-    seqpacket = set()
-    with open("/proc/net/unix") as f:
-        for line in f.readlines()[1:]:
-            fields = line.split()
-            if fields[4] == "0005":
-                seqpacket.add(fields[6])
+    seqpacket = harness.unix_socket_inodes(socket.SOCK_SEQPACKET)
     for fd in os.listdir(f"/proc/{pid}/fd"):
         target = os.readlink(f"/proc/{pid}/fd/{fd}")
         m = re.fullmatch(r"socket:\[(\d+)\]", target)
-        if m and m.group(1) in seqpacket:
+        if m and int(m.group(1)) in seqpacket:
             return int(fd)
     raise AssertionError(f"no IPC socket in {pid}")
 
@@ -121,9 +117,9 @@ def send_from_worker(pid, msg_type, payload):
     return write_from_worker(pid, ipc_fd(pid), datagram)
 
 
-def log_request(kind, text, bytes_=0):
-    data = text.encode()
-    return (struct.pack("<BI", kind, len(data)) + data +
+def log_request(kind, text, bytes_=0, detail=""):
+    data, more = text.encode(), detail.encode()
+    return (struct.pack("<BI", kind, len(data)) + data + struct.pack("<I", len(more)) + more +
             struct.pack("<BIII", 4, bytes_ & 0xffffffff, bytes_ >> 32, 1000))
 
 
@@ -198,6 +194,9 @@ def test_crafted_log_requests_name_the_real_client_and_user(logged, env, tracing
     forged = [log_request(LOG_NOTE, f'OK LOGIN: Client "{FORGED}"'),
               log_request(LOG_FTP_COMMAND, f'x"\nMon Jan  1 00:00:00 2026 [pid 1] [bob] '
                           f'FAIL LOGIN: Client "{FORGED}"'),
+              # Names only a pre-login worker may give (the USER argument): ignored.
+              log_request(LOG_LOGIN_REFUSED, "bob", detail="forged"),
+              log_request(LOG_FTP_COMMAND, "NOOP", detail="bob"),
               log_request(LOG_TRANSFER, "/forged.txt", 77)]
     for payload in forged:
         assert send_from_worker(post, LOG_EVENT, payload)[0] == "returned"
@@ -217,9 +216,9 @@ def test_malformed_log_request_ends_the_session(logged, env, tracing):  # noqa: 
     c = Control(*srv.address())
     assert c.reply()[0] == 220
     pre = idle(one(srv, "moat-preauth"))
-    assert send_from_worker(pre, LOG_EVENT, b"\x09" + log_request(LOG_NOTE, "x")[1:]) in ENDED
+    assert send_from_worker(pre, LOG_EVENT, b"\x7f" + log_request(LOG_NOTE, "x")[1:]) in ENDED
     assert ended(c)
-    assert srv.wait_stderr(r"bad LOG request: unknown log kind 9")
+    assert srv.wait_stderr(r"bad LOG request: unknown log kind 127")
 
 
 def test_key_sign_out_of_place_ends_the_session(logged, env, tracing):  # noqa: F811

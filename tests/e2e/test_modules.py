@@ -690,7 +690,9 @@ def test_module_options_need_their_module(tmpdir_e2e, env):
     conf = srv.write_config()
     r = moatftpd("-t", conf)
     assert r.returncode == 1
-    assert re.fullmatch(rf"{re.escape(conf)}:\d+: login_ban_time requires load_module=mod_iplimit",
+    # -t reports every error: both options, each with its line.
+    assert re.fullmatch(rf"{re.escape(conf)}:\d+: login_ban_time requires load_module=mod_iplimit\n"
+                        rf"{re.escape(conf)}:\d+: unknown option 'hooktest_log'",
                         r.stderr.strip()), r.stderr
     r = moatftpd("-t", conf, "-o", "load_module=mod_iplimit", "-o", f"module_dir={module_dir()}")
     assert re.fullmatch(rf"{re.escape(conf)}:\d+: unknown option 'hooktest_log'",

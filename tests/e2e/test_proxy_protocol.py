@@ -210,7 +210,8 @@ def test_data_from_balancer_when_it_balances_the_passive_ports(server):
 
 # ---- a real balancer: HAProxy with send-proxy-v2 (skipped when it is not installed) ----
 
-HAPROXY_CFG = """global
+# The balancer's control port; test_cluster.py adds its own backend lines.
+HAPROXY_FRONTEND = """global
     maxconn 100
 defaults
     mode tcp
@@ -222,7 +223,8 @@ frontend ftp
     default_backend nodes
 backend nodes
     source {balancer}
-    server node1 127.0.0.1:{node_port} send-proxy-v2
+"""
+HAPROXY_CFG = HAPROXY_FRONTEND + """    server node1 127.0.0.1:{node_port} send-proxy-v2
 """
 
 

@@ -2,8 +2,8 @@
 """Every option of vsftpd 3.0.3's man page through `moatftpd -t`: each one is
 implemented, loads the first-party module that implements it, is accepted with a note
 that it has no effect, or is refused as a vsftpd option not supported yet; never an
-"unknown option". MIGRATING-FROM-VSFTPD.md's "Not supported yet" list must name exactly
-the refused ones, so the note cannot drift from the code."""
+"unknown option". MIGRATING-FROM-VSFTPD.md, which the build generates from the option
+table, must list exactly the refused and the accepted-with-no-effect ones."""
 
 import os
 import re
@@ -20,13 +20,21 @@ pytestmark = pytest.mark.moatftpd_only
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
 OPTIONS_FILE = os.path.join(ROOT, "tests", "data", "vsftpd-3.0.3-options.txt")
-MIGRATING = os.path.join(ROOT, "contrib", "MIGRATING-FROM-VSFTPD.md")
+
+
+
+def migrating_text():
+    """The note as the build generated it (Makefile.am: contrib's .in + the lists)."""
+    build = os.path.dirname(harness.default_binary("moatftpd"))
+    with open(os.path.join(build, "doc", "MIGRATING-FROM-VSFTPD.md")) as f:
+        return f.read()
 
 REFUSED = "is a vsftpd option moatftpd does not support yet"
 NO_EFFECT = "is accepted for vsftpd configs and has no effect"
 # A value of each type that -t accepts on its own; the first one that is not a bad
 # value for the option is used (vsftpd's own defaults for these types).
 VALUES = ("", "NO", "0")
+USER_OPTIONS = ("nopriv_user", "ftp_username", "guest_username")
 
 
 def vsftpd_options():
@@ -36,13 +44,19 @@ def vsftpd_options():
 
 def migrating_unsupported():
     """Option names in the note's "Not supported yet" bullets (after each "topic:")."""
-    text = open(MIGRATING).read()
+    text = migrating_text()
     section = text.split("## Not supported yet", 1)[1].split("\n## ", 1)[0]
     names = set()
     for bullet in re.split(r"\n- ", section)[1:]:
         items = bullet.split(":", 1)[1].split(".\n")[0]
         names |= {n.strip(" .\n") for n in items.replace("\n", " ").split(",")}
     return names
+
+
+def migrating_no_effect():
+    """Option names of the note's "Accepted, no effect" list (- `name`: reason)."""
+    section = migrating_text().split("### Accepted, no effect", 1)[1].split("\n#", 1)[0]
+    return set(re.findall(r"^- `(\w+)`:", section, re.M))
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +78,7 @@ def check(env):
 
     def verdict(name):
         # A user name must name a user: the anonymous account exists in every env.
-        for value in (env.ftp.name,) if name == "nopriv_user" else VALUES:
+        for value in (env.ftp.name,) if name in USER_OPTIONS else VALUES:
             rc, out = run(name, value)
             if re.search(r":1: (bad [\w ]+ '|empty value for )", out):
                 continue
@@ -99,17 +113,22 @@ def test_every_vsftpd_option_has_a_verdict(check):
     bad = {n: out for n, (v, out) in verdicts.items() if v == "error"}
     assert not bad, bad
     refused = {n for n, (v, _) in verdicts.items() if v == "refused"}
-    assert refused == migrating_unsupported()
+    assert refused == migrating_unsupported() & set(vsftpd_options())
+    accepted = {n for n, (v, _) in verdicts.items() if v == "accepted"}
+    assert accepted == migrating_no_effect() & set(vsftpd_options())
     # What this branch made work: never again refused.
     for name in ("cmds_allowed", "cmds_denied", "download_enable", "download_file",
-                 "upload_file", "implicit_ssl"):
+                 "upload_file", "implicit_ssl", "guest_enable", "guest_username",
+                 "virtual_use_local_privs", "user_sub_token", "delete_failed_uploads"):
         assert verdicts[name][0] == "implemented", name
     assert verdicts["async_abor_enable"][0] == "accepted"
     assert verdicts["max_per_ip"][0] == "module"
 
 
 @pytest.mark.parametrize("name", ["isolate", "isolate_network", "async_abor_enable",
-                                  "reverse_lookup_enable"])
+                                  "reverse_lookup_enable", "one_process_model", "check_shell",
+                                  "use_sendfile", "trans_chunk_size", "no_log_lock",
+                                  "run_as_launching_user", "dsa_cert_file"])
 def test_accepted_options_are_noted(check, name):
     verdict, out = check(name)
     assert verdict == "accepted", out

@@ -1,17 +1,19 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """vsftpd options with vsftpd's meaning: cmds_allowed, cmds_denied, download_enable,
-download_file, upload_file. Every test here also passes against vsftpd 3.0.3
+download_file, upload_file, delete_failed_uploads. Every test here also passes against vsftpd 3.0.3
 (MOAT_E2E_SERVER=vsftpd), which is how "vsftpd's meaning" is checked."""
 
 import ftplib
 import io
 import os
+import socket
+import struct
 import uuid
 
 import pytest
 
 from clients import curl
-from conftest import ANON_TEXT, login
+from conftest import ANON_TEXT, is_vsftpd, login
 from harness import code, raw_cmd
 
 
@@ -93,3 +95,29 @@ def test_upload_file_allows_only_matching_names(server, env, tmp_path):
     assert r.returncode != 0
     assert not os.path.exists(os.path.join(env.alice.home, base + ".bin"))
     os.unlink(os.path.join(env.alice.home, base + ".txt"))
+
+
+# --- delete_failed_uploads ------------------------------------------------------------
+def reset_upload(srv, env, name):
+    """alice's STOR of `name` whose data connection is reset half-way: 426."""
+    ftp = login(srv, env.alice)
+    ftp.voidcmd("TYPE I")
+    conn = ftp.transfercmd(f"STOR {name}")
+    conn.sendall(b"x" * 65536)
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    conn.close()
+    reply = ftp.getmultiline()
+    ftp.close()
+    return reply
+
+
+@pytest.mark.parametrize("delete", [True, False])
+def test_delete_failed_uploads(server, env, delete):
+    """The 426 comes after the file was dealt with (vsftpd deletes it before replying)."""
+    opts = {"delete_failed_uploads": delete, "chroot_local_user": False}
+    if not is_vsftpd():
+        opts["atomic_uploads"] = False  # moatftpd's own: write in place, as vsftpd
+    srv = server(opts)
+    name = f"failed-{uuid.uuid4().hex[:8]}.bin"
+    assert code(reset_upload(srv, env, name)) == 426
+    assert os.path.exists(os.path.join(env.alice.home, name)) != delete

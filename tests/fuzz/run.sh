@@ -29,6 +29,7 @@ fuzz_key_ops:privsep/key_ops.cpp:privsep/ipc.cpp:core/util.cpp
 fuzz_filter:core/filter.cpp:core/util.cpp
 fuzz_proxy:core/proxy_header.cpp:core/util.cpp
 fuzz_wrappers_options:privsep/wrappers_options.cpp
+fuzz_iplimit_link:modules/mod_iplimit/link_message.cpp
 fuzz_config:core/config.cpp:core/util.cpp:core/modules.cpp:core/module_catalog.cpp:core/module_host.cpp"
 
 status=0

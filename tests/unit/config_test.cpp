@@ -381,18 +381,7 @@ TEST(ConfigLine, MalformedLines) {
 }
 
 TEST(ConfigLine, VsftpdOptionsNotSupportedYet) {
-  for (const char* name : {"dsa_cert_file",
-                           "dsa_private_key_file",
-                           "guest_enable",
-                           "guest_username",
-                           "virtual_use_local_privs",
-                           "user_sub_token",
-                           "one_process_model",
-                           "check_shell",
-                           "delete_failed_uploads",
-                           "text_userdb_names",
-                           "tilde_user_enable",
-                           "trans_chunk_size"}) {
+  for (const char* name : {"text_userdb_names", "tilde_user_enable"}) {
     EXPECT_EQ(apply_error(std::string(name) + "=YES"),
               "'" + std::string(name) + "' is a vsftpd option moatftpd does not support yet");
   }
@@ -555,11 +544,11 @@ TEST(ConfigLoad, UnknownOptionWithLine) {
 }
 
 TEST(ConfigLoad, VsftpdOnlyOptionWithLine) {
-  TempFile f("listen=YES\nguest_enable=YES\n");
+  TempFile f("listen=YES\ntilde_user_enable=YES\n");
   auto cfg = config_load(f.path(), {});
   ASSERT_FALSE(cfg.ok());
   EXPECT_EQ(cfg.error(),
-            f.path() + ":2: 'guest_enable' is a vsftpd option moatftpd does not support yet");
+            f.path() + ":2: 'tilde_user_enable' is a vsftpd option moatftpd does not support yet");
 }
 
 TEST(ConfigLoad, UnreadableFiles) {
@@ -689,7 +678,9 @@ TEST(ConfigLoad, ModuleErrorNamesTheFirstAssignment) {
   TempFile f("listen=YES\nip_max_rate=1000\n#\nip_max_rate=2000\n");
   auto cfg = config_load(f.path(), {});
   ASSERT_FALSE(cfg.ok());
-  EXPECT_EQ(cfg.error(), f.path() + ":2: ip_max_rate requires load_module=mod_throttle");
+  // Every error, in the order of the lines (-t reports them all).
+  EXPECT_EQ(cfg.error(), f.path() + ":2: ip_max_rate requires load_module=mod_throttle\n" +
+                             f.path() + ":4: ip_max_rate requires load_module=mod_throttle");
   TempFile plain("listen=YES\n");
   auto ov = config_load(plain.path(), {"ip_max_rate=5"});
   ASSERT_FALSE(ov.ok());
@@ -701,7 +692,8 @@ TEST(ConfigLoad, ModuleErrorNamesTheEarliestLine) {
   TempFile f("listen=YES\nlogin_ban_time=2\nserver_max_rate=3\n");
   auto cfg = config_load(f.path(), {});
   ASSERT_FALSE(cfg.ok());
-  EXPECT_EQ(cfg.error(), f.path() + ":2: login_ban_time requires load_module=mod_iplimit");
+  EXPECT_EQ(cfg.error(), f.path() + ":2: login_ban_time requires load_module=mod_iplimit\n" +
+                             f.path() + ":3: server_max_rate requires load_module=mod_throttle");
 }
 
 TEST(ConfigLoad, LoadedModuleMustExistInModuleDir) {
@@ -736,7 +728,8 @@ TEST(ConfigLoad, DuplicateLoadModuleNamesTheSecondLine) {
   TempFile f("listen=YES\nload_module=mod_iplimit\nload_module=mod_iplimit\n");
   auto cfg = config_load(f.path(), {});
   ASSERT_FALSE(cfg.ok());
-  EXPECT_EQ(cfg.error(), f.path() + ":3: load_module=mod_iplimit appears twice");
+  EXPECT_TRUE(cfg.error().starts_with(f.path() + ":3: load_module=mod_iplimit appears twice\n"))
+      << cfg.error();
 }
 
 TEST(ConfigLoad, PassivePortRange) {

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <linux/netlink.h>
+#include <linux/seccomp.h>
 #include <netinet/in.h>
 #include <sched.h>
 #include <sys/epoll.h>
@@ -518,6 +519,23 @@ TEST_F(SandboxEnter, PrecompiledFiltersAllowTheSameWork) {
     return check_writes();
   });
   EXPECT_TRUE(succeeded(post)) << describe(post);
+}
+
+// Every program opens with a load the kernel's constant-action emulation cannot follow
+// (seccomp.cpp, kSkipKernelCache): building its cache of allowed calls cost more at each
+// worker's start than it saved in a session. The next instruction must overwrite it.
+TEST(SeccompProgram, KernelCacheIsSkipped) {
+  for (const SeccompPolicy& p : {SeccompPolicy{SeccompProfile::kPreauth},
+                                 SeccompPolicy{SeccompProfile::kPostauth, true, false},
+                                 SeccompPolicy{SeccompProfile::kKeyHolder}}) {
+    auto prog = seccomp_program(p);
+    ASSERT_TRUE(prog) << prog.error();
+    ASSERT_GE(prog->size(), 2u);
+    EXPECT_EQ((*prog)[0].code, BPF_LD | BPF_W | BPF_ABS);
+    EXPECT_EQ((*prog)[0].k, offsetof(seccomp_data, instruction_pointer));
+    EXPECT_EQ((*prog)[1].code, BPF_LD | BPF_W | BPF_ABS);
+    EXPECT_EQ((*prog)[1].k, offsetof(seccomp_data, arch));
+  }
 }
 
 }  // namespace

@@ -171,6 +171,18 @@ TEST(XferlogVsftpd, FailedUploadWithRate) {
       "1536 bytes, 1.50Kbyte/sec\n");
 }
 
+// syslog(3) adds its own date: the same line from "[pid" on, with no newline.
+TEST(XferlogVsftpd, SyslogTextIsTheLineWithoutItsDate) {
+  TransferRecord r = download();
+  r.path = "/f";
+  r.seconds = 0.1;
+  EXPECT_EQ(vsftpd_syslog_text(42, "ftp", vsftpd_transfer_event(r)),
+            "[pid 42] [ftp] OK DOWNLOAD: Client \"127.0.0.1\", \"/f\", 1024 bytes, 10.00Kbyte/sec");
+  EXPECT_EQ(vsftpd_syslog_text(9, "", "CONNECT: Client \"::1\""),
+            "[pid 9] CONNECT: Client \"::1\"");
+  EXPECT_EQ(vsftpd_syslog_text(1, "a]b", "X\nY"), "[pid 1] [a?b] X?Y");
+}
+
 TEST(XferlogVsftpd, ZeroBytesAndZeroTime) {
   TransferRecord r = download();
   r.bytes = 0;

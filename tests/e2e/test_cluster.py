@@ -1,0 +1,277 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""moatftpd behind a balancer, beyond one node: a real HAProxy (send-proxy-v2) in front
+of two moatftpd nodes that share bans and per-address counts through a real Redis
+(iplimit_backend=redis), all started here in the test's network namespace. Loopback
+addresses play the machines: 127.0.0.2 the balancer, .11 and .12 the nodes, .5 and .6
+clients, .3 a stranger. Each node announces the balancer's address for passive mode and
+its own port range, which HAProxy forwards to it. Also: bans of a single node
+(iplimit_backend=local) kept in ban_file= across a restart, and moatftpd --bans/--unban."""
+import ftplib
+import os
+import re
+import shutil
+import socket
+import struct
+import subprocess
+
+import pytest
+
+import harness
+from harness import wait_for
+from test_proxy_protocol import HAPROXY_FRONTEND, accepts, module_dir, vsftpd_log
+
+pytestmark = pytest.mark.moatftpd_only
+
+BALANCER = "127.0.0.2"
+STRANGER = "127.0.0.3"
+CLIENT = "127.0.0.5"
+OTHER_CLIENT = "127.0.0.6"
+NODES = ("127.0.0.11", "127.0.0.12")
+# Fixed ports are safe here: the network namespace is the test's own.
+PASV_RANGES = ((41000, 41009), (41010, 41019))
+REDIS_PORT = 6390
+FAILURES_TO_BAN = 3
+BANNED = "Too many failed logins"
+TOO_MANY_FROM_IP = "too many connections from your internet address"
+
+
+def moatftpd(*args):
+    """The moatftpd command line (as an operator runs it); (exit status, stdout)."""
+    r = subprocess.run([harness.default_binary("moatftpd"), *args], capture_output=True,
+                       text=True, timeout=30, check=False)
+    return r.returncode, r.stdout
+
+
+class Redis:
+    """redis-server in the foreground on 127.0.0.1:REDIS_PORT, without persistence."""
+
+    def __init__(self, binary, workdir):
+        self.binary, self.workdir, self.proc = binary, workdir, None
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            [self.binary, "--bind", "127.0.0.1", "--port", str(REDIS_PORT), "--save", "",
+             "--appendonly", "no", "--dir", self.workdir, "--daemonize", "no"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        assert wait_for(lambda: accepts("127.0.0.1", REDIS_PORT), timeout=10), "no redis"
+
+    def kill(self):
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+
+
+HAPROXY_CFG = HAPROXY_FRONTEND + """    balance roundrobin
+    server node1 {node1}:{port1} send-proxy-v2
+    server node2 {node2}:{port2} send-proxy-v2
+frontend pasv1
+    bind {balancer}:{pasv1[0]}-{pasv1[1]}
+    default_backend data1
+backend data1
+    source {balancer}
+    server node1 {node1}
+frontend pasv2
+    bind {balancer}:{pasv2[0]}-{pasv2[1]}
+    default_backend data2
+backend data2
+    source {balancer}
+    server node2 {node2}
+"""
+
+
+class Cluster:
+    def __init__(self, nodes, port, redis):
+        self.nodes, self.port, self.redis = nodes, port, redis
+
+    def connect(self, source=CLIENT):
+        ftp = ftplib.FTP()
+        ftp.connect(BALANCER, self.port, timeout=15, source_address=(source, 0))
+        return ftp
+
+    def node_of_pasv(self, ftp):
+        """Which node this session is on, from the port its PASV announced."""
+        host, port = ftplib.parse227(ftp.sendcmd("PASV"))
+        assert host == BALANCER
+        return next(i for i, (lo, hi) in enumerate(PASV_RANGES) if lo <= port <= hi)
+
+    def wait_all(self, pattern, count=1):
+        for srv in self.nodes:
+            assert wait_for(lambda s=srv: len(re.findall(pattern, s.stderr_text())) >= count,
+                            timeout=15), (pattern, srv.stderr_text())
+
+
+@pytest.fixture
+def cluster(request, server, tmpdir_e2e):
+    """Redis, two nodes and HAProxy; a test's indirect parameter adds node options."""
+    redis_bin, haproxy_bin = shutil.which("redis-server"), shutil.which("haproxy")
+    if not redis_bin or not haproxy_bin:
+        pytest.skip("redis-server or haproxy not installed (contrib/install-deps.sh installs them)")
+    redis = Redis(redis_bin, tmpdir_e2e)
+    redis.start()
+    nodes = []
+    for address, (lo, hi) in zip(NODES, PASV_RANGES):
+        nodes.append(server({
+            "listen_address": address, "proxy_protocol_from": BALANCER,
+            "proxy_data_from_balancer": True, "pasv_address": BALANCER,
+            "pasv_min_port": lo, "pasv_max_port": hi,
+            "load_module": "mod_iplimit", "module_dir": module_dir(),
+            "iplimit_backend": "redis", "iplimit_redis_address": f"127.0.0.1:{REDIS_PORT}",
+            "max_login_failures_per_ip": FAILURES_TO_BAN,
+            "xferlog_enable": True, "dual_log_enable": True,
+            "control_socket": os.path.join(tmpdir_e2e, f"{address}.sock"),
+            **getattr(request, "param", {})}))
+    for srv in nodes:
+        assert srv.wait_stderr(r"redis 127\.0\.0\.1:\d+ reachable"), srv.stderr_text()
+    port = harness.free_port(socket.AF_INET, BALANCER)
+    cfg = os.path.join(tmpdir_e2e, "haproxy.cfg")
+    with open(cfg, "w") as f:
+        f.write(HAPROXY_CFG.format(balancer=BALANCER, port=port, node1=NODES[0],
+                                   node2=NODES[1], port1=nodes[0].port, port2=nodes[1].port,
+                                   pasv1=PASV_RANGES[0], pasv2=PASV_RANGES[1]))
+    haproxy = subprocess.Popen([haproxy_bin, "-db", "-f", cfg], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    try:
+        assert wait_for(lambda: accepts(BALANCER, port), timeout=10), "haproxy did not start"
+        yield Cluster(nodes, port, redis)
+    finally:
+        haproxy.kill()
+        haproxy.wait()
+        redis.kill()
+
+
+def log_in_on_each_node(cluster, source):
+    """Sessions through the balancer until both nodes served one, each listing over
+    passive data through the balancer; returns the nodes in the order they served."""
+    served = []
+    for _ in range(4):
+        ftp = cluster.connect(source)
+        ftp.login("anonymous", "e2e@example.org")
+        served.append(cluster.node_of_pasv(ftp))
+        assert ftp.nlst() is not None  # PASV again: the data comes through HAProxy
+        ftp.quit()
+        if set(served) == {0, 1}:
+            return served
+    pytest.fail(f"the balancer sent every session to one node: {served}")
+
+
+def assert_refused(cluster, source, text):
+    with pytest.raises(ftplib.error_temp, match=text):
+        cluster.connect(source)
+
+
+def test_two_nodes_share_bans_and_survive_losing_redis(cluster, env):
+    # Both nodes log the client's own address; passive data goes through the balancer
+    # to the node that announced the port (its own range).
+    log_in_on_each_node(cluster, CLIENT)
+    for srv in cluster.nodes:
+        assert wait_for(lambda s=srv: f'OK LOGIN: Client "{CLIENT}"' in vsftpd_log(s))
+        assert BALANCER not in vsftpd_log(srv)
+
+    # A PROXY header from anyone but the balancer is refused.
+    stranger = socket.create_connection((NODES[0], cluster.nodes[0].port), timeout=15,
+                                        source_address=(STRANGER, 0))
+    body = socket.inet_aton(CLIENT) + socket.inet_aton(NODES[0]) + struct.pack("!HH", 1, 21)
+    stranger.sendall(b"\r\n\r\n\x00\r\nQUIT\n\x21\x11" + struct.pack("!H", len(body)) + body)
+    stranger.settimeout(15)
+    said = b""
+    while chunk := stranger.recv(4096):  # the node reads the header as FTP, up to "QUIT"
+        said += chunk
+    stranger.close()
+    assert said.startswith(b"220") and said.endswith(b"221 Goodbye.\r\n"), said
+    assert wait_for(lambda: f'CONNECT: Client "{STRANGER}"' in vsftpd_log(cluster.nodes[0]))
+
+    # Failed logins spread over both nodes ban the address on both: no node alone
+    # saw FAILURES_TO_BAN of them.
+    for _ in range(FAILURES_TO_BAN):
+        ftp = cluster.connect(CLIENT)
+        with pytest.raises(ftplib.error_perm):
+            ftp.login(env.alice.name, "wrong password")
+        ftp.close()
+    cluster.wait_all(r"redis: 127\.0\.0\.5 banned on all nodes")
+    fails = [vsftpd_log(s).count(f'FAIL LOGIN: Client "{CLIENT}"') for s in cluster.nodes]
+    assert sum(fails) == FAILURES_TO_BAN and max(fails) < FAILURES_TO_BAN, fails
+    for _ in cluster.nodes:
+        assert_refused(cluster, CLIENT, BANNED)
+    for srv in cluster.nodes:
+        assert wait_for(lambda s=srv: f'REFUSED CONNECT: Client "{CLIENT}", "421 {BANNED}'
+                        in vsftpd_log(s)), vsftpd_log(srv)
+
+    # Redis dies: each node says it falls back, keeps the ban, and goes on serving.
+    cluster.redis.kill()
+    cluster.wait_all(r"redis .* unreachable .*falling back to this node's table")
+    for _ in cluster.nodes:
+        assert_refused(cluster, CLIENT, BANNED)
+    log_in_on_each_node(cluster, OTHER_CLIENT)
+    for srv in cluster.nodes:  # the master says it too, in the log files (not only stderr)
+        assert wait_for(lambda s=srv: "redis unreachable: this node's table decides"
+                        in vsftpd_log(s)), vsftpd_log(srv)
+
+    # Redis is back: the nodes say so, and an operator's unban on one node holds on both.
+    cluster.redis.start()
+    cluster.wait_all(r"redis 127\.0\.0\.1:\d+ reachable again: sharing bans")
+    status, out = moatftpd("--bans", "-c", cluster.nodes[1].config_path)
+    assert status == 0 and out.startswith(f"{CLIENT} "), out
+    status, out = moatftpd("--unban", CLIENT, "-c", cluster.nodes[0].config_path)
+    assert status == 0 and out == f"OK {CLIENT} unbanned\n", out
+    cluster.wait_all(r"redis: 127\.0\.0\.5 unbanned on all nodes")
+    log_in_on_each_node(cluster, CLIENT)
+    for srv in cluster.nodes:
+        assert "redis reachable again: sharing bans" in vsftpd_log(srv), vsftpd_log(srv)
+    assert moatftpd("--bans", "-c", cluster.nodes[1].config_path) == (0, "no bans\n")
+
+
+@pytest.mark.parametrize("cluster", [{"max_per_ip": 1}], indirect=True)
+def test_max_per_ip_counts_sessions_on_every_node(cluster):
+    held = cluster.connect(CLIENT)
+    held.login("anonymous", "e2e@example.org")
+    other = cluster.nodes[1 - cluster.node_of_pasv(held)]
+    expected = f'REFUSED CONNECT: Client "{CLIENT}", "421 There are {TOO_MANY_FROM_IP}'
+
+    # The other node hears of the held session through Redis soon, not at once: ask it
+    # directly until it refuses; a session it admits meanwhile is ended and reaped
+    # first (moatftpd --who), so that only the held session on the first node counts.
+    def refused_by_other():
+        ftp = ftplib.FTP()
+        try:
+            ftp.connect(other.options["listen_address"], other.port, timeout=15,
+                        source_address=(CLIENT, 0))
+        except ftplib.error_temp:
+            return expected in vsftpd_log(other)
+        ftp.quit()
+        assert wait_for(lambda: CLIENT not in moatftpd("--who", "-c", other.config_path)[1])
+        return False
+
+    assert wait_for(refused_by_other, timeout=15), vsftpd_log(other)
+    held.quit()
+
+
+# ---- one node, iplimit_backend=local ----------------------------------------------------
+
+
+def test_bans_outlive_a_restart_and_an_operator_lifts_them(server, env, tmpdir_e2e):
+    ban_file = os.path.join(tmpdir_e2e, "bans")
+    opts = {"load_module": "mod_iplimit", "module_dir": module_dir(),
+            "max_login_failures_per_ip": 1, "ban_file": ban_file, "xferlog_enable": True,
+            "dual_log_enable": True, "control_socket": os.path.join(tmpdir_e2e, "ctl")}
+    srv = server(opts)
+    ftp = srv.connect()
+    with pytest.raises(ftplib.error_perm):
+        ftp.login(env.alice.name, "wrong password")
+    ftp.close()
+    assert srv.wait_stderr(r"mod_iplimit: banned 127\.0\.0\.1 ")
+    srv.stop()
+    assert open(ban_file).read().startswith("127.0.0.1 ")
+
+    again = server(opts)
+    assert again.wait_stderr(r"mod_iplimit: 1 bans restored from ")
+    with pytest.raises(ftplib.error_temp, match=BANNED):
+        again.connect()
+    assert wait_for(lambda: 'REFUSED CONNECT: Client "127.0.0.1"' in vsftpd_log(again))
+    status, out = moatftpd("--bans", "-c", again.config_path)
+    assert status == 0 and out.startswith("127.0.0.1 "), out
+    assert moatftpd("--unban", "127.0.0.2", "-c", again.config_path)[0] == 1
+    assert moatftpd("--unban", "127.0.0.1", "-c", again.config_path) == (
+        0, "OK 127.0.0.1 unbanned\n")
+    again.connect().login("anonymous", "e2e@example.org")
+    assert open(ban_file).read() == ""
