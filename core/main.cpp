@@ -16,6 +16,7 @@
 #include "core/migration_note.hpp"
 #include "core/proctitle.hpp"
 #include "core/server.hpp"
+#include "privsep/libwrap_hooks.hpp"
 #include "privsep/seccomp_selftest.hpp"
 
 namespace {
@@ -95,6 +96,9 @@ int check_config(const Args& args) {
   for (const std::string& note : r.cfg.notes) std::printf("%s\n", note.c_str());
   for (const std::string& e : errors) std::fprintf(stderr, "%s\n", e.c_str());
   if (!errors.empty()) return 1;
+  if (r.cfg.tcp_wrappers)
+    for (const std::string& warning : moat::wrappers_option_warnings())
+      std::printf("%s\n", warning.c_str());
   std::printf("%s: configuration OK\n", args.config_file.c_str());
   return 0;
 }

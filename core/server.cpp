@@ -17,8 +17,8 @@
 #include <sstream>
 
 #include "core/tls.hpp"
+#include "privsep/libwrap.hpp"
 #include "privsep/users.hpp"
-#include "privsep/wrappers.hpp"
 
 namespace moat {
 namespace {

@@ -701,9 +701,9 @@ void Helper::run(UniqueFd client, bool implicit_tls) {
   socklen_t len = sizeof local_;
   if (getsockname(client.get(), reinterpret_cast<sockaddr*>(&local_), &len) != 0)
     end("getsockname: " + errno_text(errno));
-  if (!wrappers_allow(cfg_, peer_)) {
+  if (auto w = wrappers_check(cfg_, {peer_, local_}, stderr_); !w.allow) {
     refuse_client(client.get(), implicit_tls);
-    end("refused by tcp_wrappers");
+    end(w.why);
   }
   if (ctx_->tls)  // this session's own, before its first worker inherits them
     if (auto st = tls_new_ticket_keys(ctx_->tls.get()); !st) end(st.error());

@@ -23,7 +23,9 @@ struct Identity {
 // kRelay: the pre-login worker once it relays a TLS control connection (stacked on
 // its kPreauth filter by seccomp_enter_relay). kKeyHolder: the session's key holder
 // (privsep/key_holder.hpp), which only answers signing requests on its socket.
-enum class SeccompProfile { kPreauth, kPostauth, kRelay, kKeyHolder };
+// kWrappers and kResolver: tcp_wrappers' judge and its name resolver
+// (privsep/wrappers.hpp).
+enum class SeccompProfile { kPreauth, kPostauth, kRelay, kKeyHolder, kWrappers, kResolver };
 
 struct SeccompPolicy {
   SeccompProfile profile = SeccompProfile::kPreauth;
@@ -40,9 +42,9 @@ struct SeccompPolicy {
 // Refuses uid 0. Any failure is returned; the caller ends the session.
 Status sandbox_enter(const Identity& id, bool use_seccomp, const SeccompPolicy& policy);
 
-// Less than a worker's confinement, for a child that must read /etc and may start
-// processes (tcp_wrappers' lookups and spawn options): the identity change (verified),
-// chdir("/"), no core dumps, no_new_privs, not dumpable. No chroot, no seccomp.
+// Less than a worker's confinement, for a child that must read /etc (tcp_wrappers'
+// judge and resolver, which then load their own filter): the identity change
+// (verified), chdir("/"), no core dumps, no_new_privs, not dumpable. No chroot.
 Status sandbox_drop_privileges(const Identity& id);
 
 // Builds the production filters once (the master, before any fork), so that workers

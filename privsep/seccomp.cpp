@@ -208,6 +208,58 @@ constexpr Rule kKeyHolderRules[] = {
     allow(SCMP_SYS(exit)), allow(SCMP_SYS(exit_group)),  // the helper has gone: _exit
 };
 
+// Both tcp_wrappers children (privsep/wrappers.cpp), as nopriv_user without a chroot:
+// they read /etc (the tables, NSS's files) but never open anything for writing, start
+// a program or change credentials.
+constexpr Rule kWrappersCommonRules[] = {
+    allow(SCMP_SYS(read)), allow(SCMP_SYS(write)),  // files; their socket; the verdict pipe
+    allow(SCMP_SYS(close)),
+    // fopen(path, "r"): hosts.allow, hosts.deny, files named in their patterns,
+    // /etc/hosts and NSS's configuration. A write open is an attack: kill.
+    allow(SCMP_SYS(openat), masked(2, O_ACCMODE | O_CREAT | O_TRUNC, O_RDONLY)),
+    allow(SCMP_SYS(fstat)), allow(SCMP_SYS(newfstatat)),  // stdio sizes its buffer
+    allow(SCMP_SYS(lseek)),                                // stdio, on fclose
+    // malloc and stdio's buffers; never anonymous executable memory.
+    allow(SCMP_SYS(mmap), kNoExec), allow(SCMP_SYS(mprotect), kNoExec),
+    allow(SCMP_SYS(munmap)), allow(SCMP_SYS(brk)),
+    allow(SCMP_SYS(getpid)),  // libwrap's %p; syslog()'s header
+    allow(SCMP_SYS(clock_gettime)), allow(SCMP_SYS(gettimeofday)),  // syslog() time stamps
+    // libwrap's and NSS's syslog() and nscd tries: AF_UNIX is refused, not fatal.
+    refuse(SCMP_SYS(socket), EACCES, eq(0, AF_UNIX)),
+    allow(SCMP_SYS(tgkill), eq(0, kSelfPid)),  // abort() signals itself, nobody else
+    allow(SCMP_SYS(restart_syscall)),  // a poll with a timeout resumed after a stop (SIGSTOP, a tracer)
+    allow(SCMP_SYS(exit)), allow(SCMP_SYS(exit_group)),
+};
+
+// The judge: hosts_access() on the client's address, asking the resolver for the name
+// over its socket. No socket creation at all: it can reach nothing but the resolver.
+// (kWrappersCommonRules is all it needs.)
+
+// The resolver: one reverse and one forward lookup through glibc (files, DNS over UDP
+// and TCP), answered on its socket to the judge.
+constexpr scmp_arg_cmp kDatagram = masked(1, ~uint32_t{SOCK_NONBLOCK | SOCK_CLOEXEC}, SOCK_DGRAM);
+constexpr Rule kResolverRules[] = {
+    // DNS queries, and getaddrinfo's sorting of several answers (a UDP socket
+    // connected to each, to learn the source address it would use).
+    allow(SCMP_SYS(socket), eq(0, AF_INET), kDatagram), allow(SCMP_SYS(socket), eq(0, AF_INET6), kDatagram),
+    allow(SCMP_SYS(socket), eq(0, AF_INET), kStream), allow(SCMP_SYS(socket), eq(0, AF_INET6), kStream),
+    // getaddrinfo's look at the interfaces (netlink): refused, it then assumes both families.
+    refuse(SCMP_SYS(socket), EACCES, eq(0, AF_NETLINK)),
+    allow(SCMP_SYS(connect)),  // to the name servers of resolv.conf
+    allow(SCMP_SYS(sendto)), allow(SCMP_SYS(sendmmsg)), allow(SCMP_SYS(recvfrom)),
+    allow(SCMP_SYS(writev)),  // a query over TCP after a truncated answer
+    allow(SCMP_SYS(poll)), allow(SCMP_SYS(ppoll)),  // the resolver's timeouts
+    allow(SCMP_SYS(setsockopt)), allow(SCMP_SYS(getsockname)),
+    allow(SCMP_SYS(ioctl), eq(1, FIONREAD)),  // the size of a waiting answer
+    allow(SCMP_SYS(uname)),       // res_init: the host's name for the search domain
+    allow(SCMP_SYS(statx)),       // resolv.conf changed since the last lookup?
+    allow(SCMP_SYS(getrandom)),   // query ids
+    allow(SCMP_SYS(futex)),       // NSS's locks
+    // NSS modules outside glibc (mdns, resolve, myhostname) are dlopened: a file
+    // mapped executable, never anonymous memory.
+    allow(SCMP_SYS(mmap), masked(3, MAP_ANONYMOUS, 0)),
+};
+
 #ifdef MOAT_SANITIZERS
 // ASan/UBSan builds (configure --enable-sanitizers): what the runtime itself needs.
 constexpr Rule kSanitizerRules[] = {
@@ -254,6 +306,11 @@ Status add_profile(scmp_filter_ctx ctx, const SeccompPolicy& policy, uint32_t pi
   if (auto s = add_rules(ctx, kSanitizerRules, omit, pid); !s) return s;
 #endif
   if (policy.profile == SeccompProfile::kKeyHolder) return add_rules(ctx, kKeyHolderRules, omit, pid);
+  if (policy.profile == SeccompProfile::kWrappers || policy.profile == SeccompProfile::kResolver) {
+    if (auto s = add_rules(ctx, kWrappersCommonRules, omit, pid); !s) return s;
+    if (policy.profile == SeccompProfile::kWrappers) return Ok{};
+    return add_rules(ctx, kResolverRules, omit, pid);
+  }
   if (auto s = add_rules(ctx, kEventLoopRules, omit, pid); !s) return s;
   if (policy.profile == SeccompProfile::kRelay) return Ok{};
   if (policy.profile == SeccompProfile::kPreauth) return add_rules(ctx, kPreauthRules, omit, pid);
@@ -347,13 +404,16 @@ struct Compiled {
   bool ready = false;
   std::vector<sock_filter> insns;
 };
-// pre-auth; post-auth by write_enable and connect_from_port_20; relay; key holder
-std::array<Compiled, 7> g_compiled;
+// pre-auth; post-auth by write_enable and connect_from_port_20; relay; key holder;
+// the tcp_wrappers judge and resolver
+std::array<Compiled, 9> g_compiled;
 
 std::size_t compiled_index(const SeccompPolicy& p) {
   if (p.profile == SeccompProfile::kPreauth) return 0;
   if (p.profile == SeccompProfile::kRelay) return 5;
   if (p.profile == SeccompProfile::kKeyHolder) return 6;
+  if (p.profile == SeccompProfile::kWrappers) return 7;
+  if (p.profile == SeccompProfile::kResolver) return 8;
   return 1 + (p.write_enable ? 1 : 0) + (p.port20_from_helper ? 2 : 0);
 }
 
@@ -440,6 +500,8 @@ Status seccomp_precompile() {
   if (auto s = compile({SeccompProfile::kPreauth}); !s) return s;
   if (auto s = compile({SeccompProfile::kRelay}); !s) return s;
   if (auto s = compile({SeccompProfile::kKeyHolder}); !s) return s;
+  if (auto s = compile({SeccompProfile::kWrappers}); !s) return s;
+  if (auto s = compile({SeccompProfile::kResolver}); !s) return s;
   for (bool write : {false, true})
     for (bool port20 : {false, true})
       if (auto s = compile({SeccompProfile::kPostauth, write, port20}); !s) return s;

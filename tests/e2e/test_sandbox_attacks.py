@@ -12,9 +12,6 @@ import os
 import resource
 import signal
 import socket
-import struct
-import threading
-import time
 
 import pytest
 
@@ -302,48 +299,9 @@ def test_key_holder_has_its_own_profile(server, env, cert, tracing, name, args):
 
 # ---- point 9: tcp_wrappers' DNS lookups ----------------------------------------------------
 
-class FakeDns:
-    """Answers every query NXDOMAIN on 127.0.0.1:53 (this test's own network namespace)
-    and records the uid owning each querying socket."""
-
-    def __init__(self):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 53))
-        self.sock.settimeout(0.2)
-        self.uids = []
-        self.stop = False
-        self.thread = threading.Thread(target=self.serve, daemon=True)
-        self.thread.start()
-
-    @staticmethod
-    def owner(port):
-        for table in ("/proc/net/udp", "/proc/net/udp6"):
-            with open(table) as f:
-                for row in list(f)[1:]:
-                    r = row.split()
-                    if int(r[1].split(":")[1], 16) == port:
-                        return int(r[7])
-        return None
-
-    def serve(self):
-        while not self.stop:
-            try:
-                query, source = self.sock.recvfrom(512)
-            except socket.timeout:
-                continue
-            self.uids.append(self.owner(source[1]))
-            flags = struct.pack(">H", 0x8183)  # response, RD, RA, NXDOMAIN
-            self.sock.sendto(query[:2] + flags + query[4:6] + b"\0\0\0\0\0\0" + query[12:],
-                             source)
-
-    def close(self):
-        self.stop = True
-        self.thread.join()
-        self.sock.close()
-
-
 def test_tcp_wrappers_lookups_are_not_done_as_root(server, env):
     from test_access import connect_from
+    from test_wrappers import FakeDns
     added = [env.etc.add_file("/etc/resolv.conf", "nameserver 127.0.0.1\noptions attempts:1\n"),
              env.etc.add_file("/etc/hosts", "127.0.0.1 localhost\n"),
              env.etc.add_file("/etc/hosts.allow", ""),

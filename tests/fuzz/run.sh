@@ -28,6 +28,7 @@ fuzz_ipc:privsep/ipc.cpp:privsep/log_request.cpp:core/util.cpp
 fuzz_key_ops:privsep/key_ops.cpp:privsep/ipc.cpp:core/util.cpp
 fuzz_filter:core/filter.cpp:core/util.cpp
 fuzz_proxy:core/proxy_header.cpp:core/util.cpp
+fuzz_wrappers_options:privsep/wrappers_options.cpp
 fuzz_iplimit_link:modules/mod_iplimit/link_message.cpp
 fuzz_config:core/config.cpp:core/util.cpp:core/modules.cpp:core/module_catalog.cpp:core/module_host.cpp:core/server_log.cpp:core/json_line.cpp:core/xferlog.cpp"
 
