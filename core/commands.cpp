@@ -167,7 +167,7 @@ void cmd_stat(Session& s, const std::string& arg) {
   ListRequest req;
   req.args = parse_list_args(arg);
   if (!req.args.path.empty() && refuse_path(s, req.args.path)) return;
-  req.fmt = {s.cfg.hide_ids, s.cfg.use_localtime, time(nullptr)};
+  req.fmt = {s.cfg.hide_ids, s.cfg.use_localtime, time(nullptr), s.st.userdb.get()};
   req.force_dot_files = s.cfg.force_dot_files;
   req.hidden = hide_predicate(s);
   auto out = list_build(req);
@@ -489,7 +489,7 @@ void list(Session& s, const std::string& arg, ListKind kind) {
     req.args = parse_list_args(arg);
   if (!req.args.path.empty() && refuse_path(s, req.args.path)) return;
   req.hidden = hide_predicate(s);
-  req.fmt = {s.cfg.hide_ids, s.cfg.use_localtime, time(nullptr)};
+  req.fmt = {s.cfg.hide_ids, s.cfg.use_localtime, time(nullptr), s.st.userdb.get()};
   req.mlsx = {s.cfg.hide_ids, s.st.write_enable, getuid()};
   req.force_dot_files = s.cfg.force_dot_files;
   req.recurse_enable = s.cfg.ls_recurse_enable;
