@@ -57,7 +57,8 @@ struct WorkerStart {
   bool chrooted = false;
   bool write_enable = false;   // writes allowed in this session
   AnonRights anon;             // anonymous sessions: which writes (write_enable is any())
-  // Account names read before the sandbox (text_userdb_names); null when it is off.
+  // Account names read before the sandbox (text_userdb_names, tilde_user_enable when
+  // not chrooted); null when neither is on.
   std::shared_ptr<const UserDb> userdb;
 };
 

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """vsftpd options with vsftpd's meaning: cmds_allowed, cmds_denied, download_enable,
-download_file, upload_file, delete_failed_uploads, text_userdb_names.
+download_file, upload_file, delete_failed_uploads, text_userdb_names, tilde_user_enable.
 Every test here also passes against vsftpd 3.0.3 (MOAT_E2E_SERVER=vsftpd), which is how
 "vsftpd's meaning" is checked; the moatftpd_only ones say where moatftpd differs."""
 
@@ -175,3 +175,40 @@ def test_text_userdb_names_in_a_chroot(server, env):
     assert owner_group(ftp, "notes.txt") == ("alice", "alice")
     ftp.quit()
 
+
+# --- tilde_user_enable -----------------------------------------------------------------
+def test_tilde_user_enable_resolves_another_users_home(server, env):
+    srv = server(dict(LOCAL, tilde_user_enable=True))
+    ftp = login(srv, env.alice)
+    assert code(raw_cmd(ftp, "CWD ~bob")) == 250
+    assert ftp.pwd() == env.bob.home
+    assert raw_cmd(ftp, "SIZE ~alice/notes.txt").startswith("213 14")
+    assert code(raw_cmd(ftp, "CWD ~bob/")) == 250
+    assert code(raw_cmd(ftp, "CWD ~nosuchuser")) == 550
+    # vsftpd expands only some commands' arguments; MDTM's is taken literally.
+    assert code(raw_cmd(ftp, "MDTM ~alice/notes.txt")) == 550
+    ftp.quit()
+
+
+@pytest.mark.parametrize("options", [{"tilde_user_enable": False},
+                                     {"tilde_user_enable": True, "chroot_local_user": True}])
+def test_tilde_user_stays_literal_when_off_or_chrooted(server, env, options):
+    srv = server(dict(LOCAL, **options))
+    ftp = login(srv, env.alice)
+    start = ftp.pwd()
+    assert code(raw_cmd(ftp, "CWD ~bob")) == 550
+    assert code(raw_cmd(ftp, "SIZE ~alice/notes.txt")) == 550
+    assert ftp.pwd() == start
+    ftp.quit()
+
+
+@pytest.mark.parametrize("chroot", [False, True])
+def test_tilde_alone_is_the_login_directory(server, env, chroot):
+    srv = server(dict(LOCAL, chroot_local_user=chroot))
+    ftp = login(srv, env.alice)
+    start = ftp.pwd()
+    ftp.cwd("/")
+    assert code(raw_cmd(ftp, "CWD ~")) == 250
+    assert ftp.pwd() == start
+    assert raw_cmd(ftp, "SIZE ~/notes.txt").startswith("213 14")
+    ftp.quit()
