@@ -93,11 +93,13 @@ void cmd_user(Session& s, const std::string& arg) {
   // userlist_enable applies to anonymous names too, as in vsftpd (the helper checks
   // again): in allow mode "anonymous" must be listed to log in.
   bool listed = s.ctx.userlist.count(arg) > 0;
-  // vsftpd 3.0.3 logs neither refusal; fail2ban and operators want to see them.
-  if (s.cfg.userlist_enable && listed == s.cfg.userlist_deny)
+  if (s.cfg.userlist_enable && listed == s.cfg.userlist_deny) {
+    // Logged only with userlist_log=YES, as Red Hat's vsftpd (upstream 3.0.3 never logs it).
+    if (!s.cfg.userlist_log) return s.reply(530, "Permission denied.");
     return s.refuse_login(arg, s.cfg.userlist_deny ? "User is in the deny user list."
                                                    : "User is not in the allow user list.",
                           "Permission denied.");
+  }
   if (std::string why = s.tls_login_refusal(anon); !why.empty())
     return s.refuse_login(arg, why, why);
   s.pending_user = arg;
@@ -165,7 +167,7 @@ void cmd_stat(Session& s, const std::string& arg) {
   ListRequest req;
   req.args = parse_list_args(arg);
   if (!req.args.path.empty() && refuse_path(s, req.args.path)) return;
-  req.fmt = {s.cfg.hide_ids, s.cfg.use_localtime, time(nullptr)};
+  req.fmt = {s.cfg.hide_ids, s.cfg.use_localtime, time(nullptr), s.st.userdb.get()};
   req.force_dot_files = s.cfg.force_dot_files;
   req.hidden = hide_predicate(s);
   auto out = list_build(req);
@@ -487,7 +489,7 @@ void list(Session& s, const std::string& arg, ListKind kind) {
     req.args = parse_list_args(arg);
   if (!req.args.path.empty() && refuse_path(s, req.args.path)) return;
   req.hidden = hide_predicate(s);
-  req.fmt = {s.cfg.hide_ids, s.cfg.use_localtime, time(nullptr)};
+  req.fmt = {s.cfg.hide_ids, s.cfg.use_localtime, time(nullptr), s.st.userdb.get()};
   req.mlsx = {s.cfg.hide_ids, s.st.write_enable, getuid()};
   req.force_dot_files = s.cfg.force_dot_files;
   req.recurse_enable = s.cfg.ls_recurse_enable;

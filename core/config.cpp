@@ -34,7 +34,7 @@ constexpr std::array<std::string_view, 4> kPortOptions = {"listen_port", "ftp_da
 // uses them gets an honest message instead of "unknown option".
 // (dsa_*: DSA certificates are obsolete; rsa_cert_file takes any key type.)
 constexpr auto kVsftpdOnly = std::to_array<std::string_view>(
-    {"text_userdb_names", "tilde_user_enable", "userlist_log", "ptrace_sandbox", "http_enable"});
+    {"ptrace_sandbox", "http_enable"});
 
 // vsftpd options accepted so a vsftpd.conf loads, that change nothing here (ftpd.conf(5)
 // says why): -t notes each one set, so nobody relies on one unawares.

@@ -98,11 +98,16 @@ void append_ls_date(std::string& out, time_t t, const ListFormat& fmt) {
   }
 }
 
-void append_id(std::string& out, unsigned id, bool hide) {
-  if (hide)
+// `name` (text_userdb_names) padded as vsftpd pads it; a longer one is not cut.
+void append_id(std::string& out, unsigned id, bool hide, const std::string* name) {
+  if (hide) {
     out += "ftp     ";
-  else
+  } else if (name) {
+    out += *name;
+    if (name->size() < 8) out.append(8 - name->size(), ' ');
+  } else {
     append_number(out, id, -8);
+  }
 }
 
 // Permission bits that apply to `uid`: owner's if it owns the file, else other's.
@@ -388,9 +393,9 @@ void append_ls_long_line(std::string& out, const struct stat& st, std::string_vi
   out += ' ';
   append_number(out, st.st_nlink, 4);
   out += ' ';
-  append_id(out, st.st_uid, fmt.hide_ids);
+  append_id(out, st.st_uid, fmt.hide_ids, fmt.names ? fmt.names->user_name(st.st_uid) : nullptr);
   out += ' ';
-  append_id(out, st.st_gid, fmt.hide_ids);
+  append_id(out, st.st_gid, fmt.hide_ids, fmt.names ? fmt.names->group_name(st.st_gid) : nullptr);
   out += ' ';
   append_number(out, static_cast<unsigned long long>(st.st_size), 8);
   out += ' ';

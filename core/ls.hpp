@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 
+#include "core/userdb.hpp"
 #include "core/util.hpp"
 
 namespace moat {
@@ -18,11 +19,12 @@ struct ListFormat {
   bool hide_ids = false;      // owner and group shown as "ftp"
   bool use_localtime = false;
   time_t now = 0;             // "recent" (within 6 months) shows HH:MM, else the year
+  const UserDb* names = nullptr;  // text_userdb_names: owner and group by name where known
 };
 
 // One "ls -l" line with CRLF, e.g.
 // "-rw-r--r--    1 1000     1000         1024 Nov 21 19:52 name\r\n"
-// Symlinks show "name -> target". uid/gid are numeric unless hide_ids.
+// Symlinks show "name -> target". uid/gid are numeric unless hide_ids or names.
 std::string ls_long_line(const struct stat& st, std::string_view name,
                          std::string_view link_target, const ListFormat& fmt);
 

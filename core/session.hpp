@@ -99,6 +99,7 @@ class Session : private ModuleWorkerServices {
   // `user` because of `why`.
   void refuse_login(const std::string& user, std::string_view why, std::string_view text);
   std::string absolute_path(const std::string& arg) const;
+  std::string expand_tilde(std::string_view verb, const std::string& arg) const;
 
   // FTPS (session_tls.cpp).
   bool tls_enabled() const;  // ssl_enable=YES and a server TLS context
@@ -120,6 +121,7 @@ class Session : private ModuleWorkerServices {
   const Config& cfg;
   WorkerStart st;
   std::unique_ptr<event_base, EventBaseDeleter> base;
+  std::string login_dir;  // the directory the session started in: what "~" means
 
   // Command state.
   std::string pending_user;  // after USER

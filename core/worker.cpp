@@ -16,6 +16,7 @@
 #include <ctime>
 
 #include "core/session.hpp"
+#include "core/tilde.hpp"
 #include "core/tls_remote_key.hpp"
 #include "modules/moat_module.h"
 #include "privsep/ipc.hpp"
@@ -24,6 +25,11 @@
 namespace moat {
 
 namespace {
+
+std::string current_dir() {
+  char buf[4096];
+  return getcwd(buf, sizeof buf) ? std::string(buf) : std::string("/");
+}
 
 // A session that ends with input still unread would be closed with a reset, and a reset
 // can destroy replies the client has not read yet, the last one (why it ended)
@@ -80,7 +86,8 @@ Session::Session(const WorkerStart& start)
     : ctx(*start.ctx),
       cfg(start.session_cfg ? *start.session_cfg : start.ctx->cfg),
       st(start),
-      base(session_event_base()) {}
+      base(session_event_base()),
+      login_dir(start.logged_in ? current_dir() : std::string()) {}
 
 void Session::write_all(std::string_view bytes) {
   if (ssl_) return tls_write_all(bytes);
@@ -178,6 +185,13 @@ std::string Session::absolute_path(const std::string& arg) const {
   return cwd == "/" ? "/" + arg : cwd + "/" + arg;
 }
 
+// ~user needs the helper's table, which a chrooted session never gets (worker.hpp).
+std::string Session::expand_tilde(std::string_view verb, const std::string& arg) const {
+  if (!st.logged_in || !tilde_verb(verb)) return arg;
+  const UserDb* users = cfg.tilde_user_enable ? st.userdb.get() : nullptr;
+  return tilde_expand(arg, login_dir, users);
+}
+
 void Session::handover() {
   Handover h;
   h.pending = inbuf_.substr(line_start_);
@@ -248,7 +262,7 @@ void Session::dispatch(const std::string& line) {
   } else {
     if (cmd->verb != "RNTO") rnfr.clear();
     bool was_transferring = transferring();  // ABOR, STAT, NOOP during a transfer
-    spec->fn(*this, cmd->arg);
+    spec->fn(*this, expand_tilde(cmd->verb, cmd->arg));
     if (transferring() && !was_transferring) {  // command_post waits for the transfer's last reply
       pending_post_ = {cmd->verb, cmd->arg};
       return title_command(cmd->verb, cmd->arg);

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "core/server.hpp"
+#include "core/userdb.hpp"
 
 namespace moat {
 
@@ -56,6 +57,9 @@ struct WorkerStart {
   bool chrooted = false;
   bool write_enable = false;   // writes allowed in this session
   AnonRights anon;             // anonymous sessions: which writes (write_enable is any())
+  // Account names read before the sandbox (text_userdb_names, tilde_user_enable when
+  // not chrooted); null when neither is on.
+  std::shared_ptr<const UserDb> userdb;
 };
 
 // "anonymous" and "ftp", in any case, as vsftpd.

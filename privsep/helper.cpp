@@ -310,6 +310,13 @@ void Helper::reap_worker() {
   worker_ = -1;
 }
 
+// Read here, in the helper, because the worker's sandbox leaves no NSS (userdb.hpp).
+std::shared_ptr<const UserDb> session_userdb(const Config& c, bool chrooted) {
+  UserDbWants wants{c.text_userdb_names, c.tilde_user_enable && !chrooted};
+  if (!wants.names && !wants.homes) return nullptr;
+  return std::make_shared<const UserDb>(userdb_load(wants));
+}
+
 // The production launcher: a child that confines itself, then speaks FTP.
 Result<pid_t> fork_sandboxed_worker(WorkerLaunch&& w) {
   pid_t pid = fork();
@@ -391,6 +398,7 @@ void Helper::spawn_postauth(UniqueFd control, std::string pending, TlsState tls)
   start.chrooted = !g.identity.chroot_dir.empty();
   start.write_enable = g.write_enable;
   start.anon = g.anon;
+  start.userdb = session_userdb(*g.cfg, start.chrooted);
   permit(kPostauth);
   spawn_worker(std::move(control), start, g.identity,
                {SeccompProfile::kPostauth, g.write_enable, g.cfg->connect_from_port_20}, {2});

@@ -102,7 +102,7 @@ def test_protocol_log_matches_vsftpd_for_file_changes(server, env):
 
 @pytest.mark.moatftpd_only
 def test_refusals_are_logged(server, env, tmpdir_e2e):
-    srv = server(dict(VSFTPD_LOG, userlist_enable=True, userlist_deny=True,
+    srv = server(dict(VSFTPD_LOG, userlist_enable=True, userlist_deny=True, userlist_log=True,
                       userlist_file=write_file(tmpdir_e2e, "users", "bob\n"),
                       cmds_denied="SITE"))
     c = Control(*srv.address())
@@ -119,6 +119,21 @@ def test_refusals_are_logged(server, env, tmpdir_e2e):
             '"cmds_allowed/cmds_denied"']
     assert wait_for(lambda: all(any(w in l for l in vsftpd_lines(srv)) for w in want)), \
         vsftpd_lines(srv)
+
+
+@pytest.mark.moatftpd_only
+def test_userlist_log_no_leaves_userlist_refusals_out(server, env, tmpdir_e2e):
+    """Red Hat's userlist_log (default NO): without it a user-list refusal writes no line.
+    The failed password after it is logged, so its line proves the log is written."""
+    srv = server(dict(VSFTPD_LOG, userlist_enable=True, userlist_deny=False,
+                      userlist_file=write_file(tmpdir_e2e, "users", "alice\n")))
+    c = Control(*srv.address())
+    c.reply()
+    assert c.cmd("USER bob")[0] == 530
+    assert c.cmd("USER alice")[0] == 331
+    assert c.cmd("PASS wrong")[0] == 530
+    assert wait_for(lambda: any('[alice] FAIL LOGIN' in l for l in vsftpd_lines(srv)))
+    assert not [l for l in vsftpd_lines(srv) if "[bob]" in l or "user list" in l]
 
 
 @pytest.mark.moatftpd_only

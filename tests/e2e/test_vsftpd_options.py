@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """vsftpd options with vsftpd's meaning: cmds_allowed, cmds_denied, download_enable,
-download_file, upload_file, delete_failed_uploads. Every test here also passes against vsftpd 3.0.3
-(MOAT_E2E_SERVER=vsftpd), which is how "vsftpd's meaning" is checked."""
+download_file, upload_file, delete_failed_uploads, text_userdb_names, tilde_user_enable.
+Every test here also passes against vsftpd 3.0.3 (MOAT_E2E_SERVER=vsftpd), which is how
+"vsftpd's meaning" is checked; the moatftpd_only ones say where moatftpd differs."""
 
 import ftplib
 import io
@@ -121,3 +122,93 @@ def test_delete_failed_uploads(server, env, delete):
     name = f"failed-{uuid.uuid4().hex[:8]}.bin"
     assert code(reset_upload(srv, env, name)) == 426
     assert os.path.exists(os.path.join(env.alice.home, name)) != delete
+
+
+# --- text_userdb_names ---------------------------------------------------------------
+def owner_group(ftp, name):
+    """The owner and group fields of `name`'s LIST line."""
+    lines = []
+    ftp.retrlines("LIST", lines.append)
+    fields = next(l.split() for l in lines if l.endswith(" " + name))
+    return fields[2], fields[3]
+
+
+LOCAL = {"local_enable": True, "allow_writeable_chroot": True}
+
+
+@pytest.mark.parametrize("names", [True, False])
+def test_text_userdb_names_for_a_local_user(server, env, names):
+    srv = server(dict(LOCAL, text_userdb_names=names))
+    ftp = login(srv, env.alice)
+    want = ("alice", "alice") if names else (str(env.alice.uid), str(env.alice.gid))
+    assert owner_group(ftp, "notes.txt") == want
+    ftp.quit()
+
+
+@pytest.mark.parametrize("names", [True, False])
+def test_text_userdb_names_for_anonymous(server, env, names):
+    srv = server({"text_userdb_names": names})
+    ftp = login(srv, "anonymous")
+    assert owner_group(ftp, "README") == (("root", "root") if names else ("0", "0"))
+    ftp.quit()
+
+
+def test_text_userdb_names_keeps_unnamed_ids_numeric(server, env):
+    path = os.path.join(env.alice.home, "orphan.txt")
+    open(path, "w").close()
+    os.chown(path, 54321, 54322)
+    try:
+        srv = server(dict(LOCAL, text_userdb_names=True))
+        ftp = login(srv, env.alice)
+        assert owner_group(ftp, "orphan.txt") == ("54321", "54322")
+        ftp.quit()
+    finally:
+        os.unlink(path)
+
+
+@pytest.mark.moatftpd_only
+def test_text_userdb_names_in_a_chroot(server, env):
+    """The names are read before the chroot, so a chrooted session shows them too
+    (vsftpd 3.0.3 shows 20000-style ids there: its lookups see no /etc/passwd)."""
+    srv = server(dict(LOCAL, text_userdb_names=True, chroot_local_user=True))
+    ftp = login(srv, env.alice)
+    assert owner_group(ftp, "notes.txt") == ("alice", "alice")
+    ftp.quit()
+
+
+# --- tilde_user_enable -----------------------------------------------------------------
+def test_tilde_user_enable_resolves_another_users_home(server, env):
+    srv = server(dict(LOCAL, tilde_user_enable=True))
+    ftp = login(srv, env.alice)
+    assert code(raw_cmd(ftp, "CWD ~bob")) == 250
+    assert ftp.pwd() == env.bob.home
+    assert raw_cmd(ftp, "SIZE ~alice/notes.txt").startswith("213 14")
+    assert code(raw_cmd(ftp, "CWD ~bob/")) == 250
+    assert code(raw_cmd(ftp, "CWD ~nosuchuser")) == 550
+    # vsftpd expands only some commands' arguments; MDTM's is taken literally.
+    assert code(raw_cmd(ftp, "MDTM ~alice/notes.txt")) == 550
+    ftp.quit()
+
+
+@pytest.mark.parametrize("options", [{"tilde_user_enable": False},
+                                     {"tilde_user_enable": True, "chroot_local_user": True}])
+def test_tilde_user_stays_literal_when_off_or_chrooted(server, env, options):
+    srv = server(dict(LOCAL, **options))
+    ftp = login(srv, env.alice)
+    start = ftp.pwd()
+    assert code(raw_cmd(ftp, "CWD ~bob")) == 550
+    assert code(raw_cmd(ftp, "SIZE ~alice/notes.txt")) == 550
+    assert ftp.pwd() == start
+    ftp.quit()
+
+
+@pytest.mark.parametrize("chroot", [False, True])
+def test_tilde_alone_is_the_login_directory(server, env, chroot):
+    srv = server(dict(LOCAL, chroot_local_user=chroot))
+    ftp = login(srv, env.alice)
+    start = ftp.pwd()
+    ftp.cwd("/")
+    assert code(raw_cmd(ftp, "CWD ~")) == 250
+    assert ftp.pwd() == start
+    assert raw_cmd(ftp, "SIZE ~/notes.txt").startswith("213 14")
+    ftp.quit()

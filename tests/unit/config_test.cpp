@@ -381,7 +381,7 @@ TEST(ConfigLine, MalformedLines) {
 }
 
 TEST(ConfigLine, VsftpdOptionsNotSupportedYet) {
-  for (const char* name : {"text_userdb_names", "tilde_user_enable"}) {
+  for (const char* name : {"ptrace_sandbox", "http_enable"}) {
     EXPECT_EQ(apply_error(std::string(name) + "=YES"),
               "'" + std::string(name) + "' is a vsftpd option moatftpd does not support yet");
   }
@@ -544,11 +544,11 @@ TEST(ConfigLoad, UnknownOptionWithLine) {
 }
 
 TEST(ConfigLoad, VsftpdOnlyOptionWithLine) {
-  TempFile f("listen=YES\ntilde_user_enable=YES\n");
+  TempFile f("listen=YES\nhttp_enable=YES\n");
   auto cfg = config_load(f.path(), {});
   ASSERT_FALSE(cfg.ok());
   EXPECT_EQ(cfg.error(),
-            f.path() + ":2: 'tilde_user_enable' is a vsftpd option moatftpd does not support yet");
+            f.path() + ":2: 'http_enable' is a vsftpd option moatftpd does not support yet");
 }
 
 TEST(ConfigLoad, UnreadableFiles) {

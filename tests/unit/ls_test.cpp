@@ -135,6 +135,23 @@ TEST(LsLongLine, HideIds) {
             "-rw-r--r--    1 ftp      ftp          1024 Nov 21 19:52 name\r\n");
 }
 
+TEST(LsLongLine, TextUserdbNames) {
+  UserDb names;
+  names.users = {{1000, "alice"}, {1001, "a-very-long-name"}};
+  names.groups = {{1000, "staff"}};
+  ListFormat f = fmt_at(kNow);
+  f.names = &names;
+  auto st = make_stat(S_IFREG | 0644, 1, 1000, 1000, 1024, kRecent);
+  EXPECT_EQ(ls_long_line(st, "name", "", f),
+            "-rw-r--r--    1 alice    staff        1024 Nov 21 19:52 name\r\n");
+  st = make_stat(S_IFREG | 0644, 1, 1001, 4242, 1024, kRecent);  // no name: the id
+  EXPECT_EQ(ls_long_line(st, "name", "", f),
+            "-rw-r--r--    1 a-very-long-name 4242         1024 Nov 21 19:52 name\r\n");
+  f.hide_ids = true;  // hide_ids wins
+  EXPECT_EQ(ls_long_line(st, "name", "", f),
+            "-rw-r--r--    1 ftp      ftp          1024 Nov 21 19:52 name\r\n");
+}
+
 TEST(LsLongLine, WideFieldsGrow) {
   auto st = make_stat(S_IFREG | 0644, 123456, 4294967294u, 1234567890, 123456789012LL, kRecent);
   EXPECT_EQ(ls_long_line(st, "big", "", fmt_at(kNow)),
