@@ -28,6 +28,7 @@
 #include "core/module_host.hpp"
 #include "core/modules.hpp"
 #include "core/server.hpp"
+#include "core/session_hooks.hpp"
 #include "privsep/helper.hpp"
 #include "privsep/master_link.hpp"
 #include "privsep/sandbox.hpp"
@@ -195,7 +196,7 @@ void Master::fork_session(UniqueFd client, const sockaddr_storage& peer,
   for (int fd : {ctx_->xferlog_fd, ctx_->vsftpd_log_fd, ctx_->syslog_fd})
     if (fd >= 0) keep.push_back(fd);
   close_fds_except(keep);  // listeners, other sessions' links, the event loop's descriptors
-  helper_run(ctx_, std::move(client), peer, implicit_tls);
+  helper_run(ctx_, std::move(client), peer, session_helper_hooks(ctx_), implicit_tls);
 }
 
 // The modules' admit hooks run before any fork: a refused client gets the module's

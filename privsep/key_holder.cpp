@@ -11,7 +11,6 @@
 
 #include <cstdio>
 
-#include "core/tls.hpp"
 #include "core/tls_key_file.hpp"
 #include "privsep/key_ops.hpp"
 #include "privsep/sandbox.hpp"

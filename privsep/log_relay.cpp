@@ -9,7 +9,7 @@
 
 #include <ctime>
 
-#include "core/ftpcmd.hpp"
+#include "core/sockaddr.hpp"
 #include "core/xferlog.hpp"
 
 namespace moat {

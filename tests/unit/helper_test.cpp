@@ -28,6 +28,7 @@
 
 #include "core/module_host.hpp"
 #include "core/modules.hpp"
+#include "core/session_hooks.hpp"
 #include "privsep/ipc.hpp"
 
 #ifndef MOAT_TEST_BUILD_DIR
@@ -249,10 +250,9 @@ class HelperTable : public ::testing::Test {
       dup2(err[1], 2);
       conn_.client.reset();
       const int channel = ch[1];
-      helper_run_with_launcher(ctx, std::move(conn_.server), conn_.client_addr,
-                               [channel](WorkerLaunch&& w) {
-                                 return report_launch(channel, std::move(w));
-                               });
+      HelperHooks hooks = session_helper_hooks(ctx);
+      hooks.launch = [channel](WorkerLaunch&& w) { return report_launch(channel, std::move(w)); };
+      helper_run(ctx, std::move(conn_.server), conn_.client_addr, std::move(hooks));
     }
     close(ch[1]);
     close(err[1]);
