@@ -13,7 +13,7 @@
 #include "core/master.hpp"
 #include "core/proctitle.hpp"
 #include "core/server.hpp"
-#include "privsep/seccomp_selftest.hpp"
+#include "core/seccomp_selftest.hpp"
 
 namespace {
 

@@ -32,7 +32,7 @@
 #include "privsep/helper.hpp"
 #include "privsep/master_link.hpp"
 #include "privsep/sandbox.hpp"
-#include "privsep/seccomp_selftest.hpp"
+#include "core/seccomp_selftest.hpp"
 
 namespace moat {
 namespace {

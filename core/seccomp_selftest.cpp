@@ -2,7 +2,7 @@
 // The seccomp self-test: a forked probe loads a worker policy in trap mode, then runs
 // the workers' own code (libevent loop, Transfer, listings, IPC) and the system calls
 // around it; a trapped call is reported through a pipe and named by the parent.
-#include "privsep/seccomp_selftest.hpp"
+#include "core/seccomp_selftest.hpp"
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
