@@ -402,12 +402,8 @@ Result<UniqueFd> open_atomic_upload(Session& s, const std::string& path, TempUpl
 void chown_upload(Session& s, int fd) {
   struct stat st {};
   if (fstat(fd, &st) != 0 || st.st_uid != getuid()) return;
-  auto sent = ipc_send(s.st.helper_fd, MsgType::kChownUpload, encode(ChownUpload{}),
-                       std::span(&fd, 1));
-  auto msg = sent ? ipc_recv(s.st.helper_fd) : Result<Message>(fail("send"));
-  if (!msg || msg->type != MsgType::kChownUploadResult) s.end_silently();
-  auto res = decode_chown_upload_result(msg->payload);
-  if (!res || !res->ok) s.end_silently();
+  auto res = ipc_call(s.st.helper_fd, ChownUpload{}, std::span(&fd, 1));
+  if (!res || !res->body.ok) s.end_silently();
 }
 
 void store(Session& s, const std::string& arg, StoreKind kind) {

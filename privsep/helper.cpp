@@ -412,7 +412,7 @@ Result<Grant> Helper::authenticate(const LoginRequest& req) {
 }
 
 void Helper::on_login(Message& msg) {
-  auto req = decode_login_request(msg.payload);
+  auto req = decode<LoginRequest>(msg.payload);
   if (!req) end("bad LOGIN request: " + req.error());
   auto g = authenticate(*req);
   LoginResult res;
@@ -435,17 +435,15 @@ void Helper::on_login(Message& msg) {
     if (res.fatal) permit(kRefusing);
     res.text = "Login incorrect.";
   }
-  auto bytes = encode(res);
-  if (auto st = ipc_send(sock_.get(), MsgType::kLoginResult, bytes); !st) end(st.error());
+  if (auto st = ipc_send(sock_.get(), res); !st) end(st.error());
   // After a fatal result the worker answers 530 and exits; serve() then sees EOF.
 }
 
 void Helper::on_handover(Message& msg) {
-  auto h = decode_handover(msg.payload);
+  auto h = decode<Handover>(msg.payload);
   if (!h) end("bad HANDOVER: " + h.error());
   UniqueFd control = std::move(msg.fds[0]);
-  control_tls_ = h->tls;
-  TlsState tls{h->tls, h->pbsz, h->prot_private, std::move(h->tls_tag), std::move(h->tls_session)};
+  control_tls_ = h->tls.active;
   sock_.reset();
   // With TLS the pre-login worker that did the handshake stays, relaying the control
   // connection; it ends when the session's last worker has gone (see end()).
@@ -457,13 +455,13 @@ void Helper::on_handover(Message& msg) {
   }
   if (state_ == kAuthed && !grant_->refusal.empty()) refuse_login(std::move(control));
   if (state_ == kAuthed) {
-    spawn_postauth(std::move(control), std::move(h->pending), std::move(tls));
+    spawn_postauth(std::move(control), std::move(h->pending), std::move(h->tls));
   } else {  // REIN: back to a fresh pre-login worker; the login's grants go.
     grant_.reset();
     title(false);
     log_.logged_out();
     pam_.reset();
-    spawn_preauth(std::move(control), std::move(h->pending), true, std::move(tls));
+    spawn_preauth(std::move(control), std::move(h->pending), true, std::move(h->tls));
   }
 }
 
@@ -471,7 +469,7 @@ void Helper::on_handover(Message& msg) {
 // connected here, so the worker never holds a privileged port it could point
 // elsewhere or listen on. A connection that fails or times out is an answer (425).
 void Helper::on_port20(Message& msg) {
-  auto req = decode_port20_request(msg.payload);
+  auto req = decode<Port20Request>(msg.payload);
   if (!req) end("bad PORT20 request: " + req.error());
   const Config& c = grant_ ? *grant_->cfg : cfg_;
   if (!c.port_promiscuous && (!same_host(req->peer, peer_) || sockaddr_port(req->peer) < 1024))
@@ -479,10 +477,8 @@ void Helper::on_port20(Message& msg) {
   auto s = port20_connect(local_, static_cast<uint16_t>(c.ftp_data_port), req->peer,
                           c.connect_timeout);
   Port20Result res{s.ok(), s ? "" : s.error()};
-  auto bytes = encode(res);
   const int fd = s ? s->get() : -1;
-  auto st = res.ok ? ipc_send(sock_.get(), MsgType::kPort20Result, bytes, std::span(&fd, 1))
-                   : ipc_send(sock_.get(), MsgType::kPort20Result, bytes);
+  auto st = ipc_send(sock_.get(), res, std::span(&fd, res.ok ? 1 : 0));
   if (!st) end(st.error());
 }
 
@@ -490,7 +486,7 @@ void Helper::on_port20(Message& msg) {
 // owned by the anonymous uid with a single link is given away; anything else means a
 // confused or hostile worker, and the session ends (vsftpd does the same checks).
 void Helper::on_chown_upload(Message& msg) {
-  if (auto req = decode_chown_upload(msg.payload); !req) end("bad CHOWN_UPLOAD: " + req.error());
+  if (auto req = decode<ChownUpload>(msg.payload); !req) end("bad CHOWN_UPLOAD: " + req.error());
   int fd = msg.fds[0].get();
   struct stat st {};
   if (fstat(fd, &st) != 0) end("CHOWN_UPLOAD: fstat: " + errno_text(errno));
@@ -500,8 +496,7 @@ void Helper::on_chown_upload(Message& msg) {
   if (fchown(fd, grant_->anon.chown_uid, grant_->anon.chown_gid) != 0)
     end("CHOWN_UPLOAD: fchown: " + errno_text(errno));
   if (fchmod(fd, grant_->anon.chown_mode) != 0) end("CHOWN_UPLOAD: fchmod: " + errno_text(errno));
-  auto bytes = encode(ChownUploadResult{true});
-  if (auto sent = ipc_send(sock_.get(), MsgType::kChownUploadResult, bytes); !sent)
+  if (auto sent = ipc_send(sock_.get(), ChownUploadResult{true}); !sent)
     end(sent.error());
 }
 
@@ -509,14 +504,13 @@ void Helper::on_chown_upload(Message& msg) {
 // session, a loaded module with a handler), the module's priv_handler judges the
 // request. A refusal is an answer, not a protocol error: the session goes on.
 void Helper::on_module_priv(Message& msg) {
-  auto req = decode_module_priv_request(msg.payload);
+  auto req = decode<ModulePrivRequest>(msg.payload);
   if (!req) end("bad MODULE_PRIV request: " + req.error());
   const int fd = msg.fds.empty() ? -1 : msg.fds[0].get();
   ModulePrivResult res;
   res.ok = hooks_.module_priv(*req, {peer_, local_, grant_->user.name, grant_->anonymous}, fd);
   msg.fds.clear();  // the helper closes a passed descriptor, whatever the module did
-  auto bytes = encode(res);
-  if (auto sent = ipc_send(sock_.get(), MsgType::kModulePrivResult, bytes); !sent)
+  if (auto sent = ipc_send(sock_.get(), res); !sent)
     end(sent.error());
 }
 
@@ -527,7 +521,7 @@ void Helper::on_key_sign(Message& msg) {
 
 // A worker's log line: it says what happened; who and from where is the helper's part.
 void Helper::on_log_event(Message& msg) {
-  auto req = decode_log_request(msg.payload);
+  auto req = decode<LogRequest>(msg.payload);
   if (!req) end("bad LOG request: " + req.error());
   log_.write(*req);
 }

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "core/server.hpp"
+#include "privsep/ipc.hpp"
 
 namespace moat {
 
@@ -22,17 +23,6 @@ struct AnonRights {
   bool other = false;   // anon_other_write_enable: DELE, RMD, RNFR/RNTO, overwrite, append
   bool chown = false;   // chown_uploads: uploads go to the helper (kChownUpload)
   bool any() const { return upload || mkdir || other; }
-};
-
-// The control connection's TLS state (RFC 4217), carried from worker to worker.
-// The TLS itself stays in the first pre-login worker, which relays the control
-// connection after login; later workers see plaintext on a socketpair.
-struct TlsState {
-  bool active = false;        // AUTH TLS (or implicit TLS) done
-  bool pbsz = false;          // PBSZ 0 received
-  bool prot_private = false;  // PROT P: data connections use TLS
-  std::string tag;            // what data connections must resume (require_ssl_reuse)
-  std::string session;        // the control session, DER, for the session-id cache
 };
 
 struct WorkerStart {
