@@ -212,7 +212,7 @@ void Session::dispatch(const std::string& line) {
     reply(502, "Command not implemented.");
   } else if (spec->needs_arg && cmd->arg.empty()) {
     reply(501, "Syntax error in parameters or arguments.");
-  } else if (spec->writes && !st.write_enable) {
+  } else if (!command_permitted(*this, *spec, cmd->arg)) {
     reply(550, "Permission denied.");
   } else {
     if (cmd->verb != "RNTO") rnfr.clear();
