@@ -188,7 +188,7 @@ struct IpcLayout<ModulePrivRequest> {
   static constexpr MsgType type = MsgType::kModulePriv;
   using Reply = ModulePrivResult;
   static constexpr auto fields =
-      std::tuple{wire::U16{&ModulePrivRequest::module}, wire::U16{&ModulePrivRequest::type},
+      std::tuple{wire::Uint{&ModulePrivRequest::module}, wire::Uint{&ModulePrivRequest::type},
                  wire::Blob{&ModulePrivRequest::payload, kMaxModulePayload}};
 };
 template <>

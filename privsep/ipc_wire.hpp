@@ -7,11 +7,12 @@
 #include <sys/socket.h>
 
 #include <array>
+#include <cstdint>
 #include <span>
+#include <string>
 #include <string_view>
 #include <tuple>
-#include <cstdint>
-#include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -101,27 +102,29 @@ struct Blob {  // u32 length + bytes, at most max
   }
 };
 
-template <class M>
-struct U16 {
-  uint16_t M::*f;
-  void put(IpcWriter& w, const M& m) const { w.u16(m.*f); }
+template <class M, class T>
+struct Uint {  // u16 or u32, as wide as the field
+  static_assert(std::is_same_v<T, uint16_t> || std::is_same_v<T, uint32_t>);
+  T M::*f;
+  void put(IpcWriter& w, const M& m) const {
+    if constexpr (sizeof(T) == 2) {
+      w.u16(m.*f);
+    } else {
+      w.u32(m.*f);
+    }
+  }
   Status get(IpcReader& r, M& m) const {
-    auto v = r.u16();
+    auto v = read(r);
     if (!v) return fail(v.error());
     m.*f = *v;
     return Ok{};
   }
-};
-
-template <class M>
-struct U32 {
-  uint32_t M::*f;
-  void put(IpcWriter& w, const M& m) const { w.u32(m.*f); }
-  Status get(IpcReader& r, M& m) const {
-    auto v = r.u32();
-    if (!v) return fail(v.error());
-    m.*f = *v;
-    return Ok{};
+  static Result<T> read(IpcReader& r) {
+    if constexpr (sizeof(T) == 2) {
+      return r.u16();
+    } else {
+      return r.u32();
+    }
   }
 };
 
@@ -202,10 +205,8 @@ template <class M>
 Text(std::string M::*, size_t) -> Text<M>;
 template <class M>
 Blob(std::vector<uint8_t> M::*, size_t) -> Blob<M>;
-template <class M>
-U16(uint16_t M::*) -> U16<M>;
-template <class M>
-U32(uint32_t M::*) -> U32<M>;
+template <class M, class T>
+Uint(T M::*) -> Uint<M, T>;
 template <class M>
 U64(uint64_t M::*) -> U64<M>;
 template <class M, class E>

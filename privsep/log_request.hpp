@@ -40,7 +40,7 @@ struct IpcLayout<LogRequest> {
       wire::Bits8<LogRequest, 3>{{{{&LogRequest::upload, 1},
                                    {&LogRequest::ascii, 2},
                                    {&LogRequest::complete, 4}}}},
-      wire::U64{&LogRequest::bytes}, wire::U32{&LogRequest::millis}};
+      wire::U64{&LogRequest::bytes}, wire::Uint{&LogRequest::millis}};
 };
 
 }  // namespace moat
