@@ -68,14 +68,6 @@ void change_failed(Session& s, LogKind kind, const std::string& path, const char
   s.log_change(kind, path, false, std::move(detail));
 }
 
-// mod_anon_upload, as vsftpd: an anonymous session gets each kind of write only with
-// its option (the dispatcher has already refused writes when write_enable is off).
-bool anon_refuses(Session& s, bool allowed) {
-  if (!s.st.anonymous || allowed) return false;
-  s.deny("anonymous write not enabled");
-  return true;
-}
-
 // hide_file for listings: matching entries are left out (still usable by name).
 std::function<bool(std::string_view)> hide_predicate(const Session& s) {
   if (s.ctx.hide_file.empty()) return {};
@@ -230,7 +222,7 @@ void cmd_pwd(Session& s, const std::string&) {
 }
 
 void cmd_mkd(Session& s, const std::string& arg) {
-  if (anon_refuses(s, s.st.anon.mkdir) || refuse_path(s, arg)) return;
+  if (refuse_path(s, arg)) return;
   if (mkdir(arg.c_str(), 0777) != 0)
     return change_failed(s, LogKind::kMkdir, arg, "Create directory operation failed.");
   s.log_change(LogKind::kMkdir, arg, true);
@@ -238,7 +230,7 @@ void cmd_mkd(Session& s, const std::string& arg) {
 }
 
 void cmd_rmd(Session& s, const std::string& arg) {
-  if (anon_refuses(s, s.st.anon.other) || refuse_path(s, arg)) return;
+  if (refuse_path(s, arg)) return;
   if (rmdir(arg.c_str()) != 0)
     return change_failed(s, LogKind::kRmdir, arg, "Remove directory operation failed.");
   s.log_change(LogKind::kRmdir, arg, true);
@@ -248,7 +240,7 @@ void cmd_rmd(Session& s, const std::string& arg) {
 // ---- files ------------------------------------------------------------------------
 
 void cmd_dele(Session& s, const std::string& arg) {
-  if (anon_refuses(s, s.st.anon.other) || refuse_path(s, arg)) return;
+  if (refuse_path(s, arg)) return;
   struct stat st {};
   if (lstat(arg.c_str(), &st) != 0 || S_ISDIR(st.st_mode) || unlink(arg.c_str()) != 0)
     return change_failed(s, LogKind::kDelete, arg, "Delete operation failed.");
@@ -257,7 +249,7 @@ void cmd_dele(Session& s, const std::string& arg) {
 }
 
 void cmd_rnfr(Session& s, const std::string& arg) {
-  if (anon_refuses(s, s.st.anon.other) || refuse_path(s, arg)) return;
+  if (refuse_path(s, arg)) return;
   struct stat st {};
   // vsftpd logs a failed RNFR as a failed RENAME of the one path.
   if (lstat(arg.c_str(), &st) != 0)
@@ -267,7 +259,6 @@ void cmd_rnfr(Session& s, const std::string& arg) {
 }
 
 void cmd_rnto(Session& s, const std::string& arg) {
-  if (anon_refuses(s, s.st.anon.other)) return;
   if (s.rnfr.empty()) return s.reply(503, "RNFR required first.");
   std::string from = std::move(s.rnfr);
   s.rnfr.clear();
@@ -292,12 +283,14 @@ Status set_mtime(const std::string& path, time_t t) {
   return Ok{};
 }
 
-// "MDTM file", or vsftpd's "MDTM YYYYMMDDHHMMSS file" to set the time (mdtm_write).
+// vsftpd's "MDTM YYYYMMDDHHMMSS file" (with mdtm_write): a write; "MDTM file" is not.
+bool mdtm_sets_time(const Session& s, const std::string& arg) {
+  return arg.find(' ') == 14 && s.cfg.mdtm_write && parse_mdtm(arg.substr(0, 14));
+}
+
 void cmd_mdtm(Session& s, const std::string& arg) {
-  auto space = arg.find(' ');
-  if (space == 14 && s.cfg.mdtm_write && parse_mdtm(arg.substr(0, 14))) {
-    if (!s.st.write_enable) return s.deny("write_enable=NO");
-    if (anon_refuses(s, s.st.anon.other) || refuse_path(s, arg.substr(15))) return;
+  if (mdtm_sets_time(s, arg)) {
+    if (refuse_path(s, arg.substr(15))) return;
     if (!set_mtime(arg.substr(15), *parse_mdtm(arg.substr(0, 14))))
       return s.reply(550, "Could not set file modification time.");
     return s.reply(213, "File modification time set.");
@@ -316,7 +309,7 @@ void cmd_mfmt(Session& s, const std::string& arg) {
     return s.reply(501, "Syntax error in parameters or arguments.");
   std::string path = arg.substr(space + 1);
   if (!s.cfg.mdtm_write) return s.deny("mdtm_write=NO");
-  if (anon_refuses(s, s.st.anon.other) || refuse_path(s, path)) return;
+  if (refuse_path(s, path)) return;
   if (!set_mtime(path, *t)) return s.reply(550, "Could not set file modification time.");
   s.reply(213, "Modify=" + time_mdtm(*t) + "; " + path);
 }
@@ -425,17 +418,12 @@ Result<UniqueFd> open_atomic_upload(Session& s, const std::string& path, TempUpl
 void chown_upload(Session& s, int fd) {
   struct stat st {};
   if (fstat(fd, &st) != 0 || st.st_uid != getuid()) return;
-  auto sent = ipc_send(s.st.helper_fd, MsgType::kChownUpload, encode(ChownUpload{}),
-                       std::span(&fd, 1));
-  auto msg = sent ? ipc_recv(s.st.helper_fd) : Result<Message>(fail("send"));
-  if (!msg || msg->type != MsgType::kChownUploadResult) s.end_silently();
-  auto res = decode_chown_upload_result(msg->payload);
-  if (!res || !res->ok) s.end_silently();
+  auto res = ipc_call(s.st.helper_fd, ChownUpload{}, std::span(&fd, 1));
+  if (!res || !res->body.ok) s.end_silently();
 }
 
 void store(Session& s, const std::string& arg, StoreKind kind) {
   uint64_t offset = std::exchange(s.rest, 0);
-  if (anon_refuses(s, s.st.anon.upload)) return;
   if (!arg.empty() && refuse_path(s, arg)) return;
   if (refuse_unlisted(s, s.ctx.upload_file, arg.empty() ? "STOU" : arg)) return;
   if (!s.data_setup()) return s.reply(425, "Use PORT or PASV first.");
@@ -606,38 +594,77 @@ void cmd_abor(Session& s, const std::string&) {
   if (!s.cancel_lock_wait()) s.abort_transfer();
 }
 
-// verb, handler, pre-auth, needs argument, writes
+// verb, handler, pre-auth, needs argument, what it writes (N: nothing, U: a new file,
+// M: a directory, O: anything else), when it writes only in some forms
+constexpr Writes N = Writes::kNothing, U = Writes::kUpload, M = Writes::kMkdir,
+                 O = Writes::kOther;
 constexpr CommandSpec kCommands[] = {
-    {"USER", cmd_user, true, true, false},   {"PASS", cmd_pass, true, false, false},
-    {"QUIT", cmd_quit, true, false, false},  {"REIN", cmd_rein, true, false, false},
-    {"NOOP", cmd_noop, true, false, false},  {"SYST", cmd_syst, true, false, false},
-    {"FEAT", cmd_feat, true, false, false},  {"OPTS", cmd_opts, true, true, false},
-    {"HELP", cmd_help, true, false, false},  {"STAT", cmd_stat, false, false, false},
-    {"TYPE", cmd_type, false, true, false},  {"MODE", cmd_mode, false, true, false},
-    {"STRU", cmd_stru, false, true, false},  {"ALLO", cmd_allo, false, false, false},
-    {"PWD", cmd_pwd, false, false, false},   {"XPWD", cmd_pwd, false, false, false},
-    {"CWD", cmd_cwd, false, true, false},    {"XCWD", cmd_cwd, false, true, false},
-    {"CDUP", cmd_cdup, false, false, false}, {"XCUP", cmd_cdup, false, false, false},
-    {"MKD", cmd_mkd, false, true, true},     {"XMKD", cmd_mkd, false, true, true},
-    {"RMD", cmd_rmd, false, true, true},     {"XRMD", cmd_rmd, false, true, true},
-    {"DELE", cmd_dele, false, true, true},   {"RNFR", cmd_rnfr, false, true, true},
-    {"RNTO", cmd_rnto, false, true, true},   {"SIZE", cmd_size, false, true, false},
-    {"MDTM", cmd_mdtm, false, true, false},  {"MFMT", cmd_mfmt, false, true, true},
-    {"REST", cmd_rest, false, true, false},  {"RETR", cmd_retr, false, true, false},
-    {"STOR", cmd_stor, false, true, true},   {"APPE", cmd_appe, false, true, true},
-    {"STOU", cmd_stou, false, false, true},  {"LIST", cmd_list, false, false, false},
-    {"NLST", cmd_nlst, false, false, false}, {"MLSD", cmd_mlsd, false, false, false},
-    {"MLST", cmd_mlst, false, false, false}, {"SITE", cmd_site, false, true, false},
-    {"PASV", cmd_pasv, false, false, false}, {"EPSV", cmd_epsv, false, false, false},
-    {"PORT", cmd_port, false, true, false},  {"EPRT", cmd_eprt, false, true, false},
-    {"ABOR", cmd_abor, false, false, false},
-    {"AUTH", tls_verb<&Session::cmd_auth>, true, true, false},
-    {"PBSZ", tls_verb<&Session::cmd_pbsz>, true, true, false},
-    {"PROT", tls_verb<&Session::cmd_prot>, true, true, false},
-    {"CCC", tls_verb<&Session::cmd_ccc>, true, false, false},
+    {"USER", cmd_user, true, true, N},
+    {"PASS", cmd_pass, true, false, N},
+    {"QUIT", cmd_quit, true, false, N},
+    {"REIN", cmd_rein, true, false, N},
+    {"NOOP", cmd_noop, true, false, N},
+    {"SYST", cmd_syst, true, false, N},
+    {"FEAT", cmd_feat, true, false, N},
+    {"OPTS", cmd_opts, true, true, N},
+    {"HELP", cmd_help, true, false, N},
+    {"STAT", cmd_stat, false, false, N},
+    {"TYPE", cmd_type, false, true, N},
+    {"MODE", cmd_mode, false, true, N},
+    {"STRU", cmd_stru, false, true, N},
+    {"ALLO", cmd_allo, false, false, N},
+    {"PWD", cmd_pwd, false, false, N},
+    {"XPWD", cmd_pwd, false, false, N},
+    {"CWD", cmd_cwd, false, true, N},
+    {"XCWD", cmd_cwd, false, true, N},
+    {"CDUP", cmd_cdup, false, false, N},
+    {"XCUP", cmd_cdup, false, false, N},
+    {"MKD", cmd_mkd, false, true, M},
+    {"XMKD", cmd_mkd, false, true, M},
+    {"RMD", cmd_rmd, false, true, O},
+    {"XRMD", cmd_rmd, false, true, O},
+    {"DELE", cmd_dele, false, true, O},
+    {"RNFR", cmd_rnfr, false, true, O},
+    {"RNTO", cmd_rnto, false, true, O},
+    {"SIZE", cmd_size, false, true, N},
+    {"MDTM", cmd_mdtm, false, true, O, mdtm_sets_time},
+    {"MFMT", cmd_mfmt, false, true, O},
+    {"REST", cmd_rest, false, true, N},
+    {"RETR", cmd_retr, false, true, N},
+    {"STOR", cmd_stor, false, true, U},
+    {"APPE", cmd_appe, false, true, U},
+    {"STOU", cmd_stou, false, false, U},
+    {"LIST", cmd_list, false, false, N},
+    {"NLST", cmd_nlst, false, false, N},
+    {"MLSD", cmd_mlsd, false, false, N},
+    {"MLST", cmd_mlst, false, false, N},
+    {"SITE", cmd_site, false, true, N},
+    {"PASV", cmd_pasv, false, false, N},
+    {"EPSV", cmd_epsv, false, false, N},
+    {"PORT", cmd_port, false, true, N},
+    {"EPRT", cmd_eprt, false, true, N},
+    {"ABOR", cmd_abor, false, false, N},
+    {"AUTH", tls_verb<&Session::cmd_auth>, true, true, N},
+    {"PBSZ", tls_verb<&Session::cmd_pbsz>, true, true, N},
+    {"PROT", tls_verb<&Session::cmd_prot>, true, true, N},
+    {"CCC", tls_verb<&Session::cmd_ccc>, true, false, N},
 };
 
 }  // namespace
+
+const char* write_refusal(const Session& s, const CommandSpec& spec, const std::string& arg) {
+  if (spec.writes == Writes::kNothing) return nullptr;
+  if (spec.writes_when && !spec.writes_when(s, arg)) return nullptr;
+  if (!s.st.write_enable) return "write_enable=NO";
+  if (!s.st.anonymous) return nullptr;
+  bool allowed = false;
+  switch (spec.writes) {
+    case Writes::kUpload: allowed = s.st.anon.upload; break;
+    case Writes::kMkdir: allowed = s.st.anon.mkdir; break;
+    default: allowed = s.st.anon.other;
+  }
+  return allowed ? nullptr : "anonymous write not enabled";
+}
 
 const CommandSpec* command_find(std::string_view verb) {
   for (const auto& c : kCommands)

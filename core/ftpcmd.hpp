@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 
+#include "core/sockaddr.hpp"
 #include "core/util.hpp"
 
 namespace moat {
@@ -59,11 +60,5 @@ std::string format_epsv_reply(uint16_t port);
 
 // Doubles every '"' as RFC 959 asks for 257 replies: "/a""b".
 std::string quote_257(std::string_view path);
-
-// Compare two socket addresses' host part (family and IP, ports ignored; an
-// IPv4-mapped IPv6 address equals its IPv4 form).
-bool same_host(const sockaddr_storage& a, const sockaddr_storage& b);
-uint16_t sockaddr_port(const sockaddr_storage& a);
-std::string sockaddr_host_text(const sockaddr_storage& a);  // "127.0.0.1", "::1"
 
 }  // namespace moat

@@ -16,8 +16,8 @@
 #include "core/migration_note.hpp"
 #include "core/proctitle.hpp"
 #include "core/server.hpp"
+#include "core/seccomp_selftest.hpp"
 #include "privsep/libwrap_hooks.hpp"
-#include "privsep/seccomp_selftest.hpp"
 
 namespace {
 

@@ -30,11 +30,12 @@
 #include "core/modules.hpp"
 #include "core/server.hpp"
 #include "core/server_log.hpp"
+#include "core/session_hooks.hpp"
 #include "privsep/helper.hpp"
 #include "privsep/log_relay.hpp"
 #include "privsep/master_link.hpp"
 #include "privsep/sandbox.hpp"
-#include "privsep/seccomp_selftest.hpp"
+#include "core/seccomp_selftest.hpp"
 
 namespace moat {
 namespace {
@@ -199,7 +200,7 @@ void Master::fork_session(UniqueFd client, const sockaddr_storage& peer,
   for (int fd : {ctx_->xferlog_fd, ctx_->vsftpd_log_fd, ctx_->json_log_fd})
     if (fd >= 0) keep.push_back(fd);
   close_fds_except(keep);  // listeners, other sessions' links, the event loop's descriptors
-  helper_run(ctx_, std::move(client), peer, implicit_tls);
+  helper_run(ctx_, std::move(client), peer, session_helper_hooks(ctx_), implicit_tls);
 }
 
 // The modules' admit hooks run before any fork: a refused client gets the module's

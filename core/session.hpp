@@ -37,16 +37,32 @@ struct EventBaseDeleter {
 class Session;
 using Handler = void (*)(Session&, const std::string& arg);
 
+// What a command changes, and so which permission it needs: every write needs
+// write_enable, and an anonymous session the right for that kind of write as well
+// (mod_anon_upload's options, vsftpd's meanings; the helper grants them at login).
+enum class Writes : uint8_t {
+  kNothing,
+  kUpload,  // a new file: anon_upload_enable
+  kMkdir,   // anon_mkdir_write_enable
+  kOther,   // delete, rename, set a time: anon_other_write_enable
+};
+
 struct CommandSpec {
   const char* verb;
   Handler fn;
-  bool preauth;   // allowed before login
-  bool needs_arg; // 501 when the argument is empty
-  bool writes;    // refused with 550 unless the session may write
+  bool preauth;    // allowed before login
+  bool needs_arg;  // 501 when the argument is empty
+  Writes writes;   // checked once, in dispatch: 550 unless the session may
+  // When the command writes only in some forms (MDTM setting a time): whether this
+  // one does. nullptr: every form does what `writes` says.
+  bool (*writes_when)(const Session&, const std::string& arg) = nullptr;
 };
 
-// The command table (commands.cpp), terminated by a null verb.
+// The command table (commands.cpp).
 const CommandSpec* command_find(std::string_view verb);
+// The permission column: why this session may not run this command with this argument
+// (for the 550 and the FAIL COMMAND line), or null when it may.
+const char* write_refusal(const Session& s, const CommandSpec& spec, const std::string& arg);
 std::string help_text();  // 214 reply listing every command
 
 class Session : private ModuleWorkerServices {

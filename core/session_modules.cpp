@@ -84,15 +84,9 @@ int Session::privileged(uint16_t module, uint16_t type, std::span<const uint8_t>
   if (!st.logged_in) return -1;
   if (fd >= 0 && fcntl(fd, F_GETFD) < 0) return -1;  // a module's bad descriptor is its error
   ModulePrivRequest req{module, type, {payload.begin(), payload.end()}};
-  auto bytes = encode(req);
-  auto sent = fd >= 0 ? ipc_send(st.helper_fd, MsgType::kModulePriv, bytes, std::span(&fd, 1))
-                      : ipc_send(st.helper_fd, MsgType::kModulePriv, bytes);
-  if (!sent) end_silently();
-  auto msg = ipc_recv(st.helper_fd);
-  if (!msg || msg->type != MsgType::kModulePrivResult) end_silently();
-  auto res = decode_module_priv_result(msg->payload);
+  auto res = ipc_call(st.helper_fd, req, std::span(&fd, fd >= 0 ? 1 : 0));
   if (!res) end_silently();
-  return res->ok ? 0 : -1;
+  return res->body.ok ? 0 : -1;
 }
 
 void Session::rate_limit(uint64_t bytes_per_second) {

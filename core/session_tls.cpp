@@ -107,21 +107,17 @@ void Session::tls_close() {
 // and this process stays as the relay between it and the TLS connection. After a
 // REIN the TLS is already in a relay; the control fd is that plaintext end.
 void Session::tls_handover(Handover& h) {
-  h.tls = st.tls.active;
-  h.pbsz = st.tls.pbsz;
-  h.prot_private = st.tls.prot_private;
-  h.tls_tag = st.tls.tag;
-  h.tls_session = ssl_ ? tls_export_session(ssl_.get()) : st.tls.session;
-  if (h.tls_session.size() > kMaxTlsSession) h.tls_session.clear();  // resumption by ticket still works
+  h.tls = st.tls;
+  if (ssl_) h.tls.session = tls_export_session(ssl_.get());
+  if (h.tls.session.size() > kMaxTlsSession) h.tls.session.clear();  // resumption by ticket still works
   if (!ssl_) return;
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
     end_session(421, "Service not available, closing control connection.");
   UniqueFd mine(sv[0]), theirs(sv[1]);
   h.relay = true;
-  auto bytes = encode(h);
   int fd = theirs.get();
-  if (auto s = ipc_send(st.helper_fd, MsgType::kHandover, bytes, std::span(&fd, 1)); !s)
+  if (auto s = ipc_send(st.helper_fd, h, std::span(&fd, 1)); !s)
     end_session(421, "Service not available, closing control connection.");
   theirs.reset();
   ctrl_ev_.reset();  // out of the event loop before their descriptors change hands

@@ -378,10 +378,6 @@ Result<SslPtr> tls_accept_control(SSL_CTX* ctx, int fd, unsigned timeout_seconds
 
 std::string tls_control_tag() { return g_control_tag; }
 
-const std::string& tls_key_path(const Config& cfg) {
-  return cfg.rsa_private_key_file.empty() ? cfg.rsa_cert_file : cfg.rsa_private_key_file;
-}
-
 Status tls_new_ticket_keys(SSL_CTX* ctx) {
   unsigned char keys[80];  // name, HMAC and AES keys, as SSL_CTX_set_tlsext_ticket_keys takes them
   const bool ok = RAND_priv_bytes(keys, sizeof keys) == 1 &&

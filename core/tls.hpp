@@ -43,9 +43,6 @@ Result<std::shared_ptr<SSL_CTX>> tls_server_context(const Config& cfg);
 Result<SslPtr> tls_accept_control(SSL_CTX* ctx, int fd, unsigned timeout_seconds);
 std::string tls_control_tag();  // 16 random bytes, empty before tls_accept_control
 
-// rsa_private_key_file, or rsa_cert_file when it is empty (the key in the cert file).
-const std::string& tls_key_path(const Config& cfg);
-
 // Fresh session-ticket keys for ctx, in this process's copy of it: a session's helper
 // calls it before its first worker, so its workers share keys no other session has and
 // the post-login worker can still resume the control connection's session.

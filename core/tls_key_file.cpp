@@ -95,4 +95,8 @@ Status tls_check_key_file(const std::string& path, X509* cert, const std::string
   return fail(error.empty() ? file_error(path, "the key check failed") : error);
 }
 
+const std::string& tls_key_path(const Config& cfg) {
+  return cfg.rsa_private_key_file.empty() ? cfg.rsa_cert_file : cfg.rsa_private_key_file;
+}
+
 }  // namespace moat

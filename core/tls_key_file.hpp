@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 
+#include "core/config.hpp"
 #include "core/util.hpp"
 
 namespace moat {
@@ -18,6 +19,9 @@ struct KeyFileFree {
   void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
 };
 using PrivateKeyPtr = std::unique_ptr<EVP_PKEY, KeyFileFree>;
+
+// rsa_private_key_file, or rsa_cert_file when it is empty (the key in the cert file).
+const std::string& tls_key_path(const Config& cfg);
 
 // The unencrypted private key in path, which must match cert's public key (read from
 // cert_path). Errors name

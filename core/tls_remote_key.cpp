@@ -24,14 +24,10 @@ int g_channel = -1;
 
 Result<std::vector<uint8_t>> remote_sign(const KeySignRequest& req) {
   if (g_channel < 0) return fail("no signing channel in this process");
-  if (auto st = ipc_send(g_channel, MsgType::kKeySign, encode(req)); !st) return fail(st.error());
-  auto msg = ipc_recv(g_channel);
-  if (!msg) return fail(msg.error());
-  if (msg->type != MsgType::kKeySignResult) return fail("unexpected answer to KeySign");
-  auto res = decode_key_sign_result(msg->payload);
+  auto res = ipc_call(g_channel, req);
   if (!res) return fail(res.error());
-  if (!res->ok) return fail("signature refused");
-  return std::move(res->signature);
+  if (!res->body.ok) return fail("signature refused");
+  return std::move(res->body.signature);
 }
 
 std::optional<SignDigest> digest_for_nid(int nid) {

@@ -574,18 +574,14 @@ void Session::begin_active_connect() {
   sockaddr_storage target = *port_target_;
   UniqueFd fd;
   if (cfg.connect_from_port_20) {
-    auto bytes = encode(Port20Request{target});
-    auto msg = ipc_send(st.helper_fd, MsgType::kPort20Socket, bytes) ? ipc_recv(st.helper_fd)
-                                                                       : Result<Message>(fail("send"));
-    if (!msg || msg->type != MsgType::kPort20Result) end_silently();
-    auto res = decode_port20_result(msg->payload);
+    auto res = ipc_call(st.helper_fd, Port20Request{target});
     if (!res) end_silently();
-    if (!res->ok || msg->fds.size() != 1) {
+    if (!res->body.ok || res->fds.size() != 1) {
       xfer_.reset();
       clear_data_setup();
-      return reply(425, "Failed to establish connection: " + res->text);
+      return reply(425, "Failed to establish connection: " + res->body.text);
     }
-    connecting_fd_ = std::move(msg->fds[0]);
+    connecting_fd_ = std::move(res->fds[0]);
     return;
   } else {
     fd.reset(socket(target.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0));

@@ -137,8 +137,7 @@ void Session::end_silently() {
 // The helper writes every log line (privsep/log_relay.hpp): this process holds no log
 // descriptor and says only what happened, never who or from where.
 void Session::log_request(const LogRequest& req) {
-  auto bytes = encode(req);
-  (void)ipc_send(st.helper_fd, MsgType::kLogEvent, bytes);  // a lost line never stops the session
+  (void)ipc_send(st.helper_fd, req);  // a lost line never stops the session
 }
 
 // vsftpd logs a session's lines under the name USER gave until the login is decided;
@@ -197,25 +196,21 @@ void Session::handover() {
   h.pending = inbuf_.substr(line_start_);
   if (h.pending.size() > kMaxPending) end_session(500, "Too much pipelined input.");
   tls_handover(h);  // with TLS here, this process becomes the relay and never returns
-  auto bytes = encode(h);
   int fd = st.control_fd;
-  if (auto s = ipc_send(st.helper_fd, MsgType::kHandover, bytes, std::span(&fd, 1)); !s)
+  if (auto s = ipc_send(st.helper_fd, h, std::span(&fd, 1)); !s)
     end_session(421, "Service not available, closing control connection.");
   _exit(0);
 }
 
 void Session::try_login(const std::string& user, const std::string& pass) {
-  auto bytes = encode(LoginRequest{user, pass});
-  if (!ipc_send(st.helper_fd, MsgType::kLogin, bytes))
+  if (!ipc_send(st.helper_fd, LoginRequest{user, pass}))
     end_session(421, "Service not available, closing control connection.");
-  auto msg = ipc_recv(st.helper_fd);
-  if (!msg || msg->type != MsgType::kLoginResult) end_silently();
-  auto res = decode_login_result(msg->payload);
+  auto res = ipc_recv_expect<LoginResult>(st.helper_fd);  // the rest of ipc_call
   if (!res) end_silently();
   user_given = false;
-  if (!res->ok) {
-    reply(530, res->text);
-    if (res->fatal) end_silently();
+  if (!res->body.ok) {
+    reply(530, res->body.text);
+    if (res->body.fatal) end_silently();
     return;
   }
   handover();  // the post-login worker says 230
@@ -257,8 +252,8 @@ void Session::dispatch(const std::string& line) {
     reply(502, "Command not implemented.");
   } else if (spec->needs_arg && cmd->arg.empty()) {
     reply(501, "Syntax error in parameters or arguments.");
-  } else if (spec->writes && !st.write_enable) {
-    deny("write_enable=NO");
+  } else if (const char* why = write_refusal(*this, *spec, cmd->arg)) {
+    deny(why);
   } else {
     if (cmd->verb != "RNTO") rnfr.clear();
     bool was_transferring = transferring();  // ABOR, STAT, NOOP during a transfer

@@ -3,69 +3,9 @@
 // login (pre-auth, as nopriv_user) or after it (as the user), inside its sandbox.
 #pragma once
 
-#include <sys/socket.h>
-
-#include <strings.h>
-
-#include <memory>
-#include <string>
-
-#include "core/server.hpp"
-#include "core/userdb.hpp"
+#include "privsep/worker_start.hpp"
 
 namespace moat {
-
-// What an anonymous session may change (mod_anon_upload, vsftpd's meanings), decided
-// by the helper at login; all false for local sessions, which write_enable governs.
-struct AnonRights {
-  bool upload = false;  // anon_upload_enable: STOR/STOU/APPE of new files
-  bool mkdir = false;   // anon_mkdir_write_enable: MKD
-  bool other = false;   // anon_other_write_enable: DELE, RMD, RNFR/RNTO, overwrite, append
-  bool chown = false;   // chown_uploads: uploads go to the helper (kChownUpload)
-  bool any() const { return upload || mkdir || other; }
-};
-
-// The control connection's TLS state (RFC 4217), carried from worker to worker.
-// The TLS itself stays in the first pre-login worker, which relays the control
-// connection after login; later workers see plaintext on a socketpair.
-struct TlsState {
-  bool active = false;        // AUTH TLS (or implicit TLS) done
-  bool pbsz = false;          // PBSZ 0 received
-  bool prot_private = false;  // PROT P: data connections use TLS
-  std::string tag;            // what data connections must resume (require_ssl_reuse)
-  std::string session;        // the control session, DER, for the session-id cache
-};
-
-struct WorkerStart {
-  const ServerContext* ctx = nullptr;
-  int control_fd = -1;
-  int helper_fd = -1;          // IPC socket to the session helper
-  sockaddr_storage peer{};     // control connection's client address
-  sockaddr_storage local{};    // control connection's server address
-  std::shared_ptr<const Config> session_cfg;  // post-auth: with user_config_dir applied
-  bool logged_in = false;      // post-auth worker
-  bool after_rein = false;     // pre-auth worker started again by REIN
-  bool implicit_tls = false;   // pre-auth: TLS handshake before the greeting
-  std::string pending;         // control bytes read by the previous worker, unhandled
-  TlsState tls;
-  // Post-auth only:
-  std::string user;            // login name (anonymous: the ftp_username)
-  bool anonymous = false;      // anonymous rights (anonymous logins, and guests without
-                               // virtual_use_local_privs)
-  bool guest = false;          // guest_enable: user is the virtual user's login name
-  std::string anon_password;   // the anonymous "password" (an e-mail by custom)
-  bool chrooted = false;
-  bool write_enable = false;   // writes allowed in this session
-  AnonRights anon;             // anonymous sessions: which writes (write_enable is any())
-  // Account names read before the sandbox (text_userdb_names, tilde_user_enable when
-  // not chrooted); null when neither is on.
-  std::shared_ptr<const UserDb> userdb;
-};
-
-// "anonymous" and "ftp", in any case, as vsftpd.
-inline bool is_anonymous_name(const std::string& name) {
-  return strcasecmp(name.c_str(), "anonymous") == 0 || strcasecmp(name.c_str(), "ftp") == 0;
-}
 
 // Runs the FTP session until it ends; never returns.
 [[noreturn]] void worker_main(const WorkerStart& start);

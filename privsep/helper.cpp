@@ -20,12 +20,8 @@
 #include <optional>
 
 #include "core/config.hpp"
-#include "core/ftpcmd.hpp"
 #include "core/proctitle.hpp"
-#include "core/module_host.hpp"
-#include "core/modules.hpp"
-#include "core/tls.hpp"
-#include "core/worker.hpp"
+#include "core/sockaddr.hpp"
 #include "privsep/children.hpp"
 #include "privsep/guest.hpp"
 #include "privsep/ipc.hpp"
@@ -61,58 +57,10 @@ struct Grant {
   std::string anon_password;
   Identity identity;
   bool write_enable = false;
-  AnonRights anon;
-  uid_t chown_uid = 0;  // chown_uploads: chown_username's identity and chown_upload_mode
-  gid_t chown_gid = 0;
-  mode_t chown_mode = 0;
+  AnonGrant anon;  // anonymous sessions: the writes and chown_uploads' target
   std::string refusal;  // the login is refused after all: the reply, sent by the helper
   std::shared_ptr<const Config> cfg;  // the session's options: ftpd.conf + user_config_dir
 };
-
-// mod_anon_upload's options, read through the registry: unset, or the module not
-// loaded, is vsftpd's default (NO).
-bool anon_option(const Config& c, const char* name) {
-  const char* text = module_option_text(c, name, MOAT_OPT_BOOL);
-  if (text == nullptr) return false;
-  auto v = config_parse_bool(name, text);
-  return v && *v;
-}
-
-// vsftpd: every anonymous write needs write_enable=YES as well as its own option.
-AnonRights anon_rights(const Config& c) {
-  AnonRights r;
-  if (!c.write_enable) return r;
-  r.upload = anon_option(c, "anon_upload_enable");
-  r.mkdir = anon_option(c, "anon_mkdir_write_enable");
-  r.other = anon_option(c, "anon_other_write_enable");
-  r.chown = (r.upload || r.other) && anon_option(c, "chown_uploads");
-  return r;
-}
-
-// chown_uploads: chown_username looked up at login, so a missing user fails the login
-// (vsftpd dies at the first upload instead).
-Status grant_chown(const Config& c, Grant& g) {
-  const char* name = module_option_text(c, "chown_username", MOAT_OPT_STRING);
-  const char* mode = module_option_text(c, "chown_upload_mode", MOAT_OPT_UINT);
-  auto owner = user_account(name ? name : "root");  // uid and primary gid only
-  if (!owner) return fail("chown_username: " + owner.error());
-  auto m = config_parse_uint("chown_upload_mode", mode ? mode : "0600");
-  if (!m) return fail(m.error());
-  g.chown_uid = owner->uid;
-  g.chown_gid = owner->gid;
-  g.chown_mode = static_cast<mode_t>(*m & 07777);
-  return Ok{};
-}
-
-
-// What a client hears when its session cannot start (refused by tcp_wrappers, or no
-// process left for its worker); nothing when it expects an implicit-FTPS handshake.
-void refuse_client(int control, bool implicit_tls) {
-  static const char kRefused[] = "421 Service not available.\r\n";
-  if (implicit_tls) return;
-  ssize_t ignored = write(control, kRefused, sizeof kRefused - 1);
-  (void)ignored;
-}
 
 bool printable_name(const std::string& s) {
   if (s.empty() || s.size() > kMaxUserLen) return false;
@@ -163,8 +111,8 @@ struct Rule {
 class Helper {
  public:
   Helper(std::shared_ptr<const ServerContext> ctx, const sockaddr_storage& peer,
-         WorkerLauncher launcher)
-      : ctx_(std::move(ctx)), cfg_(ctx_->cfg), peer_(peer), launcher_(std::move(launcher)) {}
+         HelperHooks hooks)
+      : ctx_(std::move(ctx)), cfg_(ctx_->cfg), peer_(peer), hooks_(std::move(hooks)) {}
 
   [[noreturn]] void run(UniqueFd client, bool implicit_tls);
 
@@ -200,7 +148,7 @@ class Helper {
   const Config& cfg_;
   sockaddr_storage peer_{};
   sockaddr_storage local_{};
-  WorkerLauncher launcher_;
+  HelperHooks hooks_;
   UniqueFd sock_;
   pid_t worker_ = -1;
   unsigned state_ = kPreauth;  // one of the State bits
@@ -222,7 +170,7 @@ class Helper {
 bool port20_enabled(const PolicyView& v) { return v.cfg.connect_from_port_20; }
 bool tls_enabled(const PolicyView& v) { return v.cfg.ssl_enable; }
 bool anonymous_chown(const PolicyView& v) {
-  return v.grant && v.grant->anonymous && v.grant->anon.chown;
+  return v.grant && v.grant->anonymous && v.grant->anon.rights.chown;
 }
 // Data connections' handshakes: only when the control connection is TLS. With
 // require_ssl_reuse a data handshake that did not resume is refused after it anyway.
@@ -317,38 +265,6 @@ std::shared_ptr<const UserDb> session_userdb(const Config& c, bool chrooted) {
   return std::make_shared<const UserDb>(userdb_load(wants));
 }
 
-// The production launcher: a child that confines itself, then speaks FTP.
-Result<pid_t> fork_sandboxed_worker(WorkerLaunch&& w) {
-  pid_t pid = fork();
-  if (pid < 0) {
-    const int err = errno;
-    refuse_client(w.control.get(), w.start.implicit_tls);
-    return fail("fork: " + errno_text(err));
-  }
-  if (pid > 0) return pid;
-  prctl(PR_SET_NAME, w.start.logged_in ? "moat-session" : "moat-preauth");
-  if (w.err && dup2(w.err.get(), STDERR_FILENO) < 0) _exit(1);  // none for the operator's
-  w.keep_fds.insert(w.keep_fds.end(), {w.control.get(), w.ipc.get()});
-  close_fds_except(w.keep_fds);  // the helper's end of the IPC socket among them
-  // Before login nothing may reach the memory every session shares (issue 11, point 6).
-  if (!w.start.logged_in && !module_shared_detach()) {
-    std::fprintf(stderr, "moatftpd: sandbox: cannot detach module shared memory\n");
-    _exit(1);
-  }
-  if (auto st = sandbox_enter(w.identity, w.start.ctx->cfg.seccomp_sandbox, w.policy); !st) {
-    std::string msg = "500 OOPS: cannot start session: " + st.error() + "\r\n";
-    if (!w.start.implicit_tls) {  // before an implicit-FTPS handshake: say nothing
-      ssize_t ignored = write(w.control.get(), msg.data(), msg.size());
-      (void)ignored;
-    }
-    std::fprintf(stderr, "moatftpd: sandbox: %s\n", st.error().c_str());
-    _exit(1);
-  }
-  w.start.control_fd = w.control.release();
-  w.start.helper_fd = w.ipc.release();
-  worker_main(w.start);
-}
-
 void Helper::spawn_worker(UniqueFd control, WorkerStart start, const Identity& id,
                           const SeccompPolicy& policy, std::vector<int> keep) {
   int sv[2];
@@ -357,7 +273,7 @@ void Helper::spawn_worker(UniqueFd control, WorkerStart start, const Identity& i
   sock_.reset(sv[0]);
   auto err = stderr_.open();
   if (!err) end(err.error());
-  auto pid = launcher_(WorkerLaunch{std::move(control), UniqueFd(sv[1]), std::move(*err),
+  auto pid = hooks_.launch(WorkerLaunch{std::move(control), UniqueFd(sv[1]), std::move(*err),
                                     std::move(start), id, policy, std::move(keep)});
   stderr_.started(pid ? *pid : 0);
   if (!pid) end(pid.error());
@@ -397,7 +313,7 @@ void Helper::spawn_postauth(UniqueFd control, std::string pending, TlsState tls)
   start.anon_password = g.anon_password;
   start.chrooted = !g.identity.chroot_dir.empty();
   start.write_enable = g.write_enable;
-  start.anon = g.anon;
+  start.anon = g.anon.rights;
   start.userdb = session_userdb(*g.cfg, start.chrooted);
   permit(kPostauth);
   spawn_worker(std::move(control), start, g.identity,
@@ -468,10 +384,10 @@ Result<Grant> Helper::grant_anonymous(const LoginRequest& req) {
   g.anon_password = req.pass;
   std::string root = g.cfg->anon_root.empty() ? ftp->home : g.cfg->anon_root;
   g.identity = {ftp->uid, ftp->gid, {ftp->gid}, root, "/"};
-  g.anon = anon_rights(*g.cfg);  // anonymous writes come with mod_anon_upload
-  g.write_enable = g.anon.any();  // and so do the seccomp policy's write syscalls
-  if (g.anon.chown)
-    if (auto st = grant_chown(*g.cfg, g); !st) return fail(st.error());
+  auto anon = hooks_.anon_grant(*g.cfg);  // anonymous writes come with mod_anon_upload
+  if (!anon) return fail(anon.error());
+  g.anon = *anon;
+  g.write_enable = g.anon.rights.any();  // and so do the seccomp policy's write syscalls
   return g;
 }
 
@@ -494,10 +410,12 @@ Result<Grant> Helper::grant_local(const LoginRequest& req) {
   g.guest = guest;
   g.anonymous = guest && guest_is_anonymous(*g.cfg);
   g.identity = {user->uid, user->gid, user->groups, "", ""};
-  g.anon = g.anonymous ? anon_rights(*g.cfg) : AnonRights{};
-  g.write_enable = g.anonymous ? g.anon.any() : g.cfg->write_enable;
-  if (g.anon.chown)
-    if (auto st = grant_chown(*g.cfg, g); !st) return fail(st.error());
+  if (g.anonymous) {  // a guest without virtual_use_local_privs: anonymous rights
+    auto anon = hooks_.anon_grant(*g.cfg);
+    if (!anon) return fail(anon.error());
+    g.anon = *anon;
+  }
+  g.write_enable = g.anonymous ? g.anon.rights.any() : g.cfg->write_enable;
   decide_root(g, user->home, g.anonymous);
   pam_.emplace(std::move(*login));
   return g;
@@ -519,7 +437,7 @@ Result<Grant> Helper::authenticate(const LoginRequest& req) {
 }
 
 void Helper::on_login(Message& msg) {
-  auto req = decode_login_request(msg.payload);
+  auto req = decode<LoginRequest>(msg.payload);
   if (!req) end("bad LOGIN request: " + req.error());
   auto g = authenticate(*req);
   LoginResult res;
@@ -542,17 +460,15 @@ void Helper::on_login(Message& msg) {
     if (res.fatal) permit(kRefusing);
     res.text = "Login incorrect.";
   }
-  auto bytes = encode(res);
-  if (auto st = ipc_send(sock_.get(), MsgType::kLoginResult, bytes); !st) end(st.error());
+  if (auto st = ipc_send(sock_.get(), res); !st) end(st.error());
   // After a fatal result the worker answers 530 and exits; serve() then sees EOF.
 }
 
 void Helper::on_handover(Message& msg) {
-  auto h = decode_handover(msg.payload);
+  auto h = decode<Handover>(msg.payload);
   if (!h) end("bad HANDOVER: " + h.error());
   UniqueFd control = std::move(msg.fds[0]);
-  control_tls_ = h->tls;
-  TlsState tls{h->tls, h->pbsz, h->prot_private, std::move(h->tls_tag), std::move(h->tls_session)};
+  control_tls_ = h->tls.active;
   sock_.reset();
   // With TLS the pre-login worker that did the handshake stays, relaying the control
   // connection; it ends when the session's last worker has gone (see end()).
@@ -564,13 +480,13 @@ void Helper::on_handover(Message& msg) {
   }
   if (state_ == kAuthed && !grant_->refusal.empty()) refuse_login(std::move(control));
   if (state_ == kAuthed) {
-    spawn_postauth(std::move(control), std::move(h->pending), std::move(tls));
+    spawn_postauth(std::move(control), std::move(h->pending), std::move(h->tls));
   } else {  // REIN: back to a fresh pre-login worker; the login's grants go.
     grant_.reset();
     title(false);
     log_.logged_out();
     pam_.reset();
-    spawn_preauth(std::move(control), std::move(h->pending), true, std::move(tls));
+    spawn_preauth(std::move(control), std::move(h->pending), true, std::move(h->tls));
   }
 }
 
@@ -578,7 +494,7 @@ void Helper::on_handover(Message& msg) {
 // connected here, so the worker never holds a privileged port it could point
 // elsewhere or listen on. A connection that fails or times out is an answer (425).
 void Helper::on_port20(Message& msg) {
-  auto req = decode_port20_request(msg.payload);
+  auto req = decode<Port20Request>(msg.payload);
   if (!req) end("bad PORT20 request: " + req.error());
   const Config& c = grant_ ? *grant_->cfg : cfg_;
   if (!c.port_promiscuous && (!same_host(req->peer, peer_) || sockaddr_port(req->peer) < 1024))
@@ -586,10 +502,8 @@ void Helper::on_port20(Message& msg) {
   auto s = port20_connect(local_, static_cast<uint16_t>(c.ftp_data_port), req->peer,
                           c.connect_timeout);
   Port20Result res{s.ok(), s ? "" : s.error()};
-  auto bytes = encode(res);
   const int fd = s ? s->get() : -1;
-  auto st = res.ok ? ipc_send(sock_.get(), MsgType::kPort20Result, bytes, std::span(&fd, 1))
-                   : ipc_send(sock_.get(), MsgType::kPort20Result, bytes);
+  auto st = ipc_send(sock_.get(), res, std::span(&fd, res.ok ? 1 : 0));
   if (!st) end(st.error());
 }
 
@@ -597,18 +511,17 @@ void Helper::on_port20(Message& msg) {
 // owned by the anonymous uid with a single link is given away; anything else means a
 // confused or hostile worker, and the session ends (vsftpd does the same checks).
 void Helper::on_chown_upload(Message& msg) {
-  if (auto req = decode_chown_upload(msg.payload); !req) end("bad CHOWN_UPLOAD: " + req.error());
+  if (auto req = decode<ChownUpload>(msg.payload); !req) end("bad CHOWN_UPLOAD: " + req.error());
   int fd = msg.fds[0].get();
   struct stat st {};
   if (fstat(fd, &st) != 0) end("CHOWN_UPLOAD: fstat: " + errno_text(errno));
   if (!S_ISREG(st.st_mode)) end("CHOWN_UPLOAD of something not a regular file");
   if (st.st_uid != grant_->identity.uid) end("CHOWN_UPLOAD of a file not owned by the ftp user");
   if (st.st_nlink != 1) end("CHOWN_UPLOAD of a file with more than one link");
-  if (fchown(fd, grant_->chown_uid, grant_->chown_gid) != 0)
+  if (fchown(fd, grant_->anon.chown_uid, grant_->anon.chown_gid) != 0)
     end("CHOWN_UPLOAD: fchown: " + errno_text(errno));
-  if (fchmod(fd, grant_->chown_mode) != 0) end("CHOWN_UPLOAD: fchmod: " + errno_text(errno));
-  auto bytes = encode(ChownUploadResult{true});
-  if (auto sent = ipc_send(sock_.get(), MsgType::kChownUploadResult, bytes); !sent)
+  if (fchmod(fd, grant_->anon.chown_mode) != 0) end("CHOWN_UPLOAD: fchmod: " + errno_text(errno));
+  if (auto sent = ipc_send(sock_.get(), ChownUploadResult{true}); !sent)
     end(sent.error());
 }
 
@@ -616,19 +529,13 @@ void Helper::on_chown_upload(Message& msg) {
 // session, a loaded module with a handler), the module's priv_handler judges the
 // request. A refusal is an answer, not a protocol error: the session goes on.
 void Helper::on_module_priv(Message& msg) {
-  auto req = decode_module_priv_request(msg.payload);
+  auto req = decode<ModulePrivRequest>(msg.payload);
   if (!req) end("bad MODULE_PRIV request: " + req.error());
+  const int fd = msg.fds.empty() ? -1 : msg.fds[0].get();
   ModulePrivResult res;
-  if (ModuleRegistry* m = cfg_.modules.get()) {
-    std::string peer_text = sockaddr_host_text(peer_);
-    moat_conn conn{peer_, local_, peer_text.c_str()};
-    moat_session session{&conn, grant_->user.name.c_str(), grant_->anonymous ? 1 : 0, nullptr};
-    int fd = msg.fds.empty() ? -1 : msg.fds[0].get();
-    res.ok = m->priv_request(req->module, conn, session, req->type, req->payload, fd) == 0;
-  }
+  res.ok = hooks_.module_priv(*req, {peer_, local_, grant_->user.name, grant_->anonymous}, fd);
   msg.fds.clear();  // the helper closes a passed descriptor, whatever the module did
-  auto bytes = encode(res);
-  if (auto sent = ipc_send(sock_.get(), MsgType::kModulePrivResult, bytes); !sent)
+  if (auto sent = ipc_send(sock_.get(), res); !sent)
     end(sent.error());
 }
 
@@ -639,7 +546,7 @@ void Helper::on_key_sign(Message& msg) {
 
 // A worker's log line: it says what happened; who and from where is the helper's part.
 void Helper::on_log_event(Message& msg) {
-  auto req = decode_log_request(msg.payload);
+  auto req = decode<LogRequest>(msg.payload);
   if (!req) end("bad LOG request: " + req.error());
   log_.write(*req);
 }
@@ -713,8 +620,7 @@ void Helper::run(UniqueFd client, bool implicit_tls) {
     refuse_client(client.get(), implicit_tls);
     end(w.why);
   }
-  if (ctx_->tls)  // this session's own, before its first worker inherits them
-    if (auto st = tls_new_ticket_keys(ctx_->tls.get()); !st) end(st.error());
+  if (auto st = hooks_.session_start(); !st) end(st.error());
   log_.connected();
   implicit_tls_ = implicit_tls;
   spawn_preauth(std::move(client), "", false);
@@ -725,16 +631,16 @@ void Helper::run(UniqueFd client, bool implicit_tls) {
 
 }  // namespace
 
-void helper_run(std::shared_ptr<const ServerContext> ctx, UniqueFd client,
-                const sockaddr_storage& peer, bool implicit_tls) {
-  helper_run_with_launcher(std::move(ctx), std::move(client), peer, fork_sandboxed_worker,
-                           implicit_tls);
+void refuse_client(int control, bool implicit_tls) {
+  static const char kRefused[] = "421 Service not available.\r\n";
+  if (implicit_tls) return;
+  ssize_t ignored = write(control, kRefused, sizeof kRefused - 1);
+  (void)ignored;
 }
 
-void helper_run_with_launcher(std::shared_ptr<const ServerContext> ctx, UniqueFd client,
-                              const sockaddr_storage& peer, WorkerLauncher launcher,
-                              bool implicit_tls) {
-  Helper h(std::move(ctx), peer, std::move(launcher));
+void helper_run(std::shared_ptr<const ServerContext> ctx, UniqueFd client,
+                const sockaddr_storage& peer, HelperHooks hooks, bool implicit_tls) {
+  Helper h(std::move(ctx), peer, std::move(hooks));
   h.run(std::move(client), implicit_tls);
 }
 

@@ -12,8 +12,9 @@
 
 #include "core/server.hpp"
 #include "core/util.hpp"
-#include "core/worker.hpp"
+#include "privsep/ipc.hpp"
 #include "privsep/sandbox.hpp"
+#include "privsep/worker_start.hpp"
 
 namespace moat {
 
@@ -36,13 +37,41 @@ struct WorkerLaunch {
 // that takes the worker's side of the IPC socket instead.
 using WorkerLauncher = std::function<Result<pid_t>(WorkerLaunch&&)>;
 
+// An anonymous session's writes and chown_uploads' target, decided at login from the
+// session's options by the layer that holds them (mod_anon_upload's options).
+struct AnonGrant {
+  AnonRights rights;
+  uid_t chown_uid = 0;  // chown_uploads: chown_username's identity and chown_upload_mode
+  gid_t chown_gid = 0;
+  mode_t chown_mode = 0;
+};
+
+// Who a module's privileged request comes from, as its priv_handler sees it.
+struct PrivCaller {
+  const sockaddr_storage& peer;
+  const sockaddr_storage& local;
+  const std::string& user;
+  bool anonymous;
+};
+
+// What the helper needs from the layers above it, handed in by whoever starts it
+// (core/session_hooks.hpp): it never calls into them otherwise, so the FTP parser
+// and the session are not on any of its code paths.
+struct HelperHooks {
+  WorkerLauncher launch;
+  std::function<Status()> session_start;  // once, before the first worker
+  std::function<Result<AnonGrant>(const Config&)> anon_grant;
+  // A module's own request: true when its priv_handler grants it.
+  std::function<bool(const ModulePrivRequest&, const PrivCaller&, int fd)> module_priv;
+};
+
+// What a client hears when its session cannot start (refused by tcp_wrappers, or no
+// process left for its worker); nothing when it expects an implicit-FTPS handshake.
+void refuse_client(int control, bool implicit_tls);
+
 // implicit_tls: the client came to an implicit FTPS listener (TLS before the greeting).
 [[noreturn]] void helper_run(std::shared_ptr<const ServerContext> ctx, UniqueFd client,
-                             const sockaddr_storage& peer, bool implicit_tls = false);
-
-// helper_run with another way of starting workers (tests/unit/helper_test.cpp).
-[[noreturn]] void helper_run_with_launcher(std::shared_ptr<const ServerContext> ctx,
-                                           UniqueFd client, const sockaddr_storage& peer,
-                                           WorkerLauncher launcher, bool implicit_tls = false);
+                             const sockaddr_storage& peer, HelperHooks hooks,
+                             bool implicit_tls = false);
 
 }  // namespace moat

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-// Helper <-> worker messages: the checked byte codec, one datagram per message on a
-// SOCK_SEQPACKET socket with SCM_RIGHTS fds, and one strict decoder per message type.
+// Helper <-> worker messages: the checked byte codec and one datagram per message on a
+// SOCK_SEQPACKET socket with SCM_RIGHTS fds. The messages' layouts are in ipc.hpp.
 #include "privsep/ipc.hpp"
 
 #include <netinet/in.h>
@@ -15,7 +15,6 @@ namespace moat {
 
 namespace {
 
-constexpr size_t kMaxText = 512;  // reply text in LoginResult / Port20Result
 constexpr uint8_t kWireInet4 = 4;
 constexpr uint8_t kWireInet6 = 6;
 
@@ -24,13 +23,6 @@ Error truncated() { return fail("ipc: truncated message"); }
 bool known_type(uint16_t t) {
   return t >= static_cast<uint16_t>(MsgType::kLogin) &&
          t <= static_cast<uint16_t>(MsgType::kLogEvent);
-}
-
-Result<bool> read_bool(IpcReader& r) {
-  auto v = r.u8();
-  if (!v) return fail(v.error());
-  if (*v > 1) return fail("ipc: boolean out of range");
-  return *v == 1;
 }
 
 }  // namespace
@@ -211,76 +203,16 @@ Result<Message> ipc_recv(int sock) {
 
 // ---- typed messages -------------------------------------------------------
 
-std::vector<uint8_t> encode(const LoginRequest& m) {
-  IpcWriter w;
-  w.str(m.user);
-  w.str(m.pass);
-  return w.data();
-}
-
-Result<LoginRequest> decode_login_request(std::span<const uint8_t> p) {
-  IpcReader r(p);
-  auto user = r.str(kMaxUserLen);
-  if (!user) return fail(user.error());
-  auto pass = r.str(kMaxPassLen);
-  if (!pass) return fail(pass.error());
-  if (auto end = r.finish(); !end) return fail(end.error());
-  return LoginRequest{std::move(*user), std::move(*pass)};
-}
-
-std::vector<uint8_t> encode(const LoginResult& m) {
-  IpcWriter w;
-  w.u8(m.ok ? 1 : 0);
-  w.u8(m.fatal ? 1 : 0);
-  w.str(m.text);
-  return w.data();
-}
-
-Result<LoginResult> decode_login_result(std::span<const uint8_t> p) {
-  IpcReader r(p);
-  auto ok = read_bool(r);
-  if (!ok) return fail(ok.error());
-  auto fatal = read_bool(r);
-  if (!fatal) return fail(fatal.error());
-  auto text = r.str(kMaxText);
-  if (!text) return fail(text.error());
-  if (auto end = r.finish(); !end) return fail(end.error());
-  return LoginResult{*ok, *fatal, std::move(*text)};
-}
-
-std::vector<uint8_t> encode(const Handover& m) {
-  IpcWriter w;
-  w.str(m.pending);
-  w.u8(m.tls ? 1 : 0);
-  w.u8(m.relay ? 1 : 0);
-  w.u8(m.pbsz ? 1 : 0);
-  w.u8(m.prot_private ? 1 : 0);
-  w.str(m.tls_tag);
-  w.str(m.tls_session);
-  return w.data();
-}
-
-Result<Handover> decode_handover(std::span<const uint8_t> p) {
-  IpcReader r(p);
-  Handover h;
-  auto pending = r.str(kMaxPending);
-  if (!pending) return fail(pending.error());
-  h.pending = std::move(*pending);
-  for (bool* flag : {&h.tls, &h.relay, &h.pbsz, &h.prot_private}) {
-    auto b = read_bool(r);
-    if (!b) return fail(b.error());
-    *flag = *b;
-  }
-  auto tag = r.str(kMaxTlsTag);
-  if (!tag) return fail(tag.error());
-  auto session = r.str(kMaxTlsSession);
-  if (!session) return fail(session.error());
-  if (auto end = r.finish(); !end) return fail(end.error());
-  h.tls_tag = std::move(*tag);
-  h.tls_session = std::move(*session);
-  if (!h.tls && (h.relay || h.pbsz || h.prot_private || !h.tls_tag.empty() || !h.tls_session.empty()))
+Status IpcLayout<Handover>::check(const Handover& h) {
+  const TlsState& t = h.tls;
+  if (!t.active && (h.relay || t.pbsz || t.prot_private || !t.tag.empty() || !t.session.empty()))
     return fail("TLS details without TLS");
-  return h;
+  return Ok{};
+}
+
+std::string ipc_type_error(MsgType got, MsgType expected) {
+  return "ipc: message type " + std::to_string(static_cast<unsigned>(got)) + " where " +
+         std::to_string(static_cast<unsigned>(expected)) + " was expected";
 }
 
 namespace {
@@ -320,129 +252,32 @@ Status get_peer(IpcReader& r, sa_family_t family, Addr Sockaddr::*addr, in_port_
 // The port travels as a number (little-endian like every integer here), not in the
 // network byte order of the sockaddr. A family other than IPv4/IPv6 is encoded as 0,
 // which the decoder refuses.
-std::vector<uint8_t> encode(const Port20Request& m) {
-  IpcWriter w;
-  if (m.peer.ss_family == AF_INET) {
+void ipc_put_peer(IpcWriter& w, const sockaddr_storage& peer) {
+  if (peer.ss_family == AF_INET) {
     sockaddr_in sin;
-    std::memcpy(&sin, &m.peer, sizeof sin);
+    std::memcpy(&sin, &peer, sizeof sin);
     w.u8(kWireInet4);
     put_raw(w, &sin.sin_addr, sizeof sin.sin_addr);
     w.u16(ntohs(sin.sin_port));
-  } else if (m.peer.ss_family == AF_INET6) {
+  } else if (peer.ss_family == AF_INET6) {
     sockaddr_in6 sin6;
-    std::memcpy(&sin6, &m.peer, sizeof sin6);
+    std::memcpy(&sin6, &peer, sizeof sin6);
     w.u8(kWireInet6);
     put_raw(w, &sin6.sin6_addr, sizeof sin6.sin6_addr);
     w.u16(ntohs(sin6.sin6_port));
   } else {
     w.u8(0);
   }
-  return w.data();
 }
 
-Result<Port20Request> decode_port20_request(std::span<const uint8_t> p) {
-  IpcReader r(p);
+Status ipc_get_peer(IpcReader& r, sockaddr_storage& out) {
   auto family = r.u8();
   if (!family) return fail(family.error());
-  Port20Request m;
-  Status peer = Ok{};
-  if (*family == kWireInet4) {
-    peer = get_peer(r, AF_INET, &sockaddr_in::sin_addr, &sockaddr_in::sin_port, m.peer);
-  } else if (*family == kWireInet6) {
-    peer = get_peer(r, AF_INET6, &sockaddr_in6::sin6_addr, &sockaddr_in6::sin6_port, m.peer);
-  } else {
-    return fail("ipc: unknown address family " + std::to_string(*family));
-  }
-  if (!peer) return fail(peer.error());
-  if (auto end = r.finish(); !end) return fail(end.error());
-  return m;
-}
-
-std::vector<uint8_t> encode(const Port20Result& m) {
-  IpcWriter w;
-  w.u8(m.ok ? 1 : 0);
-  w.str(m.text);
-  return w.data();
-}
-
-Result<Port20Result> decode_port20_result(std::span<const uint8_t> p) {
-  IpcReader r(p);
-  auto ok = read_bool(r);
-  if (!ok) return fail(ok.error());
-  auto text = r.str(kMaxText);
-  if (!text) return fail(text.error());
-  if (auto end = r.finish(); !end) return fail(end.error());
-  return Port20Result{*ok, std::move(*text)};
-}
-
-std::vector<uint8_t> encode(const LoginFailed& m) {
-  IpcWriter w;
-  w.str(m.user);
-  return w.data();
-}
-
-Result<LoginFailed> decode_login_failed(std::span<const uint8_t> p) {
-  IpcReader r(p);
-  auto user = r.str(kMaxUserLen);
-  if (!user) return fail(user.error());
-  if (auto end = r.finish(); !end) return fail(end.error());
-  return LoginFailed{std::move(*user)};
-}
-
-std::vector<uint8_t> encode(const ChownUpload&) { return {}; }
-
-Result<ChownUpload> decode_chown_upload(std::span<const uint8_t> p) {
-  IpcReader r(p);
-  if (auto end = r.finish(); !end) return fail(end.error());
-  return ChownUpload{};
-}
-
-std::vector<uint8_t> encode(const ChownUploadResult& m) {
-  IpcWriter w;
-  w.u8(m.ok ? 1 : 0);
-  return w.data();
-}
-
-Result<ChownUploadResult> decode_chown_upload_result(std::span<const uint8_t> p) {
-  IpcReader r(p);
-  auto ok = read_bool(r);
-  if (!ok) return fail(ok.error());
-  if (auto end = r.finish(); !end) return fail(end.error());
-  return ChownUploadResult{*ok};
-}
-
-std::vector<uint8_t> encode(const ModulePrivRequest& m) {
-  IpcWriter w;
-  w.u16(m.module);
-  w.u16(m.type);
-  w.bytes(m.payload);
-  return w.data();
-}
-
-Result<ModulePrivRequest> decode_module_priv_request(std::span<const uint8_t> p) {
-  IpcReader r(p);
-  auto module = r.u16();
-  if (!module) return fail(module.error());
-  auto type = r.u16();
-  if (!type) return fail(type.error());
-  auto payload = r.bytes(kMaxModulePayload);
-  if (!payload) return fail(payload.error());
-  if (auto end = r.finish(); !end) return fail(end.error());
-  return ModulePrivRequest{*module, *type, std::move(*payload)};
-}
-
-std::vector<uint8_t> encode(const ModulePrivResult& m) {
-  IpcWriter w;
-  w.u8(m.ok ? 1 : 0);
-  return w.data();
-}
-
-Result<ModulePrivResult> decode_module_priv_result(std::span<const uint8_t> p) {
-  IpcReader r(p);
-  auto ok = read_bool(r);
-  if (!ok) return fail(ok.error());
-  if (auto end = r.finish(); !end) return fail(end.error());
-  return ModulePrivResult{*ok};
+  if (*family == kWireInet4)
+    return get_peer(r, AF_INET, &sockaddr_in::sin_addr, &sockaddr_in::sin_port, out);
+  if (*family == kWireInet6)
+    return get_peer(r, AF_INET6, &sockaddr_in6::sin6_addr, &sockaddr_in6::sin6_port, out);
+  return fail("ipc: unknown address family " + std::to_string(*family));
 }
 
 }  // namespace moat

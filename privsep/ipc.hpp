@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // Typed messages between a session's root helper and its worker, over one
 // SOCK_SEQPACKET socketpair: header {u16 type, u16 flags, u32 len}, payload <= 64 KiB,
-// file descriptors by SCM_RIGHTS. Every message has one struct and one decoder.
+// file descriptors by SCM_RIGHTS. Every message is a struct and its layout (a table of
+// fields, ipc_wire.hpp); encode, decode and ipc_call are generic over the layouts.
 #pragma once
 
 #include <sys/socket.h>
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "core/util.hpp"
+#include "privsep/ipc_wire.hpp"
 
 namespace moat {
 
@@ -43,37 +45,6 @@ struct Message {
   std::vector<UniqueFd> fds;
 };
 
-// Appends fixed-width little-endian integers and length-prefixed strings.
-class IpcWriter {
- public:
-  void u8(uint8_t v);
-  void u16(uint16_t v);
-  void u32(uint32_t v);
-  void str(std::string_view s);  // u32 length + bytes
-  void bytes(std::span<const uint8_t> b);  // u32 length + bytes
-  const std::vector<uint8_t>& data() const { return buf_; }
-
- private:
-  std::vector<uint8_t> buf_;
-};
-
-// Checked reads: each either yields a value or an error the caller handles.
-class IpcReader {
- public:
-  explicit IpcReader(std::span<const uint8_t> data) : data_(data) {}
-  Result<uint8_t> u8();
-  Result<uint16_t> u16();
-  Result<uint32_t> u32();
-  Result<std::string> str(size_t max_len);
-  Result<std::vector<uint8_t>> bytes(size_t max_len);
-  bool at_end() const { return pos_ == data_.size(); }
-  Status finish() const;  // error unless every byte was consumed
-
- private:
-  std::span<const uint8_t> data_;
-  size_t pos_ = 0;
-};
-
 // Sends one message; fails on a short write or an oversized payload.
 Status ipc_send(int sock, MsgType type, std::span<const uint8_t> payload,
                 std::span<const int> fds = {});
@@ -87,71 +58,118 @@ Result<Message> ipc_decode(std::span<const uint8_t> datagram);
 
 constexpr size_t kMaxUserLen = 128;
 constexpr size_t kMaxPassLen = 512;
+constexpr size_t kMaxReplyText = 512;  // reply text in LoginResult / Port20Result
 
 struct LoginRequest {
   std::string user;
   std::string pass;
 };
-std::vector<uint8_t> encode(const LoginRequest& m);
-Result<LoginRequest> decode_login_request(std::span<const uint8_t> p);
-
 struct LoginResult {
   bool ok = false;
   bool fatal = false;  // the helper ends the session after this reply
   std::string text;    // reply text after the code, e.g. "Login incorrect."
 };
-std::vector<uint8_t> encode(const LoginResult& m);
-Result<LoginResult> decode_login_result(std::span<const uint8_t> p);
+template <>
+struct IpcLayout<LoginRequest> {
+  static constexpr MsgType type = MsgType::kLogin;
+  using Reply = LoginResult;
+  static constexpr auto fields = std::tuple{wire::Text{&LoginRequest::user, kMaxUserLen},
+                                            wire::Text{&LoginRequest::pass, kMaxPassLen}};
+};
+template <>
+struct IpcLayout<LoginResult> {
+  static constexpr MsgType type = MsgType::kLoginResult;
+  static constexpr auto fields =
+      std::tuple{wire::Bool{&LoginResult::ok}, wire::Bool{&LoginResult::fatal},
+                 wire::Text{&LoginResult::text, kMaxReplyText}};
+};
 
-struct Handover {
-  std::string pending;  // control bytes read but not yet handled (pipelining)
-  // The control connection's TLS state (core/worker.hpp TlsState); the fd that travels
-  // is then the plaintext side of the pre-login worker's TLS relay.
-  bool tls = false;
-  bool relay = false;  // the sender stays alive as the TLS relay (not to be reaped now)
-  bool pbsz = false;
-  bool prot_private = false;
-  std::string tls_tag;      // at most kMaxTlsTag bytes
-  std::string tls_session;  // at most kMaxTlsSession bytes
+// The control connection's TLS state (RFC 4217), carried from worker to worker.
+// The TLS itself stays in the first pre-login worker, which relays the control
+// connection after login; later workers see plaintext on a socketpair.
+struct TlsState {
+  bool active = false;        // AUTH TLS (or implicit TLS) done
+  bool pbsz = false;          // PBSZ 0 received
+  bool prot_private = false;  // PROT P: data connections use TLS
+  std::string tag;            // what data connections must resume (require_ssl_reuse)
+  std::string session;        // the control session, DER, for the session-id cache
 };
 constexpr size_t kMaxTlsTag = 64;
 constexpr size_t kMaxTlsSession = 8192;
+template <>
+struct IpcLayout<TlsState> {
+  static constexpr auto fields =
+      std::tuple{wire::Bool{&TlsState::active}, wire::Bool{&TlsState::pbsz},
+                 wire::Bool{&TlsState::prot_private}, wire::Text{&TlsState::tag, kMaxTlsTag},
+                 wire::Text{&TlsState::session, kMaxTlsSession}};
+};
+
+// The control connection goes to the helper (its fd travels with this message): to
+// the post-login worker after a login, or to a fresh pre-login worker after REIN.
+// With TLS the fd is the plaintext side of the pre-login worker's TLS relay.
+struct Handover {
+  std::string pending;  // control bytes read but not yet handled (pipelining)
+  bool relay = false;   // the sender stays alive as the TLS relay (not to be reaped now)
+  TlsState tls;
+};
 constexpr size_t kMaxPending = 16 * 1024;
-std::vector<uint8_t> encode(const Handover& m);
-Result<Handover> decode_handover(std::span<const uint8_t> p);
+template <>
+struct IpcLayout<Handover> {
+  static constexpr MsgType type = MsgType::kHandover;
+  static constexpr auto fields =
+      std::tuple{wire::Text{&Handover::pending, kMaxPending}, wire::Bool{&Handover::relay},
+                 wire::Nested{&Handover::tls}};
+  static Status check(const Handover& h);  // no TLS details without TLS
+};
 
 struct Port20Request {
   sockaddr_storage peer{};  // AF_INET or AF_INET6 with address and port
 };
-std::vector<uint8_t> encode(const Port20Request& m);
-Result<Port20Request> decode_port20_request(std::span<const uint8_t> p);
-
 struct Port20Result {
   bool ok = false;
-  std::string text;  // why not, when !ok
+  std::string text;  // why not, when !ok; when ok the bound socket travels with it
 };
-std::vector<uint8_t> encode(const Port20Result& m);
-Result<Port20Result> decode_port20_result(std::span<const uint8_t> p);
+template <>
+struct IpcLayout<Port20Request> {
+  static constexpr MsgType type = MsgType::kPort20Socket;
+  using Reply = Port20Result;
+  static constexpr auto fields = std::tuple{wire::Peer{&Port20Request::peer}};
+};
+template <>
+struct IpcLayout<Port20Result> {
+  static constexpr MsgType type = MsgType::kPort20Result;
+  static constexpr auto fields = std::tuple{wire::Bool{&Port20Result::ok},
+                                            wire::Text{&Port20Result::text, kMaxReplyText}};
+};
 
 // A failed login, reported by a session's helper to the master's modules (login_failed).
 struct LoginFailed {
   std::string user;  // as the client gave it, at most kMaxUserLen bytes
 };
-std::vector<uint8_t> encode(const LoginFailed& m);
-Result<LoginFailed> decode_login_failed(std::span<const uint8_t> p);
+template <>
+struct IpcLayout<LoginFailed> {
+  static constexpr MsgType type = MsgType::kLoginFailed;
+  static constexpr auto fields = std::tuple{wire::Text{&LoginFailed::user, kMaxUserLen}};
+};
 
 // chown_uploads: give the anonymous upload whose fd travels with this message to
 // chown_username. No fields: the helper trusts nothing but the fd, which it checks.
+// The result is sent only on success: a refused request ends the session instead.
 struct ChownUpload {};
-std::vector<uint8_t> encode(const ChownUpload& m);
-Result<ChownUpload> decode_chown_upload(std::span<const uint8_t> p);
-
-// Sent only on success: a refused request ends the session instead.
 struct ChownUploadResult {
   bool ok = false;
 };
-std::vector<uint8_t> encode(const ChownUploadResult& m);
-Result<ChownUploadResult> decode_chown_upload_result(std::span<const uint8_t> p);
+template <>
+struct IpcLayout<ChownUpload> {
+  static constexpr MsgType type = MsgType::kChownUpload;
+  using Reply = ChownUploadResult;
+  static constexpr std::tuple<> fields{};
+};
+template <>
+struct IpcLayout<ChownUploadResult> {
+  static constexpr MsgType type = MsgType::kChownUploadResult;
+  static constexpr auto fields = std::tuple{wire::Bool{&ChownUploadResult::ok}};
+};
 
 // A module's privileged request (host->privileged): which loaded module asks (its
 // load_module index, set by the core, never by the module), the module's own request
@@ -162,13 +180,87 @@ struct ModulePrivRequest {
   uint16_t type = 0;
   std::vector<uint8_t> payload;
 };
-std::vector<uint8_t> encode(const ModulePrivRequest& m);
-Result<ModulePrivRequest> decode_module_priv_request(std::span<const uint8_t> p);
-
 struct ModulePrivResult {
   bool ok = false;  // the module's priv_handler granted it
 };
-std::vector<uint8_t> encode(const ModulePrivResult& m);
-Result<ModulePrivResult> decode_module_priv_result(std::span<const uint8_t> p);
+template <>
+struct IpcLayout<ModulePrivRequest> {
+  static constexpr MsgType type = MsgType::kModulePriv;
+  using Reply = ModulePrivResult;
+  static constexpr auto fields =
+      std::tuple{wire::Uint{&ModulePrivRequest::module}, wire::Uint{&ModulePrivRequest::type},
+                 wire::Blob{&ModulePrivRequest::payload, kMaxModulePayload}};
+};
+template <>
+struct IpcLayout<ModulePrivResult> {
+  static constexpr MsgType type = MsgType::kModulePrivResult;
+  static constexpr auto fields = std::tuple{wire::Bool{&ModulePrivResult::ok}};
+};
+
+// ---- the generic codec and the typed call --------------------------------
+
+template <class M>
+concept IpcMessage = requires { IpcLayout<M>::type; IpcLayout<M>::fields; };
+
+template <class M>
+std::vector<uint8_t> encode(const M& m) {
+  IpcWriter w;
+  std::apply([&](const auto&... f) { (f.put(w, m), ...); }, IpcLayout<M>::fields);
+  return w.data();
+}
+
+// Strict: every field within its bounds, no byte left over, the layout's check passed.
+template <class M>
+Result<M> decode(std::span<const uint8_t> p) {
+  IpcReader r(p);
+  M m{};
+  Status st = Ok{};
+  std::apply([&](const auto&... f) { ((st = st ? f.get(r, m) : st), ...); },
+             IpcLayout<M>::fields);
+  if (!st) return fail(st.error());
+  if (auto end = r.finish(); !end) return fail(end.error());
+  if constexpr (requires { IpcLayout<M>::check(m); })
+    if (auto c = IpcLayout<M>::check(m); !c) return fail(c.error());
+  return m;
+}
+
+template <IpcMessage M>
+Status ipc_send(int sock, const M& m, std::span<const int> fds = {}) {
+  return ipc_send(sock, IpcLayout<M>::type, encode(m), fds);
+}
+
+// A decoded message with the descriptors that came with it.
+template <class M>
+struct Received {
+  M body;
+  std::vector<UniqueFd> fds;
+};
+
+std::string ipc_type_error(MsgType got, MsgType expected);
+
+// The message must be an M: anything else is an error, as a malformed M is.
+template <IpcMessage M>
+Result<Received<M>> ipc_expect(Message&& msg) {
+  if (msg.type != IpcLayout<M>::type) return fail(ipc_type_error(msg.type, IpcLayout<M>::type));
+  auto body = decode<M>(msg.payload);
+  if (!body) return fail(body.error());
+  return Received<M>{std::move(*body), std::move(msg.fds)};
+}
+
+template <IpcMessage M>
+Result<Received<M>> ipc_recv_expect(int sock) {
+  auto msg = ipc_recv(sock);
+  if (!msg) return fail(msg.error());
+  return ipc_expect<M>(std::move(*msg));
+}
+
+// One round trip: the request, then its reply and nothing else (OpenSSH's
+// mm_request_receive_expect). Every worker-side helper call goes through here.
+template <IpcMessage Req>
+Result<Received<typename IpcLayout<Req>::Reply>> ipc_call(int sock, const Req& req,
+                                                           std::span<const int> fds = {}) {
+  if (auto st = ipc_send(sock, req, fds); !st) return fail(st.error());
+  return ipc_recv_expect<typename IpcLayout<Req>::Reply>(sock);
+}
 
 }  // namespace moat

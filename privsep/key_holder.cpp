@@ -11,7 +11,6 @@
 
 #include <cstdio>
 
-#include "core/tls.hpp"
 #include "core/tls_key_file.hpp"
 #include "privsep/key_ops.hpp"
 #include "privsep/sandbox.hpp"
@@ -58,12 +57,12 @@ bool key_holder_answer(EVP_PKEY* key, int sock) {
   if (!msg) return false;
   if (msg->type != MsgType::kKeySign) holder_exit("unexpected request");
   KeySignResult res;
-  if (auto req = decode_key_sign_request(msg->payload); req) {
+  if (auto req = decode<KeySignRequest>(msg->payload); req) {
     auto sig = key_sign(key, *req);
     res.ok = sig.ok();
     if (sig) res.signature = std::move(*sig);
   }
-  return ipc_send(sock, MsgType::kKeySignResult, encode(res)).ok();
+  return ipc_send(sock, res).ok();
 }
 
 bool KeySigner::start_holder() {
@@ -82,22 +81,18 @@ bool KeySigner::start_holder() {
 
 KeySignResult KeySigner::sign(const KeySignRequest& req) {
   if (holder_failed_ || (!holder_ && !start_holder())) return {};
-  auto answer = ipc_send(holder_.get(), MsgType::kKeySign, encode(req));
-  auto msg = answer ? ipc_recv(holder_.get()) : Result<Message>(fail(answer.error()));
-  auto res = msg && msg->type == MsgType::kKeySignResult ? decode_key_sign_result(msg->payload)
-                                                         : Result<KeySignResult>(fail("no answer"));
-  if (res) return *res;
+  if (auto res = ipc_call(holder_.get(), req)) return std::move(res->body);
   holder_failed_ = true;  // a key holder that failed once signs nothing more this session
   return {};
 }
 
 Status KeySigner::serve(const Message& msg, int worker_fd) {
   if (!ctx_.tls) return fail("KEY_SIGN without ssl_enable");
-  auto req = decode_key_sign_request(msg.payload);
+  auto req = decode<KeySignRequest>(msg.payload);
   if (!req) return fail("bad KEY_SIGN request: " + req.error());
   if (auto st = key_sign_check(*req, SSL_CTX_get0_privatekey(ctx_.tls.get())); !st)
     return fail("KEY_SIGN: " + st.error());
-  return ipc_send(worker_fd, MsgType::kKeySignResult, encode(sign(*req)));
+  return ipc_send(worker_fd, sign(*req));
 }
 
 }  // namespace moat

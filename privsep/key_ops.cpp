@@ -18,9 +18,6 @@ struct PkeyCtxFree {
   void operator()(EVP_PKEY_CTX* c) const { EVP_PKEY_CTX_free(c); }
 };
 
-bool known_scheme(uint8_t v) { return v >= 1 && v <= 3; }
-bool known_digest(uint8_t v) { return v >= 1 && v <= 3; }
-
 size_t digest_size(SignDigest d) { return static_cast<size_t>(EVP_MD_get_size(sign_digest_md(d))); }
 
 // RFC 8017 B.2.1: the mask, Hash(seed || counter) for counter 0, 1, ... (OpenSSL's
@@ -88,45 +85,9 @@ const EVP_MD* sign_digest_md(SignDigest d) {
   return EVP_sha256();
 }
 
-std::vector<uint8_t> encode(const KeySignRequest& m) {
-  IpcWriter w;
-  w.u8(static_cast<uint8_t>(m.scheme));
-  w.u8(static_cast<uint8_t>(m.digest));
-  w.bytes(m.input);
-  return w.data();
-}
-
-Result<KeySignRequest> decode_key_sign_request(std::span<const uint8_t> p) {
-  IpcReader r(p);
-  auto scheme = r.u8();
-  if (!scheme) return fail(scheme.error());
-  auto digest = r.u8();
-  if (!digest) return fail(digest.error());
-  auto input = r.bytes(kMaxSignInput);
-  if (!input) return fail(input.error());
-  if (auto end = r.finish(); !end) return fail(end.error());
-  if (!known_scheme(*scheme)) return fail("unknown signature scheme " + std::to_string(*scheme));
-  if (!known_digest(*digest)) return fail("unknown digest " + std::to_string(*digest));
-  return KeySignRequest{static_cast<SignScheme>(*scheme), static_cast<SignDigest>(*digest),
-                        std::move(*input)};
-}
-
-std::vector<uint8_t> encode(const KeySignResult& m) {
-  IpcWriter w;
-  w.u8(m.ok ? 1 : 0);
-  w.bytes(m.signature);
-  return w.data();
-}
-
-Result<KeySignResult> decode_key_sign_result(std::span<const uint8_t> p) {
-  IpcReader r(p);
-  auto ok = r.u8();
-  if (!ok) return fail(ok.error());
-  auto sig = r.bytes(kMaxSignature);
-  if (!sig) return fail(sig.error());
-  if (auto end = r.finish(); !end) return fail(end.error());
-  if (*ok > 1 || (*ok == 0 && !sig->empty())) return fail("malformed signature result");
-  return KeySignResult{*ok == 1, std::move(*sig)};
+Status IpcLayout<KeySignResult>::check(const KeySignResult& m) {
+  if (!m.ok && !m.signature.empty()) return fail("malformed signature result");
+  return Ok{};
 }
 
 Status key_sign_check(const KeySignRequest& req, const EVP_PKEY* key) {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/util.hpp"
+#include "privsep/ipc.hpp"
 
 namespace moat {
 
@@ -28,15 +29,28 @@ struct KeySignRequest {
   SignDigest digest{};
   std::vector<uint8_t> input;  // the digest, or the RSA_size()-byte PSS encoding
 };
-std::vector<uint8_t> encode(const KeySignRequest& m);
-Result<KeySignRequest> decode_key_sign_request(std::span<const uint8_t> p);
 
 struct KeySignResult {
   bool ok = false;
   std::vector<uint8_t> signature;  // empty unless ok
 };
-std::vector<uint8_t> encode(const KeySignResult& m);
-Result<KeySignResult> decode_key_sign_result(std::span<const uint8_t> p);
+
+template <>
+struct IpcLayout<KeySignRequest> {
+  static constexpr MsgType type = MsgType::kKeySign;
+  using Reply = KeySignResult;
+  static constexpr auto fields =
+      std::tuple{wire::Enum8{&KeySignRequest::scheme, 1, 3, "signature scheme"},
+                 wire::Enum8{&KeySignRequest::digest, 1, 3, "digest"},
+                 wire::Blob{&KeySignRequest::input, kMaxSignInput}};
+};
+template <>
+struct IpcLayout<KeySignResult> {
+  static constexpr MsgType type = MsgType::kKeySignResult;
+  static constexpr auto fields = std::tuple{wire::Bool{&KeySignResult::ok},
+                                            wire::Blob{&KeySignResult::signature, kMaxSignature}};
+  static Status check(const KeySignResult& m);  // a signature only with ok
+};
 
 const EVP_MD* sign_digest_md(SignDigest d);
 

@@ -12,7 +12,7 @@
 #include <cstdio>
 #include <ctime>
 
-#include "core/ftpcmd.hpp"
+#include "core/sockaddr.hpp"
 #include "core/xferlog.hpp"
 
 namespace moat {

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // The LogEvent request: what a worker may say about its session for the log (the
-// helper's SessionLog, privsep/log_relay.hpp, writes it). Its strict decoder is fuzzed.
+// helper's SessionLog, privsep/log_relay.hpp, writes it). Its layout is below; its strict decoder is fuzzed.
 #pragma once
 
 #include <cstdint>
@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/util.hpp"
+#include "privsep/ipc.hpp"
 
 namespace moat {
 
@@ -44,7 +45,16 @@ struct LogRequest {
   uint64_t bytes = 0;
   uint32_t millis = 0;  // transfer duration
 };
-std::vector<uint8_t> encode(const LogRequest& m);
-Result<LogRequest> decode_log_request(std::span<const uint8_t> p);
+template <>
+struct IpcLayout<LogRequest> {
+  static constexpr MsgType type = MsgType::kLogEvent;
+  static constexpr auto fields = std::tuple{
+      wire::Enum8{&LogRequest::kind, 1, kLastLogKind, "log kind"},
+      wire::Text{&LogRequest::text, kMaxLogText}, wire::Text{&LogRequest::detail, kMaxLogText},
+      wire::Bits8<LogRequest, 3>{{{{&LogRequest::upload, 1},
+                                   {&LogRequest::ascii, 2},
+                                   {&LogRequest::complete, 4}}}},
+      wire::U64{&LogRequest::bytes}, wire::Uint{&LogRequest::millis}};
+};
 
 }  // namespace moat

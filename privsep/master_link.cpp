@@ -39,7 +39,7 @@ Result<std::optional<LoginFailed>> master_link_receive(int fd) {
     return fail("unexpected message type " + std::to_string(static_cast<unsigned>(msg->type)));
   }
   if (!msg->fds.empty()) return fail("message with a descriptor");
-  auto event = decode_login_failed(msg->payload);
+  auto event = decode<LoginFailed>(msg->payload);
   if (!event) return fail(event.error());
   return std::optional<LoginFailed>(std::move(*event));
 }
@@ -60,8 +60,7 @@ int master_link_fd() { return g_helper_end.get(); }
 
 void master_link_login_failed(std::string_view user) {
   if (!g_helper_end) return;
-  const auto payload = encode(LoginFailed{std::string(user.substr(0, kMaxUserLen))});
-  (void)ipc_send(g_helper_end.get(), MsgType::kLoginFailed, payload);
+  (void)ipc_send(g_helper_end.get(), LoginFailed{std::string(user.substr(0, kMaxUserLen))});
 }
 
 }  // namespace moat

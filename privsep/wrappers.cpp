@@ -16,7 +16,7 @@
 #include <optional>
 
 #include "config.h"
-#include "core/ftpcmd.hpp"
+#include "core/sockaddr.hpp"
 #include "privsep/children.hpp"
 #include "privsep/host_lookup.hpp"
 #include "privsep/libwrap.hpp"

@@ -51,10 +51,10 @@ void check_request(const moat::KeySignRequest& req) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const Span p(data, size);
-  auto req = moat::decode_key_sign_request(p);
+  auto req = moat::decode<moat::KeySignRequest>(p);
   check_round_trip(req, p);
   if (req.ok()) check_request(*req);
-  check_round_trip(moat::decode_key_sign_result(p), p);
+  check_round_trip(moat::decode<moat::KeySignResult>(p), p);
   (void)moat::pss_digest_of(p, 2048);
   if (size > 0) (void)moat::pss_digest_of(p.subspan(1), 2047);
   return 0;

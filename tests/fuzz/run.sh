@@ -23,8 +23,8 @@ mkdir -p "$OUT" || exit 1
 
 # target name, then the sources it links besides its own file
 TARGETS="fuzz_command:core/ftpcmd.cpp:core/util.cpp
-fuzz_addr:core/ftpcmd.cpp:core/ls.cpp:core/util.cpp
-fuzz_ipc:privsep/ipc.cpp:privsep/log_request.cpp:core/util.cpp
+fuzz_addr:core/ftpcmd.cpp:core/sockaddr.cpp:core/ls.cpp:core/util.cpp
+fuzz_ipc:privsep/ipc.cpp:privsep/key_ops.cpp:core/util.cpp
 fuzz_key_ops:privsep/key_ops.cpp:privsep/ipc.cpp:core/util.cpp
 fuzz_filter:core/filter.cpp:core/util.cpp
 fuzz_proxy:core/proxy_header.cpp:core/util.cpp

@@ -28,6 +28,7 @@
 
 #include "core/module_host.hpp"
 #include "core/modules.hpp"
+#include "core/session_hooks.hpp"
 #include "privsep/ipc.hpp"
 
 #ifndef MOAT_TEST_BUILD_DIR
@@ -249,10 +250,9 @@ class HelperTable : public ::testing::Test {
       dup2(err[1], 2);
       conn_.client.reset();
       const int channel = ch[1];
-      helper_run_with_launcher(ctx, std::move(conn_.server), conn_.client_addr,
-                               [channel](WorkerLaunch&& w) {
-                                 return report_launch(channel, std::move(w));
-                               });
+      HelperHooks hooks = session_helper_hooks(ctx);
+      hooks.launch = [channel](WorkerLaunch&& w) { return report_launch(channel, std::move(w)); };
+      helper_run(ctx, std::move(conn_.server), conn_.client_addr, std::move(hooks));
     }
     close(ch[1]);
     close(err[1]);
@@ -287,19 +287,19 @@ class HelperTable : public ::testing::Test {
 
   static bool granted(const Message& m) {
     if (m.type == MsgType::kLoginResult) {
-      auto r = decode_login_result(m.payload);
+      auto r = decode<LoginResult>(m.payload);
       return !r || r->ok;
     }
     if (m.type == MsgType::kChownUploadResult) {
-      auto r = decode_chown_upload_result(m.payload);
+      auto r = decode<ChownUploadResult>(m.payload);
       return !r || r->ok;
     }
     if (m.type == MsgType::kPort20Result) {
-      auto r = decode_port20_result(m.payload);
+      auto r = decode<Port20Result>(m.payload);
       return !r || r->ok;
     }
     if (m.type == MsgType::kModulePrivResult) {
-      auto r = decode_module_priv_result(m.payload);
+      auto r = decode<ModulePrivResult>(m.payload);
       return !r || r->ok;
     }
     return true;  // the helper sends nothing else
@@ -345,7 +345,7 @@ class HelperTable : public ::testing::Test {
                                           const std::string& pass = "e@x") {
     auto m = ask(ipc, MsgType::kLogin, encode(LoginRequest{user, pass}));
     if (!m || m->type != MsgType::kLoginResult || !m->fds.empty()) return std::nullopt;
-    auto r = decode_login_result(m->payload);
+    auto r = decode<LoginResult>(m->payload);
     if (!r) return std::nullopt;
     return *r;
   }
@@ -368,7 +368,7 @@ class HelperTable : public ::testing::Test {
   std::string port20_refusal(int ipc, uint16_t port) const {
     auto m = ask(ipc, MsgType::kPort20Socket, port20("127.0.0.1", port));
     if (!m) return "(no answer)";
-    auto r = decode_port20_result(m->payload);
+    auto r = decode<Port20Result>(m->payload);
     if (!r) return "(bad answer)";
     return r->ok || !m->fds.empty() ? "(granted)" : r->text;
   }
@@ -437,7 +437,7 @@ TEST_F(HelperTable, Port20IsGrantedOnlyForThePeer) {
   auto m = ask(post.ipc.get(), MsgType::kPort20Socket, port20("127.0.0.1", port_of(lis.get())));
   ASSERT_TRUE(m.has_value());
   ASSERT_EQ(m->type, MsgType::kPort20Result);
-  auto r = decode_port20_result(m->payload);
+  auto r = decode<Port20Result>(m->payload);
   ASSERT_TRUE(r.ok());
   EXPECT_TRUE(r->ok) << r->text;
   ASSERT_EQ(m->fds.size(), 1u);
@@ -861,7 +861,7 @@ TEST_F(HelperChown, AnUploadGoesToChownUsernameWithItsMode) {
   auto m = ask(post.ipc.get(), MsgType::kChownUpload, encode(ChownUpload{}), std::span(&fd, 1));
   ASSERT_TRUE(m.has_value());
   ASSERT_EQ(m->type, MsgType::kChownUploadResult);
-  auto r = decode_chown_upload_result(m->payload);
+  auto r = decode<ChownUploadResult>(m->payload);
   ASSERT_TRUE(r.ok() && r->ok);
   struct stat st = stat_of("up.bin");
   EXPECT_EQ(st.st_uid, owner_uid_);
@@ -968,7 +968,7 @@ class HelperModulePriv : public HelperTable {
                                   uint16_t type = 1, std::span<const int> fds = {}) {
     auto m = ask(ipc, MsgType::kModulePriv, request(module, payload, type), fds);
     if (!m || m->type != MsgType::kModulePrivResult || !m->fds.empty()) return std::nullopt;
-    auto r = decode_module_priv_result(m->payload);
+    auto r = decode<ModulePrivResult>(m->payload);
     if (!r) return std::nullopt;
     return r->ok;
   }

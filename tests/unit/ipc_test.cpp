@@ -2,6 +2,7 @@
 // Tests for privsep/ipc: the checked codec, framing over a real SOCK_SEQPACKET pair
 // with descriptor passing, and the strict per-message decoders.
 #include "privsep/ipc.hpp"
+#include "privsep/ipc_messages.hpp"
 
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -211,7 +212,7 @@ TEST(IpcSocket, PassesDescriptorsThatReferToTheSameFiles) {
     EXPECT_NE(m->fds[i].get(), fds[i]);
     EXPECT_EQ(fcntl(m->fds[i].get(), F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
   }
-  auto h = decode_handover(m->payload);
+  auto h = decode<Handover>(m->payload);
   ASSERT_TRUE(h.ok());
   EXPECT_EQ(h->pending, "NOOP\r\n");
 }
@@ -298,55 +299,105 @@ TEST(IpcSocket, TooManyFdsAreRefusedAndClosed) {
 // ---- typed messages -------------------------------------------------------------
 
 TEST(IpcMessages, LoginRequestRoundTripAndLimits) {
-  auto m = decode_login_request(encode(LoginRequest{"alice", "s3cret"}));
+  auto m = decode<LoginRequest>(encode(LoginRequest{"alice", "s3cret"}));
   ASSERT_TRUE(m.ok()) << m.error();
   EXPECT_EQ(m->user, "alice");
   EXPECT_EQ(m->pass, "s3cret");
-  EXPECT_TRUE(decode_login_request(encode(LoginRequest{std::string(kMaxUserLen, 'u'),
+  EXPECT_TRUE(decode<LoginRequest>(encode(LoginRequest{std::string(kMaxUserLen, 'u'),
                                                        std::string(kMaxPassLen, 'p')}))
                   .ok());
   EXPECT_FALSE(
-      decode_login_request(encode(LoginRequest{std::string(kMaxUserLen + 1, 'u'), ""})).ok());
+      decode<LoginRequest>(encode(LoginRequest{std::string(kMaxUserLen + 1, 'u'), ""})).ok());
   EXPECT_FALSE(
-      decode_login_request(encode(LoginRequest{"u", std::string(kMaxPassLen + 1, 'p')})).ok());
-  EXPECT_FALSE(decode_login_request(plus_byte(encode(LoginRequest{"a", "b"}))).ok());
+      decode<LoginRequest>(encode(LoginRequest{"u", std::string(kMaxPassLen + 1, 'p')})).ok());
+  EXPECT_FALSE(decode<LoginRequest>(plus_byte(encode(LoginRequest{"a", "b"}))).ok());
   Bytes cut = encode(LoginRequest{"alice", "pw"});
   cut.pop_back();
-  EXPECT_FALSE(decode_login_request(cut).ok());
-  EXPECT_FALSE(decode_login_request({}).ok());
+  EXPECT_FALSE(decode<LoginRequest>(cut).ok());
+  EXPECT_FALSE(decode<LoginRequest>({}).ok());
 }
 
 TEST(IpcMessages, LoginResultRoundTripAndBooleans) {
-  auto m = decode_login_result(encode(LoginResult{true, false, "Login successful."}));
+  auto m = decode<LoginResult>(encode(LoginResult{true, false, "Login successful."}));
   ASSERT_TRUE(m.ok()) << m.error();
   EXPECT_TRUE(m->ok);
   EXPECT_FALSE(m->fatal);
   EXPECT_EQ(m->text, "Login successful.");
-  auto f = decode_login_result(encode(LoginResult{false, true, "Login incorrect."}));
+  auto f = decode<LoginResult>(encode(LoginResult{false, true, "Login incorrect."}));
   ASSERT_TRUE(f.ok());
   EXPECT_FALSE(f->ok);
   EXPECT_TRUE(f->fatal);
-  EXPECT_TRUE(decode_login_result(encode(LoginResult{false, false, std::string(512, 't')})).ok());
-  EXPECT_FALSE(decode_login_result(encode(LoginResult{false, false, std::string(513, 't')})).ok());
-  EXPECT_FALSE(decode_login_result(plus_byte(encode(LoginResult{true, false, "x"}))).ok());
+  EXPECT_TRUE(decode<LoginResult>(encode(LoginResult{false, false, std::string(512, 't')})).ok());
+  EXPECT_FALSE(decode<LoginResult>(encode(LoginResult{false, false, std::string(513, 't')})).ok());
+  EXPECT_FALSE(decode<LoginResult>(plus_byte(encode(LoginResult{true, false, "x"}))).ok());
   Bytes two = encode(LoginResult{true, false, ""});
   two[0] = 2;
-  EXPECT_FALSE(decode_login_result(two).ok());
+  EXPECT_FALSE(decode<LoginResult>(two).ok());
   Bytes fatal_two = encode(LoginResult{true, false, ""});
   fatal_two[1] = 0xff;
-  EXPECT_FALSE(decode_login_result(fatal_two).ok());
+  EXPECT_FALSE(decode<LoginResult>(fatal_two).ok());
 }
 
 TEST(IpcMessages, HandoverRoundTripAndLimits) {
-  auto m = decode_handover(encode(Handover{"PWD\r\nLIST\r\n"}));
+  auto m = decode<Handover>(encode(Handover{"PWD\r\nLIST\r\n"}));
   ASSERT_TRUE(m.ok());
   EXPECT_EQ(m->pending, "PWD\r\nLIST\r\n");
-  auto empty = decode_handover(encode(Handover{}));
+  auto empty = decode<Handover>(encode(Handover{}));
   ASSERT_TRUE(empty.ok());
   EXPECT_EQ(empty->pending, "");
-  EXPECT_TRUE(decode_handover(encode(Handover{std::string(kMaxPending, 'x')})).ok());
-  EXPECT_FALSE(decode_handover(encode(Handover{std::string(kMaxPending + 1, 'x')})).ok());
-  EXPECT_FALSE(decode_handover(plus_byte(encode(Handover{"a"}))).ok());
+  EXPECT_TRUE(decode<Handover>(encode(Handover{std::string(kMaxPending, 'x')})).ok());
+  EXPECT_FALSE(decode<Handover>(encode(Handover{std::string(kMaxPending + 1, 'x')})).ok());
+  EXPECT_FALSE(decode<Handover>(plus_byte(encode(Handover{"a"}))).ok());
+}
+
+// What every layout gives: the decoder reads back what the encoder wrote, and refuses
+// a byte more. A message whose default is not valid (an enum without a zero) is
+// refused whole, never half-read.
+template <class M>
+void expect_layout_round_trip(const M& m) {
+  const Bytes wire = encode(m);
+  auto back = decode<M>(wire);
+  if (back) {
+    EXPECT_EQ(encode(*back), wire);
+  }
+  EXPECT_FALSE(decode<M>(plus_byte(wire)).ok());
+}
+
+TEST(IpcMessages, EveryListedMessageRoundTrips) {
+  std::apply([](auto... m) { (expect_layout_round_trip(m), ...); }, IpcMessages{});
+}
+
+TEST(IpcMessages, HandoverCarriesTheWholeTlsState) {
+  Handover h{"PROT P\r\n", true, {true, true, true, "tag", "der"}};
+  auto m = decode<Handover>(encode(h));
+  ASSERT_TRUE(m.ok()) << m.error();
+  EXPECT_TRUE(m->relay && m->tls.active && m->tls.pbsz && m->tls.prot_private);
+  EXPECT_EQ(m->tls.tag, "tag");
+  EXPECT_EQ(m->tls.session, "der");
+  h.tls.active = false;  // the details without TLS: refused
+  EXPECT_FALSE(decode<Handover>(encode(h)).ok());
+}
+
+// ipc_call accepts only the request's own reply type: anything else is an error.
+TEST(IpcCall, AReplyOfAnotherTypeIsAnError) {
+  SocketPair sp;
+  ASSERT_TRUE(ipc_send(sp.b.get(), ModulePrivResult{true}).ok());  // queued before the call
+  auto res = ipc_call(sp.a.get(), LoginRequest{"u", "p"});
+  ASSERT_FALSE(res.ok());
+  EXPECT_NE(res.error().find("expected"), std::string::npos) << res.error();
+  auto req = ipc_recv_expect<LoginRequest>(sp.b.get());
+  ASSERT_TRUE(req.ok()) << req.error();
+  EXPECT_EQ(req->body.user, "u");
+}
+
+TEST(IpcCall, TheReplyAndItsDescriptorComeBack) {
+  SocketPair sp;
+  int fd = sp.a.get();
+  ASSERT_TRUE(ipc_send(sp.b.get(), Port20Result{true, ""}, std::span(&fd, 1)).ok());
+  auto res = ipc_call(sp.a.get(), Port20Request{});
+  ASSERT_TRUE(res.ok()) << res.error();
+  EXPECT_TRUE(res->body.ok);
+  EXPECT_EQ(res->fds.size(), 1u);
 }
 
 Port20Request v4_request(const char* addr, uint16_t port) {
@@ -372,7 +423,7 @@ Port20Request v6_request(const char* addr, uint16_t port) {
 TEST(IpcMessages, Port20RequestIpv4) {
   const Bytes wire = encode(v4_request("192.0.2.7", 2021));
   EXPECT_EQ(wire, (Bytes{4, 192, 0, 2, 7, 0xe5, 0x07}));
-  auto m = decode_port20_request(wire);
+  auto m = decode<Port20Request>(wire);
   ASSERT_TRUE(m.ok()) << m.error();
   sockaddr_in sin;
   std::memcpy(&sin, &m->peer, sizeof sin);
@@ -385,7 +436,7 @@ TEST(IpcMessages, Port20RequestIpv4) {
 TEST(IpcMessages, Port20RequestIpv6) {
   const Bytes wire = encode(v6_request("2001:db8::42", 65535));
   ASSERT_EQ(wire.size(), 1u + 16 + 2);
-  auto m = decode_port20_request(wire);
+  auto m = decode<Port20Request>(wire);
   ASSERT_TRUE(m.ok()) << m.error();
   sockaddr_in6 sin6;
   std::memcpy(&sin6, &m->peer, sizeof sin6);
@@ -398,71 +449,71 @@ TEST(IpcMessages, Port20RequestIpv6) {
 TEST(IpcMessages, Port20RequestRejectsAnythingElse) {
   Port20Request unix_peer;
   unix_peer.peer.ss_family = AF_UNIX;
-  EXPECT_FALSE(decode_port20_request(encode(unix_peer)).ok());
-  EXPECT_FALSE(decode_port20_request({}).ok());
-  EXPECT_FALSE(decode_port20_request(Bytes{5, 1, 2, 3, 4, 0, 1}).ok());  // family 5
-  EXPECT_FALSE(decode_port20_request(Bytes{2, 1, 2, 3, 4, 0, 1}).ok());  // AF_INET's value, not 4
-  EXPECT_FALSE(decode_port20_request(Bytes{4, 1, 2, 3, 4, 0}).ok());     // short port
-  EXPECT_FALSE(decode_port20_request(Bytes{4, 1, 2, 3}).ok());           // short address
-  EXPECT_FALSE(decode_port20_request(plus_byte(encode(v4_request("10.0.0.1", 21)))).ok());
+  EXPECT_FALSE(decode<Port20Request>(encode(unix_peer)).ok());
+  EXPECT_FALSE(decode<Port20Request>({}).ok());
+  EXPECT_FALSE(decode<Port20Request>(Bytes{5, 1, 2, 3, 4, 0, 1}).ok());  // family 5
+  EXPECT_FALSE(decode<Port20Request>(Bytes{2, 1, 2, 3, 4, 0, 1}).ok());  // AF_INET's value, not 4
+  EXPECT_FALSE(decode<Port20Request>(Bytes{4, 1, 2, 3, 4, 0}).ok());     // short port
+  EXPECT_FALSE(decode<Port20Request>(Bytes{4, 1, 2, 3}).ok());           // short address
+  EXPECT_FALSE(decode<Port20Request>(plus_byte(encode(v4_request("10.0.0.1", 21)))).ok());
   Bytes v6 = encode(v6_request("::1", 21));
   v6.pop_back();
-  EXPECT_FALSE(decode_port20_request(v6).ok());
-  EXPECT_FALSE(decode_port20_request(plus_byte(encode(v6_request("::1", 21)))).ok());
+  EXPECT_FALSE(decode<Port20Request>(v6).ok());
+  EXPECT_FALSE(decode<Port20Request>(plus_byte(encode(v6_request("::1", 21)))).ok());
   Bytes v4_as_v6 = encode(v4_request("10.0.0.1", 21));
   v4_as_v6[0] = 6;
-  EXPECT_FALSE(decode_port20_request(v4_as_v6).ok());
+  EXPECT_FALSE(decode<Port20Request>(v4_as_v6).ok());
 }
 
 TEST(IpcMessages, Port20ResultRoundTripAndLimits) {
-  auto m = decode_port20_result(encode(Port20Result{false, "Bad address."}));
+  auto m = decode<Port20Result>(encode(Port20Result{false, "Bad address."}));
   ASSERT_TRUE(m.ok()) << m.error();
   EXPECT_FALSE(m->ok);
   EXPECT_EQ(m->text, "Bad address.");
-  auto ok = decode_port20_result(encode(Port20Result{true, ""}));
+  auto ok = decode<Port20Result>(encode(Port20Result{true, ""}));
   ASSERT_TRUE(ok.ok());
   EXPECT_TRUE(ok->ok);
-  EXPECT_FALSE(decode_port20_result(encode(Port20Result{false, std::string(513, 'x')})).ok());
-  EXPECT_FALSE(decode_port20_result(plus_byte(encode(Port20Result{true, ""}))).ok());
+  EXPECT_FALSE(decode<Port20Result>(encode(Port20Result{false, std::string(513, 'x')})).ok());
+  EXPECT_FALSE(decode<Port20Result>(plus_byte(encode(Port20Result{true, ""}))).ok());
   Bytes bad_bool = encode(Port20Result{true, ""});
   bad_bool[0] = 3;
-  EXPECT_FALSE(decode_port20_result(bad_bool).ok());
-  EXPECT_FALSE(decode_port20_result(Bytes{1}).ok());
+  EXPECT_FALSE(decode<Port20Result>(bad_bool).ok());
+  EXPECT_FALSE(decode<Port20Result>(Bytes{1}).ok());
 }
 
 TEST(IpcMessages, LoginFailedRoundTripAndLimits) {
-  auto m = decode_login_failed(encode(LoginFailed{"mallory"}));
+  auto m = decode<LoginFailed>(encode(LoginFailed{"mallory"}));
   ASSERT_TRUE(m.ok()) << m.error();
   EXPECT_EQ(m->user, "mallory");
   IpcWriter w;
   w.str("x");
   EXPECT_EQ(encode(LoginFailed{"x"}), w.data());  // just the length-prefixed name
-  auto longest = decode_login_failed(encode(LoginFailed{std::string(kMaxUserLen, 'u')}));
+  auto longest = decode<LoginFailed>(encode(LoginFailed{std::string(kMaxUserLen, 'u')}));
   ASSERT_TRUE(longest.ok());
   EXPECT_EQ(longest->user.size(), kMaxUserLen);
-  EXPECT_FALSE(decode_login_failed(encode(LoginFailed{std::string(kMaxUserLen + 1, 'u')})).ok());
-  EXPECT_FALSE(decode_login_failed({}).ok());
-  EXPECT_FALSE(decode_login_failed(plus_byte(encode(LoginFailed{"a"}))).ok());
+  EXPECT_FALSE(decode<LoginFailed>(encode(LoginFailed{std::string(kMaxUserLen + 1, 'u')})).ok());
+  EXPECT_FALSE(decode<LoginFailed>({}).ok());
+  EXPECT_FALSE(decode<LoginFailed>(plus_byte(encode(LoginFailed{"a"}))).ok());
   Bytes truncated = encode(LoginFailed{"abc"});
   truncated.pop_back();
-  EXPECT_FALSE(decode_login_failed(truncated).ok());
+  EXPECT_FALSE(decode<LoginFailed>(truncated).ok());
 }
 
 TEST(IpcMessages, ChownUploadCarriesNoFields) {
   EXPECT_TRUE(encode(ChownUpload{}).empty());
-  EXPECT_TRUE(decode_chown_upload({}).ok());
-  EXPECT_FALSE(decode_chown_upload(Bytes{0}).ok());  // anything in the payload is malformed
-  EXPECT_FALSE(decode_chown_upload(Bytes{1, 2, 3}).ok());
+  EXPECT_TRUE(decode<ChownUpload>({}).ok());
+  EXPECT_FALSE(decode<ChownUpload>(Bytes{0}).ok());  // anything in the payload is malformed
+  EXPECT_FALSE(decode<ChownUpload>(Bytes{1, 2, 3}).ok());
 }
 
 TEST(IpcMessages, ChownUploadResultRoundTripAndLimits) {
-  auto m = decode_chown_upload_result(encode(ChownUploadResult{true}));
+  auto m = decode<ChownUploadResult>(encode(ChownUploadResult{true}));
   ASSERT_TRUE(m.ok()) << m.error();
   EXPECT_TRUE(m->ok);
   EXPECT_EQ(encode(ChownUploadResult{false}), Bytes{0});
-  EXPECT_FALSE(decode_chown_upload_result({}).ok());
-  EXPECT_FALSE(decode_chown_upload_result(Bytes{2}).ok());
-  EXPECT_FALSE(decode_chown_upload_result(plus_byte(encode(ChownUploadResult{true}))).ok());
+  EXPECT_FALSE(decode<ChownUploadResult>({}).ok());
+  EXPECT_FALSE(decode<ChownUploadResult>(Bytes{2}).ok());
+  EXPECT_FALSE(decode<ChownUploadResult>(plus_byte(encode(ChownUploadResult{true}))).ok());
   EXPECT_TRUE(ipc_decode(datagram(7, 0, {})).ok());  // both types are known to the framing
   EXPECT_TRUE(ipc_decode(datagram(8, 0, Bytes{1})).ok());
 }
@@ -478,58 +529,58 @@ Bytes module_priv_wire(uint16_t module, uint16_t type, const Bytes& payload) {
 TEST(IpcMessages, ModulePrivRequestRoundTrip) {
   const Bytes wire = encode(ModulePrivRequest{3, 0x0102, {'o', 'k'}});
   EXPECT_EQ(wire, (Bytes{3, 0, 2, 1, 2, 0, 0, 0, 'o', 'k'}));  // module, type, u32 length
-  auto m = decode_module_priv_request(wire);
+  auto m = decode<ModulePrivRequest>(wire);
   ASSERT_TRUE(m.ok()) << m.error();
   EXPECT_EQ(m->module, 3);
   EXPECT_EQ(m->type, 0x0102);
   EXPECT_EQ(m->payload, (Bytes{'o', 'k'}));
-  auto empty = decode_module_priv_request(encode(ModulePrivRequest{0xffff, 0, {}}));
+  auto empty = decode<ModulePrivRequest>(encode(ModulePrivRequest{0xffff, 0, {}}));
   ASSERT_TRUE(empty.ok()) << empty.error();
   EXPECT_EQ(empty->module, 0xffff);
   EXPECT_TRUE(empty->payload.empty());
 }
 
 TEST(IpcMessages, ModulePrivRequestPayloadLimitIsExact) {
-  auto largest = decode_module_priv_request(
+  auto largest = decode<ModulePrivRequest>(
       encode(ModulePrivRequest{1, 1, Bytes(kMaxModulePayload, 'p')}));
   ASSERT_TRUE(largest.ok()) << largest.error();
   EXPECT_EQ(largest->payload.size(), kMaxModulePayload);
   EXPECT_EQ(kMaxModulePayload, 4096u);  // moat_module.h promises modules 4 KiB
-  EXPECT_FALSE(decode_module_priv_request(
+  EXPECT_FALSE(decode<ModulePrivRequest>(
                    encode(ModulePrivRequest{1, 1, Bytes(kMaxModulePayload + 1, 'p')}))
                    .ok());
   // A length field that claims more than the limit, whatever follows.
   Bytes claims = module_priv_wire(1, 1, {});
   claims[4] = 0x01;
   claims[5] = 0x10;  // 4097
-  EXPECT_FALSE(decode_module_priv_request(claims).ok());
+  EXPECT_FALSE(decode<ModulePrivRequest>(claims).ok());
   Bytes huge = module_priv_wire(1, 1, {});
   std::fill(huge.begin() + 4, huge.end(), 0xff);
-  EXPECT_FALSE(decode_module_priv_request(huge).ok());
+  EXPECT_FALSE(decode<ModulePrivRequest>(huge).ok());
 }
 
 TEST(IpcMessages, ModulePrivRequestRejectsTruncationAndTrailingBytes) {
   const Bytes good = encode(ModulePrivRequest{2, 7, {'a', 'b', 'c'}});
   for (size_t len = 0; len < good.size(); ++len) {
-    EXPECT_FALSE(decode_module_priv_request(Bytes(good.begin(), good.begin() + static_cast<std::ptrdiff_t>(len))).ok())
+    EXPECT_FALSE(decode<ModulePrivRequest>(Bytes(good.begin(), good.begin() + static_cast<std::ptrdiff_t>(len))).ok())
         << "cut to " << len << " bytes";
   }
-  EXPECT_FALSE(decode_module_priv_request(plus_byte(good)).ok());
-  EXPECT_FALSE(decode_module_priv_request(plus_byte(encode(ModulePrivRequest{}))).ok());
+  EXPECT_FALSE(decode<ModulePrivRequest>(plus_byte(good)).ok());
+  EXPECT_FALSE(decode<ModulePrivRequest>(plus_byte(encode(ModulePrivRequest{}))).ok());
 }
 
 TEST(IpcMessages, ModulePrivResultRoundTripAndLimits) {
-  auto yes = decode_module_priv_result(encode(ModulePrivResult{true}));
+  auto yes = decode<ModulePrivResult>(encode(ModulePrivResult{true}));
   ASSERT_TRUE(yes.ok()) << yes.error();
   EXPECT_TRUE(yes->ok);
   EXPECT_EQ(encode(ModulePrivResult{false}), Bytes{0});
-  auto no = decode_module_priv_result(Bytes{0});
+  auto no = decode<ModulePrivResult>(Bytes{0});
   ASSERT_TRUE(no.ok());
   EXPECT_FALSE(no->ok);
-  EXPECT_FALSE(decode_module_priv_result({}).ok());
-  EXPECT_FALSE(decode_module_priv_result(Bytes{2}).ok());
-  EXPECT_FALSE(decode_module_priv_result(Bytes{0xff}).ok());
-  EXPECT_FALSE(decode_module_priv_result(plus_byte(encode(ModulePrivResult{true}))).ok());
+  EXPECT_FALSE(decode<ModulePrivResult>({}).ok());
+  EXPECT_FALSE(decode<ModulePrivResult>(Bytes{2}).ok());
+  EXPECT_FALSE(decode<ModulePrivResult>(Bytes{0xff}).ok());
+  EXPECT_FALSE(decode<ModulePrivResult>(plus_byte(encode(ModulePrivResult{true}))).ok());
   EXPECT_TRUE(ipc_decode(datagram(9, 0, encode(ModulePrivRequest{}))).ok());  // known types
   EXPECT_TRUE(ipc_decode(datagram(10, 0, Bytes{1})).ok());
 }

@@ -46,23 +46,23 @@ Bytes pss_encoding(EVP_PKEY* key, const Bytes& digest) {
 
 TEST_F(KeyOps, RequestRoundTripsAndBadOnesAreRefused) {
   KeySignRequest req{SignScheme::kEcdsa, SignDigest::kSha384, Bytes(48, 7)};
-  auto back = decode_key_sign_request(encode(req));
+  auto back = decode<KeySignRequest>(encode(req));
   ASSERT_TRUE(back.ok()) << back.error();
   EXPECT_EQ(back->scheme, SignScheme::kEcdsa);
   EXPECT_EQ(back->digest, SignDigest::kSha384);
   EXPECT_EQ(back->input, req.input);
   Bytes bytes = encode(req);
   bytes[0] = 4;  // no such scheme
-  EXPECT_FALSE(decode_key_sign_request(bytes).ok());
+  EXPECT_FALSE(decode<KeySignRequest>(bytes).ok());
   bytes = encode(req);
   bytes[1] = 0;  // no such digest
-  EXPECT_FALSE(decode_key_sign_request(bytes).ok());
+  EXPECT_FALSE(decode<KeySignRequest>(bytes).ok());
   bytes = encode(req);
   bytes.push_back(0);
-  EXPECT_FALSE(decode_key_sign_request(bytes).ok());
-  EXPECT_FALSE(decode_key_sign_request(encode(KeySignRequest{SignScheme::kRsaPss,
+  EXPECT_FALSE(decode<KeySignRequest>(bytes).ok());
+  EXPECT_FALSE(decode<KeySignRequest>(encode(KeySignRequest{SignScheme::kRsaPss,
                                         SignDigest::kSha256, Bytes(kMaxSignInput + 1)})).ok());
-  EXPECT_FALSE(decode_key_sign_result(Bytes{0, 1, 0, 0, 0, 9}).ok());  // refused, with bytes
+  EXPECT_FALSE(decode<KeySignResult>(Bytes{0, 1, 0, 0, 0, 9}).ok());  // refused, with bytes
 }
 
 TEST_F(KeyOps, DigestLengthAndSchemeMustFitTheKey) {

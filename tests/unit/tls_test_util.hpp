@@ -193,7 +193,7 @@ class LocalSigner {
       auto msg = ipc_recv(fd);
       if (!msg) return;
       KeySignResult res;
-      if (auto req = decode_key_sign_request(msg->payload); req) {
+      if (auto req = decode<KeySignRequest>(msg->payload); req) {
         auto sig = key_sign(Material::get().rsa.get(), *req);
         res.ok = sig.ok();
         if (sig) res.signature = *sig;

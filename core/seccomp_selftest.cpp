@@ -2,7 +2,7 @@
 // The seccomp self-test: a forked probe loads a worker policy in trap mode, then runs
 // the workers' own code (libevent loop, Transfer, listings, IPC) and the system calls
 // around it; a trapped call is reported through a pipe and named by the parent.
-#include "privsep/seccomp_selftest.hpp"
+#include "core/seccomp_selftest.hpp"
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -146,8 +146,7 @@ void exercise_process_basics(int ipc_out, int ipc_in) {
   [[maybe_unused]] ssize_t w = ::write(STDERR_FILENO, "", 0);
   // The helper IPC, with a descriptor, as LOGIN/HANDOVER/PORT20 use it.
   int fd = STDERR_FILENO;
-  auto bytes = encode(LoginRequest{"probe", "probe"});
-  if (ipc_send(ipc_out, MsgType::kLogin, bytes, std::span(&fd, 1))) {
+  if (ipc_send(ipc_out, LoginRequest{"probe", "probe"}, std::span(&fd, 1))) {
     [[maybe_unused]] auto m = ipc_recv(ipc_in);
   }
 }
@@ -352,12 +351,10 @@ using Pkey = std::unique_ptr<EVP_PKEY, PkeyFree>;
                              std::pair{ec.get(), SignScheme::kEcdsa}}) {
     for (SignDigest d : {SignDigest::kSha256, SignDigest::kSha384, SignDigest::kSha512}) {
       KeySignRequest req{scheme, d, std::vector<uint8_t>(EVP_MD_get_size(sign_digest_md(d)), 7)};
-      if (!ipc_send(helper, MsgType::kKeySign, encode(req))) _exit(5);
+      if (!ipc_send(helper, req)) _exit(5);
       if (!key_holder_answer(key, holder)) _exit(5);
-      auto answer = ipc_recv(helper);
-      if (!answer || !decode_key_sign_result(answer->payload) ||
-          !decode_key_sign_result(answer->payload)->ok)
-        _exit(5);
+      auto answer = ipc_recv_expect<KeySignResult>(helper);
+      if (!answer || !answer->body.ok) _exit(5);
     }
   }
   [[maybe_unused]] ssize_t w = ::write(STDERR_FILENO, "", 0);
