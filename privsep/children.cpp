@@ -12,7 +12,7 @@
 #include <cerrno>
 #include <thread>
 
-#include "core/util.hpp"
+#include "core/common/util.hpp"
 
 namespace moat {
 namespace {

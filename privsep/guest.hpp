@@ -5,9 +5,9 @@
 
 #include <string>
 
-#include "core/config.hpp"
-#include "core/util.hpp"
-#include "privsep/users.hpp"
+#include "core/common/config.hpp"
+#include "core/common/util.hpp"
+#include "core/common/users.hpp"
 
 namespace moat {
 

@@ -19,9 +19,9 @@
 #include <map>
 #include <optional>
 
-#include "core/config.hpp"
-#include "core/proctitle.hpp"
-#include "core/sockaddr.hpp"
+#include "core/common/config.hpp"
+#include "core/common/proctitle.hpp"
+#include "core/common/sockaddr.hpp"
 #include "privsep/children.hpp"
 #include "privsep/guest.hpp"
 #include "privsep/ipc.hpp"
@@ -31,7 +31,7 @@
 #include "privsep/pam_auth.hpp"
 #include "privsep/port20.hpp"
 #include "privsep/sandbox.hpp"
-#include "privsep/users.hpp"
+#include "core/common/users.hpp"
 #include "privsep/worker_stderr.hpp"
 #include "privsep/wrappers.hpp"
 

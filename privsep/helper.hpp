@@ -10,8 +10,8 @@
 #include <memory>
 #include <vector>
 
-#include "core/server.hpp"
-#include "core/util.hpp"
+#include "core/common/server.hpp"
+#include "core/common/util.hpp"
 #include "privsep/ipc.hpp"
 #include "privsep/sandbox.hpp"
 #include "privsep/worker_start.hpp"
@@ -55,7 +55,7 @@ struct PrivCaller {
 };
 
 // What the helper needs from the layers above it, handed in by whoever starts it
-// (core/session_hooks.hpp): it never calls into them otherwise, so the FTP parser
+// (core/master/session_hooks.hpp): it never calls into them otherwise, so the FTP parser
 // and the session are not on any of its code paths.
 struct HelperHooks {
   WorkerLauncher launch;

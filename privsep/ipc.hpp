@@ -13,7 +13,7 @@
 #include <string_view>
 #include <vector>
 
-#include "core/util.hpp"
+#include "core/common/util.hpp"
 #include "privsep/ipc_wire.hpp"
 
 namespace moat {

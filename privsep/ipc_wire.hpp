@@ -16,7 +16,7 @@
 #include <utility>
 #include <vector>
 
-#include "core/util.hpp"
+#include "core/common/util.hpp"
 
 namespace moat {
 

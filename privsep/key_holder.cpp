@@ -11,10 +11,10 @@
 
 #include <cstdio>
 
-#include "core/tls_key_file.hpp"
+#include "core/common/tls_key_file.hpp"
 #include "privsep/key_ops.hpp"
 #include "privsep/sandbox.hpp"
-#include "privsep/users.hpp"
+#include "core/common/users.hpp"
 
 namespace moat {
 namespace {

@@ -6,8 +6,8 @@
 
 #include <sys/types.h>
 
-#include "core/server.hpp"
-#include "core/util.hpp"
+#include "core/common/server.hpp"
+#include "core/common/util.hpp"
 #include "privsep/ipc.hpp"
 #include "privsep/key_ops.hpp"
 

@@ -10,7 +10,7 @@
 #include <span>
 #include <vector>
 
-#include "core/util.hpp"
+#include "core/common/util.hpp"
 #include "privsep/ipc.hpp"
 
 namespace moat {

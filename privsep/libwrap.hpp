@@ -4,7 +4,7 @@
 #pragma once
 
 #include "config.h"
-#include "core/util.hpp"
+#include "core/common/util.hpp"
 
 #ifdef HAVE_LIBWRAP
 #include <tcpd.h>

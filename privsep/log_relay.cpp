@@ -12,8 +12,8 @@
 #include <cstdio>
 #include <ctime>
 
-#include "core/sockaddr.hpp"
-#include "core/xferlog.hpp"
+#include "core/common/sockaddr.hpp"
+#include "core/common/xferlog.hpp"
 
 namespace moat {
 namespace {

@@ -11,9 +11,9 @@
 
 #include <string>
 
-#include "core/json_line.hpp"
-#include "core/server.hpp"
-#include "core/util.hpp"
+#include "core/common/json_line.hpp"
+#include "core/common/server.hpp"
+#include "core/common/util.hpp"
 #include "privsep/log_request.hpp"
 
 namespace moat {

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "core/util.hpp"
+#include "core/common/util.hpp"
 #include "privsep/ipc.hpp"
 
 namespace moat {

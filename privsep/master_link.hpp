@@ -7,7 +7,7 @@
 #include <optional>
 #include <string_view>
 
-#include "core/util.hpp"
+#include "core/common/util.hpp"
 #include "privsep/ipc.hpp"
 
 namespace moat {

@@ -7,7 +7,7 @@
 #include <memory>
 #include <string>
 
-#include "core/util.hpp"
+#include "core/common/util.hpp"
 
 namespace moat {
 

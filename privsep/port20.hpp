@@ -7,7 +7,7 @@
 
 #include <cstdint>
 
-#include "core/util.hpp"
+#include "core/common/util.hpp"
 
 namespace moat {
 

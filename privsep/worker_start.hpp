@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // What the helper tells a worker it starts: data only. The helper fills it in; the
-// launcher it is handed (core/session_hooks.hpp) runs the FTP session with it.
+// launcher it is handed (core/master/session_hooks.hpp) runs the FTP session with it.
 #pragma once
 
 #include <sys/socket.h>
@@ -10,8 +10,8 @@
 #include <memory>
 #include <string>
 
-#include "core/server.hpp"
-#include "core/userdb.hpp"
+#include "core/common/server.hpp"
+#include "core/common/userdb.hpp"
 #include "privsep/ipc.hpp"
 
 namespace moat {

@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "core/util.hpp"
+#include "core/common/util.hpp"
 
 namespace moat {
 

@@ -16,13 +16,13 @@
 #include <optional>
 
 #include "config.h"
-#include "core/sockaddr.hpp"
+#include "core/common/sockaddr.hpp"
 #include "privsep/children.hpp"
 #include "privsep/host_lookup.hpp"
 #include "privsep/libwrap.hpp"
 #include "privsep/libwrap_hooks.hpp"
 #include "privsep/sandbox.hpp"
-#include "privsep/users.hpp"
+#include "core/common/users.hpp"
 #include "privsep/worker_stderr.hpp"
 #include "privsep/wrappers_options.hpp"
 

@@ -8,7 +8,7 @@
 #include <chrono>
 #include <string>
 
-#include "core/config.hpp"
+#include "core/common/config.hpp"
 #include "privsep/worker_stderr.hpp"
 
 namespace moat {

@@ -28,7 +28,7 @@ trap 'rm -rf "$dir"' EXIT
 cd "$dir"
 "$src/configure" -q --enable-werror CPPFLAGS="$cppflags" CXXFLAGS="$(echo $cxxflags)" LDFLAGS="$ldflags"
 # Theirs, not ours: one FORTIFY level on the command line.
-make -n core/util.o | grep -q -- '-D_FORTIFY_SOURCE=2.*_FORTIFY_SOURCE' &&
+make -n core/common/util.o | grep -q -- '-D_FORTIFY_SOURCE=2.*_FORTIFY_SOURCE' &&
   { echo "build-flags: two _FORTIFY_SOURCE definitions" >&2; exit 1; }
-make -s core/util.o core/config.o core/main.o modules/mod_iplimit/so-mod_iplimit.o
+make -s core/common/util.o core/common/config.o core/master/main.o modules/mod_iplimit/so-mod_iplimit.o
 echo "build-flags: $2 OK"

@@ -7,9 +7,9 @@
 # Usage: layers-check.sh SRCDIR
 set -eu
 cd "$1"
-shared='core/(util|sockaddr|config|options|server|address_list|filter|proctitle|xferlog|tls_key_file|json_line|userdb)\.(hpp|def)'
+shared='core/common/[a-z_]+\.(hpp|def)'
 bad=$(grep -nE '#include "core/' privsep/*.hpp privsep/*.cpp | grep -vE "\"$shared\"" || true)
-for h in $(ls core/*.hpp | grep -E "^$shared\$"); do
+for h in core/common/*.hpp; do
   bad="$bad$(grep -nE '#include "core/' "$h" | grep -vE "\"$shared\"" | sed "s|^|$h:|" || true)"
 done
 if [ -n "$bad" ]; then

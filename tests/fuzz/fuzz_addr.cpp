@@ -6,8 +6,8 @@
 #include <cstdlib>
 #include <string_view>
 
-#include "core/ftpcmd.hpp"
-#include "core/ls.hpp"
+#include "core/protocol/ftpcmd.hpp"
+#include "core/protocol/ls.hpp"
 
 namespace {
 

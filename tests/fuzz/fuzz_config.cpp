@@ -9,7 +9,7 @@
 #include <string_view>
 #include <variant>
 
-#include "core/config.hpp"
+#include "core/common/config.hpp"
 
 namespace {
 

@@ -8,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-#include "core/proxy_header.hpp"
+#include "core/master/proxy_header.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view raw(reinterpret_cast<const char*>(data), size);

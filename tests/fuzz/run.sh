@@ -22,15 +22,15 @@ fi
 mkdir -p "$OUT" || exit 1
 
 # target name, then the sources it links besides its own file
-TARGETS="fuzz_command:core/ftpcmd.cpp:core/util.cpp
-fuzz_addr:core/ftpcmd.cpp:core/sockaddr.cpp:core/ls.cpp:core/util.cpp
-fuzz_ipc:privsep/ipc.cpp:privsep/key_ops.cpp:core/util.cpp
-fuzz_key_ops:privsep/key_ops.cpp:privsep/ipc.cpp:core/util.cpp
-fuzz_filter:core/filter.cpp:core/util.cpp
-fuzz_proxy:core/proxy_header.cpp:core/util.cpp
+TARGETS="fuzz_command:core/protocol/ftpcmd.cpp:core/common/util.cpp
+fuzz_addr:core/protocol/ftpcmd.cpp:core/common/sockaddr.cpp:core/protocol/ls.cpp:core/common/userdb.cpp:core/common/util.cpp
+fuzz_ipc:privsep/ipc.cpp:privsep/key_ops.cpp:core/common/util.cpp
+fuzz_key_ops:privsep/key_ops.cpp:privsep/ipc.cpp:core/common/util.cpp
+fuzz_filter:core/common/filter.cpp:core/common/util.cpp
+fuzz_proxy:core/master/proxy_header.cpp:core/common/util.cpp
 fuzz_wrappers_options:privsep/wrappers_options.cpp
 fuzz_iplimit_link:modules/mod_iplimit/link_message.cpp
-fuzz_config:core/config.cpp:core/util.cpp:core/modules.cpp:core/module_catalog.cpp:core/module_host.cpp:core/server_log.cpp:core/json_line.cpp:core/xferlog.cpp"
+fuzz_config:core/common/config.cpp:core/common/util.cpp:core/host/modules.cpp:core/host/module_catalog.cpp:core/host/module_host.cpp:core/common/server_log.cpp:core/common/json_line.cpp:core/common/xferlog.cpp"
 
 status=0
 for spec in $TARGETS; do

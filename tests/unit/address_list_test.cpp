@@ -5,7 +5,7 @@
 
 #include <string>
 
-#include "core/address_list.hpp"
+#include "core/common/address_list.hpp"
 
 namespace moat {
 namespace {

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // Tests for TYPE A conversion, whole and split at every possible chunk boundary.
-#include "core/ascii.hpp"
+#include "core/protocol/ascii.hpp"
 
 #include <gtest/gtest.h>
 

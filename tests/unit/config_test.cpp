@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // Tests for core/config: the option table, line parsing, file loading with file:line
 // errors, overrides, semantic checks, the seed configs, the sample ftpd.conf, the man page.
-#include "core/config.hpp"
+#include "core/common/config.hpp"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -12,7 +12,7 @@
 #include <set>
 #include <sstream>
 
-#include "core/modules.hpp"
+#include "core/host/modules.hpp"
 
 #ifndef MOAT_TEST_DATA_DIR
 #define MOAT_TEST_DATA_DIR "tests/data"

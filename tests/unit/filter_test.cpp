@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // Tests for deny_file/hide_file patterns: parsing vsftpd's brace syntax (good and
 // malformed), glob matching, path normalisation and the name/path match rules.
-#include "core/filter.hpp"
+#include "core/common/filter.hpp"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "core/ls.hpp"
+#include "core/protocol/ls.hpp"
 
 namespace moat {
 namespace {

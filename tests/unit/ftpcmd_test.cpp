@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // Tests for control-connection parsing: commands, Telnet, UTF-8 and the address
 // arguments of PORT, EPRT and EPSV.
-#include "core/ftpcmd.hpp"
+#include "core/protocol/ftpcmd.hpp"
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>

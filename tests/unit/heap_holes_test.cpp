@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // Tests for core/heap_holes: after it, small allocations come from the top of the heap.
-#include "core/heap_holes.hpp"
+#include "core/master/heap_holes.hpp"
 
 #include <gtest/gtest.h>
 

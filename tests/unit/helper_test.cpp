@@ -26,9 +26,9 @@
 #include <thread>
 #include <vector>
 
-#include "core/module_host.hpp"
-#include "core/modules.hpp"
-#include "core/session_hooks.hpp"
+#include "core/host/module_host.hpp"
+#include "core/host/modules.hpp"
+#include "core/master/session_hooks.hpp"
 #include "privsep/ipc.hpp"
 
 #ifndef MOAT_TEST_BUILD_DIR

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // json_log_file lines: escaping of whatever a client sends.
-#include "core/json_line.hpp"
+#include "core/common/json_line.hpp"
 
 #include <gtest/gtest.h>
 

@@ -8,7 +8,7 @@
 #include <openssl/core_names.h>
 #include <openssl/rsa.h>
 
-#include "core/tls_remote_key.hpp"
+#include "core/tls/tls_remote_key.hpp"
 #include "tests/unit/tls_test_util.hpp"
 
 namespace moat {

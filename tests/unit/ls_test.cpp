@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // Tests for listings: exact LIST lines, MLSD facts, LIST argument parsing, MDTM
 // times, and list_build against a real temporary directory tree.
-#include "core/ls.hpp"
+#include "core/protocol/ls.hpp"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>

@@ -2,7 +2,7 @@
 // Tests for core/modules and core/module_host: the loader's checks (one broken module
 // per case from tests/modules/mod_t_variants.so), option tables in the config, the
 // host table, the master hooks, and mod_iplimit's counting and bans.
-#include "core/modules.hpp"
+#include "core/host/modules.hpp"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -18,8 +18,8 @@
 #include <set>
 #include <thread>
 
-#include "core/config.hpp"
-#include "core/module_host.hpp"
+#include "core/common/config.hpp"
+#include "core/host/module_host.hpp"
 
 #ifndef MOAT_TEST_BUILD_DIR
 #define MOAT_TEST_BUILD_DIR "."

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // Tests for core/proctitle: escaping of client text and the titles --who reads back.
-#include "core/proctitle.hpp"
+#include "core/common/proctitle.hpp"
 
 #include <gtest/gtest.h>
 

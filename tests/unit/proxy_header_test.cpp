@@ -6,9 +6,9 @@
 
 #include <string>
 
-#include "core/ftpcmd.hpp"
-#include "core/proxy_header.hpp"
-#include "core/util.hpp"
+#include "core/protocol/ftpcmd.hpp"
+#include "core/master/proxy_header.hpp"
+#include "core/common/util.hpp"
 
 namespace moat {
 namespace {

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // The seccomp start-up self-test: it passes with the real policies on this system, and a
 // policy that misses a call the workers make is refused with the call's name.
-#include "core/seccomp_selftest.hpp"
+#include "core/master/seccomp_selftest.hpp"
 
 #include <gtest/gtest.h>
 #include <seccomp.h>

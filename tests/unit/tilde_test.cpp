@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // Tests for tilde expansion of path arguments (vsftpd's resolve_tilde rules).
-#include "core/tilde.hpp"
+#include "core/session/tilde.hpp"
 
 #include <gtest/gtest.h>
 

@@ -2,7 +2,7 @@
 // Tests for core/tls_relay: the relay runs in a forked child under the pre-login
 // seccomp profile, between a real TLS client (here) and the "post-login worker's"
 // end of its socketpair (also here).
-#include "core/tls_relay.hpp"
+#include "core/tls/tls_relay.hpp"
 
 #include <gtest/gtest.h>
 #include <poll.h>

@@ -2,7 +2,7 @@
 // Tests for core/tls: the server context built from the ssl_* options (and its
 // errors), real handshakes over socketpairs against an OpenSSL client, ALPN, SNI,
 // client certificates, and the session-reuse proof of data connections.
-#include "core/tls.hpp"
+#include "core/tls/tls.hpp"
 
 #include <gtest/gtest.h>
 #include <openssl/err.h>

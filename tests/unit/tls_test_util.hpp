@@ -23,12 +23,12 @@
 #include <thread>
 #include <vector>
 
-#include "core/config.hpp"
-#include "core/tls.hpp"
-#include "core/tls_remote_key.hpp"
+#include "core/common/config.hpp"
+#include "core/tls/tls.hpp"
+#include "core/tls/tls_remote_key.hpp"
 #include "privsep/ipc.hpp"
 #include "privsep/key_ops.hpp"
-#include "core/util.hpp"
+#include "core/common/util.hpp"
 
 namespace moat::tls_test {
 
@@ -160,7 +160,7 @@ struct Files {
 };
 
 // The session helper's part in a handshake: answers the stand-in key's KeySign
-// requests (core/tls_remote_key.hpp) with the server's RSA key, from a child process.
+// requests (core/tls/tls_remote_key.hpp) with the server's RSA key, from a child process.
 // Not a thread: the code under test forks (the key-file check), and a fork while
 // another thread may hold the allocator's lock can leave the child stuck in malloc.
 class LocalSigner {

@@ -1,7 +1,7 @@
 // Tests for core/transfer's plain uploads: read straight from the socket into the
 // file (splice, or reads for TYPE A and APPE), and a rate limit that arrives midway,
 // which moves the rest of the upload onto a throttled bufferevent.
-#include "core/transfer.hpp"
+#include "core/session/transfer.hpp"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // Tests for core/upload: temporary names, the temporary file's life, whole-file locks
 // and the timer that waits for one.
-#include "core/upload.hpp"
+#include "core/session/upload.hpp"
 
 #include <dirent.h>
 #include <event2/event.h>

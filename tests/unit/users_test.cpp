@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // Tests for privsep/users: passwd/group lookups and name-list files.
-#include "privsep/users.hpp"
+#include "core/common/users.hpp"
 
 #include <gtest/gtest.h>
 

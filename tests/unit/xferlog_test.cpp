@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // Tests for core/xferlog: wu-ftpd xferlog lines and vsftpd-format lines, byte for byte.
-#include "core/xferlog.hpp"
+#include "core/common/xferlog.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,0 +1,113 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// The loaded modules (modules/moat_module.h): loading and checking them in the master
+// before any fork, their option tables, their state, and calling their master hooks.
+#pragma once
+
+#include <memory>
+#include <span>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/common/util.hpp"
+#include "modules/moat_module.h"
+
+namespace moat {
+
+struct Config;
+
+// A load_module=NAME line and where it was written ("file:line" or "-o ...").
+struct ModuleRequest {
+  std::string name;
+  std::string where;
+};
+
+// One option of a loaded module, pointing into the module's own table.
+struct ModuleOption {
+  const moat_option* def;
+  const char* module;  // the owning module's name
+};
+
+class ModuleRegistry {
+ public:
+  // dlopens dir/NAME.so for each request (RTLD_NOW | RTLD_LOCAL) and checks its
+  // moat_module_NAME: ABI version, size, name, reserved fields, option table. The
+  // first problem is returned as "WHERE: load_module=NAME: PATH: reason".
+  static Result<std::shared_ptr<ModuleRegistry>> load(const std::string& dir,
+                                                      const std::vector<ModuleRequest>& requests);
+
+  ModuleRegistry();
+  ~ModuleRegistry();
+  ModuleRegistry(const ModuleRegistry&) = delete;
+  ModuleRegistry& operator=(const ModuleRegistry&) = delete;
+
+  const ModuleOption* find_option(std::string_view name) const;
+  const std::vector<ModuleOption>& options() const { return options_; }
+  std::vector<std::string> names() const;
+  std::size_t size() const { return modules_.size(); }
+
+  // Master, once, before any fork: binds the host to cfg and runs each init.
+  Status init(const Config& cfg);
+  // Master hooks. admit returns true to admit; on refusal `reply` holds the line to
+  // send (without CRLF) and the modules that had admitted get session_closed.
+  bool admit(const moat_conn& conn, std::string& reply);
+  void session_closed(const moat_conn& conn);
+  void login_failed(const moat_conn& conn, std::string_view user);
+  // Whether any module has a login_failed hook: only then does a session need a link
+  // to the master to report failed logins on.
+  bool has_login_failed_hooks() const;
+  // A control socket request no core handler knows: the first module that takes it
+  // answers; nullopt when none does.
+  std::optional<std::string> control(const std::string& request);
+
+  // Worker hooks, in a session's worker. session_start makes each module's
+  // moat_session (post-login: user and anonymous; before login user is ""); the
+  // other hooks need it first. Each hook runs with the module marked as the one
+  // calling (module_host_current), so host->privileged reaches its own handler only.
+  void session_start(const moat_conn& conn, const std::string& user, bool anonymous,
+                     bool logged_in);
+  // The first verdict other than MOAT_CONTINUE wins; before login only the modules
+  // that declared the verb in preauth_commands are asked.
+  int command_pre(const std::string& verb, const std::string& arg);
+  void command_post(const std::string& verb, const std::string& arg, int reply_code);
+  bool declares_preauth(std::string_view verb) const;
+  void transfer_begin(const moat_transfer& x);
+  void transfer_progress(const moat_transfer& x);
+  void transfer_end(const moat_transfer& x);
+  bool has_transfer_hooks() const;
+
+  // Helper: a privileged request from module number `module` (load_module order);
+  // 0 when its priv_handler granted it, -1 otherwise (no such module, no handler).
+  int priv_request(std::size_t module, const moat_conn& conn, const moat_session& session,
+                   uint16_t type, std::span<const uint8_t> payload, int fd);
+
+  struct Loaded;
+
+ private:
+  Status add(const std::string& dir, const ModuleRequest& req);
+  Status add_options(const moat_module& def);
+
+  std::vector<std::unique_ptr<Loaded>> modules_;
+  std::vector<ModuleOption> options_;
+};
+
+// Typed values of loaded modules' options (text kept in Config::module_options);
+// nothing when no loaded module has an option of that name and type.
+const char* module_option_text(const Config& cfg, std::string_view name, moat_option_type type);
+
+// Options of the modules that ship with moatftpd, compiled into the core from each
+// module's .def file: for "X requires load_module=mod_Y" and the man page.
+struct FirstPartyModule {
+  const char* name;
+  const char* description;
+};
+const std::vector<FirstPartyModule>& first_party_modules();
+struct FirstPartyOption {
+  const char* module;
+  moat_option def;
+};
+const std::vector<FirstPartyOption>& first_party_options();
+const char* first_party_owner(std::string_view option);
+
+}  // namespace moat
