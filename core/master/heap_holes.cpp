@@ -42,7 +42,7 @@ struct Holes {
   size_t bytes;
 };
 
-Holes holes_now() {
+[[maybe_unused]] Holes holes_now() {  // unused under ASan
   const struct mallinfo2 m = mallinfo2();
   const auto brk = reinterpret_cast<uintptr_t>(sbrk(0));
   return {brk - m.keepcost, m.fordblks - m.keepcost + kTcacheBytes};
@@ -50,7 +50,7 @@ Holes holes_now() {
 
 // False once a request of this size is carved from the top (or the holes' bytes are
 // spent): no hole of this size is left.
-bool take_one(size_t size, Holes& holes) {
+[[maybe_unused]] bool take_one(size_t size, Holes& holes) {
   void* p = malloc(size);
   if (p == nullptr) return false;
   const size_t got = malloc_usable_size(p);
