@@ -98,11 +98,15 @@ def retry_pasv(call, tally):
 
 
 class Soak:
+    """Sessions of the three clients against srv: anything with connect(timeout),
+    address(), url(path=) and port, as harness.Server has."""
+
     def __init__(self, srv, env, workdir):
         self.srv, self.env, self.workdir = srv, env, workdir
         self.tally = Tally()
         self.failures = []  # (session, reason): the soak runs on, then reports them all
         self.shared = {}  # anonymous downloads: name -> sha256
+        self.concurrency = CONCURRENCY
         for size in SIZES:
             name = f"soak-{size}.bin"
             harness.put_file(os.path.join(env.anon_root, "pub", name),
@@ -197,7 +201,7 @@ class Soak:
                   f"set net:timeout 30; set cmd:fail-exit yes; set xfer:clobber yes; "
                   f"cls -l; put {src} -o {up}; get {up} -o {back}; rm {up}; bye")
         self.run(["lftp", "-u", f"{user.name},{user.password}", "-p", str(self.srv.port),
-                  "-e", script, "127.0.0.1"])
+                  "-e", script, self.srv.address()[0]])
         assert sha256_file(back) == sha(blob), f"lftp {up}: wrong bytes back"
         os.unlink(src)
         os.unlink(back)
@@ -233,10 +237,10 @@ class Soak:
         def more():
             return done - first < count if until is None else time.monotonic() < until
 
-        with concurrent.futures.ThreadPoolExecutor(CONCURRENCY) as pool:
+        with concurrent.futures.ThreadPoolExecutor(self.concurrency) as pool:
             running = set()
             while True:
-                while more() and len(running) < CONCURRENCY:
+                while more() and len(running) < self.concurrency:
                     running.add(pool.submit(self.session, done))
                     done += 1
                 if not running:
