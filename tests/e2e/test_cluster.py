@@ -3,9 +3,10 @@
 of two moatftpd nodes that share bans and per-address counts through a real Redis
 (iplimit_backend=redis), all started here in the test's network namespace. Loopback
 addresses play the machines: 127.0.0.2 the balancer, .11 and .12 the nodes, .5 and .6
-clients, .3 a stranger. Each node announces the balancer's address for passive mode and
+clients, .3 a stranger, .7 an attacker (127.0.0.1: test_soak's clients). Each node announces the balancer's address for passive mode and
 its own port range, which HAProxy forwards to it. Also: bans of a single node
-(iplimit_backend=local) kept in ban_file= across a restart, and moatftpd --bans/--unban."""
+(iplimit_backend=local) kept in ban_file= across a restart, and moatftpd --bans/--unban.
+The sustained-traffic test runs 60 sessions by default; MOAT_SOAK_SECONDS=N runs it N s."""
 import ftplib
 import os
 import re
@@ -21,6 +22,7 @@ import pytest
 import harness
 from harness import wait_for
 from test_proxy_protocol import HAPROXY_FRONTEND, accepts, module_dir, vsftpd_log
+from test_soak import LONG_RUN, Background, Soak
 
 pytestmark = pytest.mark.moatftpd_only
 
@@ -307,44 +309,34 @@ class Balanced:
         return f"ftp://{BALANCER}:{self.port}{path}"
 
 
-class Attacker:
-    """Wrong passwords from ATTACKER through the balancer, 0.1 s apart, until the end of
-    the `with` block: failed logins until it is banned, then refusals."""
+class Attacker(Background):
+    """Wrong passwords from ATTACKER through the balancer while traffic runs: failed
+    logins until it is banned, then refusals."""
 
     def __init__(self, cluster, user):
-        self.cluster, self.user, self.stop = cluster, user, threading.Event()
-        self.failed, self.refused, self.errors = 0, 0, []
-        self.thread = threading.Thread(target=self.attack, daemon=True)
+        super().__init__()
+        self.cluster, self.user, self.failed, self.refused = cluster, user, 0, 0
 
-    def attack(self):
-        while not self.stop.wait(0.1):
-            try:
-                ftp = self.cluster.connect(ATTACKER)
-            except ftplib.error_temp as e:
-                if BANNED in str(e):
-                    self.refused += 1
-                else:
-                    self.errors.append(str(e))
-                continue
-            except OSError as e:
-                self.errors.append(repr(e))
-                continue
-            try:
-                ftp.login(self.user.name, "wrong password")
-                self.errors.append("logged in with a wrong password")
-            except ftplib.error_perm:
-                self.failed += 1
-            except (ftplib.Error, OSError) as e:
-                self.errors.append(repr(e))
-            ftp.close()
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        self.thread.join()
+    def once(self):
+        try:
+            ftp = self.cluster.connect(ATTACKER)
+        except ftplib.error_temp as e:
+            if BANNED in str(e):
+                self.refused += 1
+            else:
+                self.errors.append(str(e))
+            return
+        except OSError as e:
+            self.errors.append(repr(e))
+            return
+        try:
+            ftp.login(self.user.name, "wrong password")
+            self.errors.append("logged in with a wrong password")
+        except ftplib.error_perm:
+            self.failed += 1
+        except (ftplib.Error, OSError) as e:
+            self.errors.append(repr(e))
+        ftp.close()
 
 
 def node_state(srv):
@@ -357,6 +349,13 @@ def node_state(srv):
     return fds, int(harness.proc_status(pid)["VmRSS"].split()[0])
 
 
+def failed_transfers(cluster):
+    """What each node logged of failed transfers, for a failure's message."""
+    return [(srv.options["listen_address"], line) for srv in cluster.nodes
+            for line in vsftpd_log(srv).splitlines() + srv.stderr_text().splitlines()
+            if re.search(r"FAIL (UP|DOWN)LOAD|426|rror", line)][-20:]
+
+
 def sessions_done(soak):
     return sum(n for k, n in soak.tally.counts.items() if k.endswith(" sessions"))
 
@@ -367,7 +366,6 @@ def refusals(srv, source):
 
 def test_sustained_traffic_while_an_address_is_banned_and_redis_restarts(cluster, env,
                                                                           tmpdir_e2e):
-    from test_soak import LONG_RUN, Soak
     soak = Soak(Balanced(cluster), env, tmpdir_e2e)
     soak.concurrency = CLUSTER_CONCURRENCY
     start = time.monotonic()
@@ -404,7 +402,7 @@ def test_sustained_traffic_while_an_address_is_banned_and_redis_restarts(cluster
           f"{attacker.errors[:3]}; masters: fds {[len(b[0]) for b in before]} -> "
           f"{[len(a[0]) for a in after]}, RSS KiB {[b[1] for b in before]} -> "
           f"{[a[1] for a in after]}")
-    assert not soak.failures
+    assert not soak.failures, failed_transfers(cluster)
     assert not attacker.errors and attacker.refused > 0
     assert attacker.failed >= FAILURES_TO_BAN
     assert all(n > 0 for n in logins), logins  # both nodes served, data through HAProxy

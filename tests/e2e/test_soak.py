@@ -9,6 +9,12 @@ The short run (200 sessions, 24 at a time) is part of `make check`. A long one r
 on demand, outside CTest's 600 s limit:
     MOAT_SOAK_SECONDS=600 tests/e2e/run build tests/e2e/test_soak.py -s
 keeps starting sessions for that long (the first 32 are the warm-up).
+
+test_soak_through_tcp_wrappers runs the same soak (48 sessions by default) with
+tcp_wrappers=YES: the clients are admitted by their name from /etc/hosts alone, every
+other loopback address is refused by address, and a denied address keeps knocking
+throughout; no judge or resolver child may be left behind. Against vsftpd, whose
+Debian build has libwrap, the same rule files name both daemons.
 """
 
 import concurrent.futures
@@ -326,30 +332,18 @@ def wrapped_etc(env):
         env.etc.remove_file(path)
 
 
-class DeniedProbe:
-    """Connects from DENIED again and again while the soak runs (a context manager); any
-    greeting (220) is an admission. Bounded: one attempt at a time, 0.1 s apart."""
+class Background:
+    """Calls self.once() every 0.1 s in a thread of its own, from the start of a `with`
+    block to its end: bounded, one attempt at a time."""
 
-    def __init__(self, srv):
-        self.srv, self.stop = srv, threading.Event()
-        self.refused, self.admitted, self.errors = 0, 0, []
-        self.thread = threading.Thread(target=self.probe, daemon=True)
+    def __init__(self):
+        self.stop = threading.Event()
+        self.errors = []
+        self.thread = threading.Thread(target=self.loop, daemon=True)
 
-    def probe(self):
+    def loop(self):
         while not self.stop.wait(0.1):
-            try:
-                with connect_from(self.srv, DENIED, timeout=30) as s:
-                    code, said = welcome_code(s, timeout=30)
-            except ConnectionResetError:
-                code, said = None, b"(reset)"
-            except OSError as e:
-                self.errors.append(repr(e))
-                continue
-            if code == 220:
-                self.admitted += 1
-            else:
-                self.refused += 1
-                self.said = said
+            self.once()
 
     def __enter__(self):
         self.thread.start()
@@ -360,16 +354,41 @@ class DeniedProbe:
         self.thread.join()
 
 
+class DeniedProbe(Background):
+    """Connects from DENIED while the soak runs; any greeting (220) is an admission."""
+
+    def __init__(self, srv):
+        super().__init__()
+        self.srv, self.refused, self.admitted, self.said = srv, 0, 0, b""
+
+    def once(self):
+        try:
+            with connect_from(self.srv, DENIED, timeout=30) as s:
+                code, said = welcome_code(s, timeout=30)
+        except ConnectionResetError:
+            code, said = None, b"(reset)"
+        except OSError as e:
+            self.errors.append(repr(e))
+            return
+        if code == 220:
+            self.admitted += 1
+        else:
+            self.refused += 1
+            self.said = said
+
+
 def test_soak_through_tcp_wrappers(server, env, tmpdir_e2e, wrapped_etc):
     srv = server({**seed_options(env), "tcp_wrappers": True})
     soak = Soak(srv, env, tmpdir_e2e)
     probe = DeniedProbe(srv)
     figures = soak_run(srv, soak, WRAPPERS_SESSIONS, WRAPPERS_WARM_UP, probe)
-    print(f"{DENIED}: {probe.refused} connections refused ({getattr(probe, 'said', b'')!r}), "
+    print(f"{DENIED}: {probe.refused} connections refused ({probe.said!r}), "
           f"{probe.admitted} admitted, {len(probe.errors)} errors {probe.errors[:3]}")
     assert probe.admitted == 0 and probe.refused > 0 and not probe.errors
     left = [(c, srv.pids(c, anywhere=True)) for c in WRAPPERS_CHILDREN]
     assert not [pids for _, pids in left if pids], left
-    if is_vsftpd() and soak.failures:
+    # vsftpd's sessions that its PASV ended with "500 OOPS: vsf_sysutil_bind" (curl: "Bad
+    # PASV/EPSV response: 500"); any other failure fails the test.
+    if is_vsftpd() and soak.failures and all("500" in f for f in soak.failures):
         pytest.xfail(VSFTPD_PASV_BIND)
     assert_flat(srv, soak, figures)
