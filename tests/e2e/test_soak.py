@@ -9,9 +9,16 @@ The short run (200 sessions, 24 at a time) is part of `make check`. A long one r
 on demand, outside CTest's 600 s limit:
     MOAT_SOAK_SECONDS=600 tests/e2e/run build tests/e2e/test_soak.py -s
 keeps starting sessions for that long (the first 32 are the warm-up).
+
+test_soak_through_tcp_wrappers runs the same soak (48 sessions by default) with
+tcp_wrappers=YES: the clients are admitted by their name from /etc/hosts alone, every
+other loopback address is refused by address, and a denied address keeps knocking
+throughout; no judge or resolver child may be left behind. Against vsftpd, whose
+Debian build has libwrap, the same rule files name both daemons.
 """
 
 import concurrent.futures
+import contextlib
 import ftplib
 import hashlib
 import io
@@ -26,6 +33,7 @@ import pytest
 import harness
 from conftest import is_vsftpd
 from harness import pattern_chunks, sha256_file, wait_for
+from test_access import connect_from, welcome_code
 
 SEED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", "seed-configs",
                     "cloud-passive.conf")
@@ -36,6 +44,8 @@ LONG_RUN = float(os.environ.get("MOAT_SOAK_SECONDS", "0"))
 SIZES = [0, 1, 1000, 64 * 1024, 256 * 1024 + 7, 1 << 20, 3 * (1 << 20) + 1]
 RSS_SLACK_KIB = 256  # glibc grows the heap in 128 KiB steps; a leak per session shows above
 PASV_RETRIES = 20  # 24 sessions, 11 ports: a PASV may find none free (425), then retry
+VSFTPD_PASV_BIND = ("vsftpd 3.0.3 ends a session with '500 OOPS: vsf_sysutil_bind' when "
+                    "its PASV finds the 11 ports taken")
 
 
 def seed_options(env):
@@ -94,11 +104,16 @@ def retry_pasv(call, tally):
 
 
 class Soak:
+    """Sessions of the three clients against srv: anything with connect(timeout),
+    address(), url(path=) and port, as harness.Server has."""
+
     def __init__(self, srv, env, workdir):
         self.srv, self.env, self.workdir = srv, env, workdir
         self.tally = Tally()
         self.failures = []  # (session, reason): the soak runs on, then reports them all
         self.shared = {}  # anonymous downloads: name -> sha256
+        self.concurrency = CONCURRENCY
+        self.upload_sizes = SIZES
         for size in SIZES:
             name = f"soak-{size}.bin"
             harness.put_file(os.path.join(env.anon_root, "pub", name),
@@ -142,7 +157,7 @@ class Soak:
 
     def upload_and_back(self, ftp, user, i, rng):
         name = f"up-{i}.bin"
-        blob = data(rng.choice(SIZES), name.encode())
+        blob = data(rng.choice(self.upload_sizes), name.encode())
         retry_pasv(lambda: ftp.storbinary(f"STOR {name}", io.BytesIO(blob)), self.tally)
         assert retry_pasv(lambda: fetch(ftp, name), self.tally) == sha(blob), \
             f"{name}: read back wrong"
@@ -162,7 +177,7 @@ class Soak:
         if user is not None:
             up = f"curl-{i}.bin"
             src = os.path.join(self.workdir, up)
-            blob = data(rng.choice(SIZES), up.encode())
+            blob = data(rng.choice(self.upload_sizes), up.encode())
             with open(src, "wb") as f:
                 f.write(blob)
             self.run(self.curl_argv(user, "/" + up, "-T", src))
@@ -185,7 +200,7 @@ class Soak:
         up = f"lftp-{i}.bin"
         src = os.path.join(self.workdir, up)
         back = src + ".back"
-        blob = data(rng.choice(SIZES), up.encode())
+        blob = data(rng.choice(self.upload_sizes), up.encode())
         with open(src, "wb") as f:
             f.write(blob)
         script = (f"set ftp:ssl-allow no; set ftp:ignore-pasv-address yes; "
@@ -193,7 +208,7 @@ class Soak:
                   f"set net:timeout 30; set cmd:fail-exit yes; set xfer:clobber yes; "
                   f"cls -l; put {src} -o {up}; get {up} -o {back}; rm {up}; bye")
         self.run(["lftp", "-u", f"{user.name},{user.password}", "-p", str(self.srv.port),
-                  "-e", script, "127.0.0.1"])
+                  "-e", script, self.srv.address()[0]])
         assert sha256_file(back) == sha(blob), f"lftp {up}: wrong bytes back"
         os.unlink(src)
         os.unlink(back)
@@ -229,10 +244,10 @@ class Soak:
         def more():
             return done - first < count if until is None else time.monotonic() < until
 
-        with concurrent.futures.ThreadPoolExecutor(CONCURRENCY) as pool:
+        with concurrent.futures.ThreadPoolExecutor(self.concurrency) as pool:
             running = set()
             while True:
-                while more() and len(running) < CONCURRENCY:
+                while more() and len(running) < self.concurrency:
                     running.add(pool.submit(self.session, done))
                     done += 1
                 if not running:
@@ -256,27 +271,125 @@ def master_state(srv):
     return fds, rss
 
 
-@pytest.mark.xfail(is_vsftpd(), reason="vsftpd 3.0.3 ends a session with '500 OOPS: "
-                   "vsf_sysutil_bind' when its PASV finds the 11 ports taken")
-def test_soak(server, env, tmpdir_e2e):
-    srv = server(seed_options(env))
-    soak = Soak(srv, env, tmpdir_e2e)
+def soak_run(srv, soak, sessions, warm_up, during=None):
+    """The warm-up, then `sessions` more (or MOAT_SOAK_SECONDS of them) with `during`
+    (a context manager, or None) around them; returns the figures to assert on."""
     start = time.monotonic()
-    soak.run_sessions(0, WARM_UP)
+    soak.run_sessions(0, warm_up)
     fds_before, rss_before = master_state(srv)
-    if LONG_RUN:
-        ran = soak.run_sessions(WARM_UP, until=start + LONG_RUN)
-    else:
-        ran = soak.run_sessions(WARM_UP, SESSIONS - WARM_UP)
+    with during or contextlib.nullcontext():
+        if LONG_RUN:
+            ran = soak.run_sessions(warm_up, until=start + LONG_RUN)
+        else:
+            ran = soak.run_sessions(warm_up, sessions - warm_up)
     fds_after, rss_after = master_state(srv)
-    took = time.monotonic() - start
-    print(f"\nsoak against {srv.kind}: {WARM_UP + ran} sessions in {took:.1f} s, "
-          f"{CONCURRENCY} at a time; {dict(sorted(soak.tally.counts.items()))}; "
+    print(f"\nsoak against {srv.kind}: {warm_up + ran} sessions in "
+          f"{time.monotonic() - start:.1f} s, {CONCURRENCY} at a time; "
+          f"{dict(sorted(soak.tally.counts.items()))}; "
           f"master: {len(fds_after)} fds (after warm-up {len(fds_before)}), "
           f"RSS {rss_after} KiB (after warm-up {rss_before} KiB); "
           f"{len(soak.failures)} sessions failed {soak.failures[:3]}")
+    return fds_before, rss_before, fds_after, rss_after
+
+
+def assert_flat(srv, soak, figures):
+    fds_before, rss_before, fds_after, rss_after = figures
     assert not soak.failures
     assert srv.proc.poll() is None
     assert fds_after == fds_before
     assert rss_after - rss_before <= RSS_SLACK_KIB
     assert soak.tally.counts.get("uploads", 0) > 0 and soak.tally.counts.get("downloads", 0) > 0
+
+
+@pytest.mark.xfail(is_vsftpd(), reason=VSFTPD_PASV_BIND)
+def test_soak(server, env, tmpdir_e2e):
+    srv = server(seed_options(env))
+    soak = Soak(srv, env, tmpdir_e2e)
+    assert_flat(srv, soak, soak_run(srv, soak, SESSIONS, WARM_UP))
+
+
+# ---- the same soak through tcp_wrappers --------------------------------------------------
+
+DENIED = "127.0.0.3"
+WRAPPERS_SESSIONS = 48  # a short run: each session forks a judge and a resolver
+WRAPPERS_WARM_UP = 16
+WRAPPERS_FILES = {
+    "/etc/hosts": "127.0.0.1 soak.example localhost\n127.0.0.3 denied.example\n",
+    # Every name is in /etc/hosts: no query may leave the namespace for the host's server.
+    "/etc/resolv.conf": "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n",
+    # The clients (127.0.0.1) are admitted by their name alone, so every session needs
+    # the resolver's answer; every other loopback address is refused by address.
+    "/etc/hosts.allow": "moatftpd vsftpd: soak.example\n",
+    "/etc/hosts.deny": "moatftpd vsftpd: 127.0.0.0/255.255.255.0\n",
+}
+WRAPPERS_CHILDREN = ("moat-wrappers", "moat-resolver")
+
+
+@pytest.fixture
+def wrapped_etc(env):
+    added = [env.etc.add_file(path, text) for path, text in WRAPPERS_FILES.items()]
+    yield
+    for path in added:
+        env.etc.remove_file(path)
+
+
+class Background:
+    """Calls self.once() every 0.1 s in a thread of its own, from the start of a `with`
+    block to its end: bounded, one attempt at a time."""
+
+    def __init__(self):
+        self.stop = threading.Event()
+        self.errors = []
+        self.thread = threading.Thread(target=self.loop, daemon=True)
+
+    def loop(self):
+        while not self.stop.wait(0.1):
+            self.once()
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join()
+
+
+class DeniedProbe(Background):
+    """Connects from DENIED while the soak runs; any greeting (220) is an admission."""
+
+    def __init__(self, srv):
+        super().__init__()
+        self.srv, self.refused, self.admitted, self.said = srv, 0, 0, b""
+
+    def once(self):
+        try:
+            with connect_from(self.srv, DENIED, timeout=30) as s:
+                code, said = welcome_code(s, timeout=30)
+        except ConnectionResetError:
+            code, said = None, b"(reset)"
+        except OSError as e:
+            self.errors.append(repr(e))
+            return
+        if code == 220:
+            self.admitted += 1
+        else:
+            self.refused += 1
+            self.said = said
+
+
+def test_soak_through_tcp_wrappers(server, env, tmpdir_e2e, wrapped_etc):
+    srv = server({**seed_options(env), "tcp_wrappers": True})
+    soak = Soak(srv, env, tmpdir_e2e)
+    probe = DeniedProbe(srv)
+    figures = soak_run(srv, soak, WRAPPERS_SESSIONS, WRAPPERS_WARM_UP, probe)
+    print(f"{DENIED}: {probe.refused} connections refused ({probe.said!r}), "
+          f"{probe.admitted} admitted, {len(probe.errors)} errors {probe.errors[:3]}")
+    assert probe.admitted == 0 and probe.refused > 0 and not probe.errors
+    left = [(c, srv.pids(c, anywhere=True)) for c in WRAPPERS_CHILDREN]
+    assert not [pids for _, pids in left if pids], left
+    # vsftpd's sessions that its PASV ended with "500 OOPS: vsf_sysutil_bind" (curl: "Bad
+    # PASV/EPSV response: 500"); any other failure fails the test.
+    if is_vsftpd() and soak.failures and all("500" in f for f in soak.failures):
+        pytest.xfail(VSFTPD_PASV_BIND)
+    assert_flat(srv, soak, figures)
