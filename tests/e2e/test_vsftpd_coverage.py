@@ -24,10 +24,15 @@ OPTIONS_FILE = os.path.join(ROOT, "tests", "data", "vsftpd-3.0.3-options.txt")
 
 
 def migrating_text():
-    """The note as the build generated it (Makefile.am: contrib's .in + the lists)."""
+    """The note as the build generated it (Makefile.am: contrib's .in + the lists); from
+    a release tarball it ships in the source tree, which make then uses (distcheck)."""
     build = os.path.dirname(harness.default_binary("moatftpd"))
-    with open(os.path.join(build, "doc", "MIGRATING-FROM-VSFTPD.md")) as f:
-        return f.read()
+    for top in (build, ROOT):
+        path = os.path.join(top, "doc", "MIGRATING-FROM-VSFTPD.md")
+        if os.path.exists(path):
+            with open(path) as f:
+                return f.read()
+    raise FileNotFoundError("doc/MIGRATING-FROM-VSFTPD.md in neither the build nor the source")
 
 REFUSED = "is a vsftpd option moatftpd does not support yet"
 NO_EFFECT = "is accepted for vsftpd configs and has no effect"
