@@ -53,6 +53,7 @@ struct CommandSpec {
   bool preauth;    // allowed before login
   bool needs_arg;  // 501 when the argument is empty
   Writes writes;   // checked once, in dispatch: 550 unless the session may
+  const char* tests;  // the e2e test files (tests/e2e/) of this command's behaviour
   // When the command writes only in some forms (MDTM setting a time): whether this
   // one does. nullptr: every form does what `writes` says.
   bool (*writes_when)(const Session&, const std::string& arg) = nullptr;

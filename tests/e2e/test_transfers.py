@@ -161,6 +161,18 @@ def test_stou_allo_cdup(ftp, ws):
     assert ftp.pwd() == os.path.dirname(ws[1])
 
 
+
+def test_rfc775_aliases(ftp, ws):
+    """XPWD, XCWD and XCUP (RFC 775) do what PWD, CWD and CDUP do."""
+    os.mkdir(os.path.join(ws[1], "sub"))
+    home = ftp.pwd()
+    assert raw_cmd(ftp, "XPWD") == f'257 "{home}" is the current directory'
+    assert code(raw_cmd(ftp, "XCWD sub")) == 250
+    assert ftp.pwd() == home + "/sub"
+    assert code(raw_cmd(ftp, "XCWD no-such-dir")) == 550
+    assert code(raw_cmd(ftp, "XCUP")) in (200, 250)
+    assert ftp.pwd() == home
+
 def test_site_chmod_umask(ftp, ws, env):
     path = os.path.join(ws[1], "m.txt")
     put_file(path, b"x", env.alice)
