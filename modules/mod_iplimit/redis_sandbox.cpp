@@ -2,8 +2,9 @@
 // The Redis child's sandbox. The child is the one process of mod_iplimit that reads
 // what a network peer (Redis, or whoever answers at its address) sends, through
 // hiredis' parser: it gets nothing a parser bug could use. The allow-list is written
-// like privsep/seccomp.cpp's tables; the module cannot link the core's, and this one
-// is narrower than any of them: no files, no listening, no descriptors received.
+// like privsep/seccomp.cpp's tables (privsep/seccomp_rule.hpp); a module cannot link
+// the core's filters, and this one is narrower than any of them: no files, no
+// listening, no descriptors received.
 #include "modules/mod_iplimit/redis_sandbox.hpp"
 
 #include <fcntl.h>
@@ -24,26 +25,11 @@
 #include <span>
 
 #include "config.h"
+#include "privsep/seccomp_rule.hpp"
 
 namespace {
 
-struct Rule {
-  int nr;
-  std::array<scmp_arg_cmp, 2> cmp{};
-  unsigned ncmp = 0;
-};
-
-constexpr scmp_arg_cmp eq(unsigned arg, scmp_datum_t v) { return {arg, SCMP_CMP_EQ, v, 0}; }
-// (arg & mask) == value, on the low 32 bits: int arguments may carry any high half.
-constexpr scmp_arg_cmp masked(unsigned arg, uint32_t mask, uint32_t value) {
-  return {arg, SCMP_CMP_MASKED_EQ, mask, value};
-}
-constexpr Rule allow(int nr) { return Rule{nr}; }
-constexpr Rule allow(int nr, scmp_arg_cmp a) { return Rule{nr, {a}, 1}; }
-constexpr Rule allow(int nr, scmp_arg_cmp a, scmp_arg_cmp b) { return Rule{nr, {a, b}, 2}; }
-
-constexpr scmp_arg_cmp kNoExec = masked(2, PROT_EXEC, 0);
-constexpr scmp_arg_cmp kStream = masked(1, ~uint32_t{SOCK_NONBLOCK | SOCK_CLOEXEC}, SOCK_STREAM);
+using namespace moat::seccomp_rule;  // NOLINT(google-build-using-namespace): the table's words
 
 // clang-format off: grouped by purpose, each with its reason.
 constexpr Rule kRedisChildRules[] = {
@@ -100,7 +86,7 @@ std::optional<std::string> load_filter() {
     return failed("seccomp attribute", -rc);
   for (const Rule& r : std::span(kRedisChildRules)) {
     if (r.nr < 0) continue;  // not a syscall on this architecture
-    if (int rc = seccomp_rule_add_array(ctx.get(), SCMP_ACT_ALLOW, r.nr, r.ncmp, r.cmp.data()))
+    if (int rc = seccomp_rule_add_array(ctx.get(), r.action, r.nr, r.ncmp, r.cmp.data()))
       return failed("seccomp rule " + std::to_string(r.nr), -rc);
   }
   if (int rc = seccomp_load(ctx.get())) return failed("seccomp_load", -rc);
