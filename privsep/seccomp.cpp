@@ -27,42 +27,16 @@
 
 #include "config.h"
 #include "privsep/sandbox.hpp"
+#include "privsep/seccomp_rule.hpp"
 
 namespace moat {
 
 namespace {
 
-// One allow-list entry: a syscall, up to three argument tests (all must hold), and
-// the action when they do. Entries for the same syscall are alternatives.
-struct Rule {
-  int nr;
-  std::array<scmp_arg_cmp, 3> cmp{};
-  unsigned ncmp = 0;
-  uint32_t action = SCMP_ACT_ALLOW;
-};
+using namespace seccomp_rule;  // NOLINT(google-build-using-namespace): the tables' words
 
 // Stands for the worker's own pid, which is only known when the filter is built.
 constexpr scmp_datum_t kSelfPid = ~scmp_datum_t{0};
-
-constexpr scmp_arg_cmp eq(unsigned arg, scmp_datum_t v) { return {arg, SCMP_CMP_EQ, v, 0}; }
-
-// (arg & mask) == value, on the low 32 bits: int arguments may carry any high half.
-constexpr scmp_arg_cmp masked(unsigned arg, uint32_t mask, uint32_t value) {
-  return {arg, SCMP_CMP_MASKED_EQ, mask, value};
-}
-
-constexpr Rule allow(int nr) { return Rule{nr}; }
-constexpr Rule allow(int nr, scmp_arg_cmp a) { return Rule{nr, {a}, 1}; }
-constexpr Rule allow(int nr, scmp_arg_cmp a, scmp_arg_cmp b) { return Rule{nr, {a, b}, 2}; }
-constexpr Rule allow(int nr, scmp_arg_cmp a, scmp_arg_cmp b, scmp_arg_cmp c) {
-  return Rule{nr, {a, b, c}, 3};
-}
-constexpr Rule refuse(int nr, int err, scmp_arg_cmp a) {
-  return Rule{nr, {a}, 1, static_cast<uint32_t>(SCMP_ACT_ERRNO(static_cast<uint32_t>(err)))};
-}
-
-constexpr scmp_arg_cmp kNoExec = masked(2, PROT_EXEC, 0);
-constexpr scmp_arg_cmp kStream = masked(1, ~uint32_t{SOCK_NONBLOCK | SOCK_CLOEXEC}, SOCK_STREAM);
 
 // clang-format off: one table per layer, grouped by purpose.
 // Every role (pre-login worker, TLS relay, post-login worker): a poll or libevent loop

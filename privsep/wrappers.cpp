@@ -74,6 +74,7 @@ bool write_all(int fd, std::string_view s) {
 
 // ---- the judge ----------------------------------------------------------------------------------
 
+#ifdef HAVE_LIBWRAP
 // What a name from the resolver may hold: a host name's characters or libwrap's words.
 bool plausible_name(std::string_view s) {
   if (s.empty() || s.size() > kMaxHostName) return false;
@@ -97,7 +98,6 @@ std::optional<std::string> ask_name(int resolver) {
   return name;
 }
 
-#ifdef HAVE_LIBWRAP
 int g_resolver = -1;  // libwrap's hostname method has no context argument
 
 // libwrap's hostname method, called the first time a rule needs the client's name. No answer (a

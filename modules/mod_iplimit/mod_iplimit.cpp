@@ -266,6 +266,7 @@ std::optional<RedisSettings> redis_settings(const State& s) {
   r.timeout_ms = std::max(1u, h->option_uint("iplimit_redis_timeout"));
   r.count_ttl = std::max(3u, h->option_uint("iplimit_redis_count_ttl"));
   r.failure_window = l.window;
+  r.chroot_dir = h->option_string("secure_chroot_dir");
   r.max_failures = l.max_failures;
   r.ban_time = l.ban_time;
   r.uid = pw->pw_uid;

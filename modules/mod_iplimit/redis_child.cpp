@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-// mod_iplimit's Redis child. It runs as nopriv_user with no_new_privs, holds no
-// descriptor but its link to the master and stderr, and never sees a client byte.
+// mod_iplimit's Redis child. It runs as nopriv_user in the empty secure_chroot_dir
+// with no_new_privs and a seccomp allow-list (redis_sandbox.cpp), holds no descriptor
+// but its link to the master and stdio, and never sees a client byte.
 // It may wait on Redis (hiredis' blocking calls, each bounded by
 // iplimit_redis_timeout): the master never does. Keys, under iplimit_redis_prefix:
 //   bans          sorted set: member ADDR, score the ban's expiry (Unix seconds)
@@ -10,7 +11,6 @@
 //   events        channel: link messages "B ADDR EXPIRY", "U ADDR", "C ADDR 0"
 #include "modules/mod_iplimit/redis_child.hpp"
 
-#include <grp.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -26,6 +26,7 @@
 #include <utility>
 
 #include "config.h"
+#include "modules/mod_iplimit/redis_sandbox.hpp"
 
 #if HAVE_HIREDIS
 #include <hiredis/hiredis.h>
@@ -44,9 +45,8 @@ void isolate(const RedisSettings& s, int fd) {
   sigprocmask(SIG_SETMASK, &none, nullptr);
   if (fd > 3) close_range(3, static_cast<unsigned>(fd) - 1, 0);
   close_range(static_cast<unsigned>(fd) + 1, ~0U, 0);
-  if (setgroups(0, nullptr) != 0 || setgid(s.gid) != 0 || setuid(s.uid) != 0 ||
-      prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
-    s.log("redis child: cannot drop privileges; not sharing bans");
+  if (auto error = redis_sandbox_enter(s)) {
+    s.log("redis child: " + *error + "; not sharing bans");
     _exit(1);
   }
 }

@@ -26,6 +26,7 @@ struct RedisSettings {
   unsigned ban_time = 600;
   uid_t uid = 0;  // nopriv_user's: the child needs no privilege
   gid_t gid = 0;
+  std::string chroot_dir;  // secure_chroot_dir: the child's root
   std::function<void(const std::string&)> log;  // the module's log line
 };
 

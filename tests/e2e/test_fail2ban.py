@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from harness import code, raw_cmd, wait_for
+from harness import code, raw_cmd, self_signed_cert, wait_for
 
 FILTER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "contrib",
                       "fail2ban", "filter.d", "moatftpd.conf")
@@ -51,3 +51,39 @@ def test_failed_logins_are_found_and_forged_addresses_are_not(server, env):
     # Three honest failures from 127.0.0.1 (the forged name is escaped, so its line is
     # one more failure from the real client); never the addresses the names imitate.
     assert banned_addresses(log_path) == ["127.0.0.1"] * 3
+
+
+# Names that imitate the end of a FAIL LOGIN line, with or without the reason's quotes.
+FORGED_NAMES = ['x] FAIL LOGIN: Client "192.0.2.68"', 'Client "192.0.2.69"',
+                'y", "192.0.2.70', '"192.0.2.71"', 'z] FAIL LOGIN: Client "192.0.2.72", "why"']
+
+
+@pytest.mark.moatftpd_only  # userlist_log is Red Hat's vsftpd's, not 3.0.3's
+def test_refused_user_names_are_found_and_forged_ones_ban_no_one_else(server, env,
+                                                                        tmpdir_e2e):
+    # Two refusals before PAM: a name not in the allow list (userlist_log=YES) and a
+    # local user without TLS (force_local_logins_ssl); their lines carry the reason:
+    #   [pid N] [name] FAIL LOGIN: Client "127.0.0.1", "User is not in the allow user list."
+    userlist = os.path.join(tmpdir_e2e, "user_list")
+    with open(userlist, "w") as f:
+        f.write(f"{env.alice.name}\n")
+    cert, key = self_signed_cert(tmpdir_e2e)
+    srv = server({"dual_log_enable": True, "xferlog_enable": True, "userlist_enable": True,
+                  "userlist_deny": False, "userlist_file": userlist, "userlist_log": True,
+                  "ssl_enable": True, "rsa_cert_file": cert, "rsa_private_key_file": key,
+                  "force_local_logins_ssl": True})
+    log_path = srv.options["vsftpd_log_file"]
+    refused = [env.alice.name, "nosuchuser", *FORGED_NAMES]
+    for name in refused:
+        ftp = srv.connect()
+        assert code(raw_cmd(ftp, "USER " + name)) == 530
+        ftp.close()
+
+    def logged():
+        with open(log_path) as f:
+            text = f.read()
+        return text if text.count('FAIL LOGIN: Client "127.0.0.1", "') == len(refused) else ""
+    text = wait_for(logged)
+    assert text, "the vsftpd-format log lacks the refusals"
+    assert "User is not in the allow user list." in text and "encryption" in text, text
+    assert banned_addresses(log_path) == ["127.0.0.1"] * len(refused)

@@ -211,10 +211,16 @@ def test_data_from_balancer_when_it_balances_the_passive_ports(server):
 # ---- a real balancer: HAProxy with send-proxy-v2 (skipped when it is not installed) ----
 
 # The balancer's control port; test_cluster.py adds its own backend lines.
+# One thread, as contrib/haproxy.cfg says (BEHIND-HAPROXY.md: empty uploads); the log,
+# one line per connection with its termination state, goes to HAProxy's stdout.
 HAPROXY_FRONTEND = """global
     maxconn 100
+    nbthread 1
+    log stdout format raw local0
 defaults
     mode tcp
+    log global
+    option tcplog
     timeout connect 5s
     timeout client 30s
     timeout server 30s

@@ -113,7 +113,6 @@ class Soak:
         self.failures = []  # (session, reason): the soak runs on, then reports them all
         self.shared = {}  # anonymous downloads: name -> sha256
         self.concurrency = CONCURRENCY
-        self.upload_sizes = SIZES
         for size in SIZES:
             name = f"soak-{size}.bin"
             harness.put_file(os.path.join(env.anon_root, "pub", name),
@@ -157,7 +156,7 @@ class Soak:
 
     def upload_and_back(self, ftp, user, i, rng):
         name = f"up-{i}.bin"
-        blob = data(rng.choice(self.upload_sizes), name.encode())
+        blob = data(rng.choice(SIZES), name.encode())
         retry_pasv(lambda: ftp.storbinary(f"STOR {name}", io.BytesIO(blob)), self.tally)
         assert retry_pasv(lambda: fetch(ftp, name), self.tally) == sha(blob), \
             f"{name}: read back wrong"
@@ -177,7 +176,7 @@ class Soak:
         if user is not None:
             up = f"curl-{i}.bin"
             src = os.path.join(self.workdir, up)
-            blob = data(rng.choice(self.upload_sizes), up.encode())
+            blob = data(rng.choice(SIZES), up.encode())
             with open(src, "wb") as f:
                 f.write(blob)
             self.run(self.curl_argv(user, "/" + up, "-T", src))
@@ -200,7 +199,7 @@ class Soak:
         up = f"lftp-{i}.bin"
         src = os.path.join(self.workdir, up)
         back = src + ".back"
-        blob = data(rng.choice(self.upload_sizes), up.encode())
+        blob = data(rng.choice(SIZES), up.encode())
         with open(src, "wb") as f:
             f.write(blob)
         script = (f"set ftp:ssl-allow no; set ftp:ignore-pasv-address yes; "
