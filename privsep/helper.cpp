@@ -143,6 +143,9 @@ class Helper {
   [[noreturn]] void end(const std::string& why);
   [[noreturn]] void refuse_login(UniqueFd control);
   void reap_worker();
+  pid_t retire_worker();
+  void reap_retired(pid_t pid);
+  void say_how_it_ended(int status, int sent) const;
 
   std::shared_ptr<const ServerContext> ctx_;
   const Config& cfg_;
@@ -249,13 +252,39 @@ void Helper::reap_worker() {
   if (worker_ <= 0) return;
   const int status = reap_within(worker_, kExitGrace);
   stderr_.drain();  // its last words before the helper's about its end
-  if (status != -1 && WIFSIGNALED(status)) {
+  say_how_it_ended(status, 0);
+  worker_ = -1;
+}
+
+// A worker that has handed the connection over has nothing left to do but exit:
+// killed at once, it can neither linger with the control connection nor keep the
+// next worker waiting for its exit (the post-login worker starts while the kernel
+// tears the old one down). After kill() it runs no more code of its own.
+pid_t Helper::retire_worker() {
+  const pid_t pid = worker_;
+  if (pid > 0) kill(pid, SIGKILL);
+  worker_ = -1;
+  return pid;
+}
+
+void Helper::reap_retired(pid_t pid) {
+  if (pid <= 0) return;
+  int status = 0;
+  pid_t r;
+  do r = waitpid(pid, &status, 0);
+  while (r < 0 && errno == EINTR);
+  stderr_.drain();
+  if (r == pid) say_how_it_ended(status, SIGKILL);
+}
+
+// A worker's death by a signal, other than the one the helper sent it.
+void Helper::say_how_it_ended(int status, int sent) const {
+  if (status != -1 && WIFSIGNALED(status) && WTERMSIG(status) != sent) {
     int sig = WTERMSIG(status);
     std::fprintf(stderr, "moatftpd: session %s: worker killed by signal %d%s\n",
                  sockaddr_host_text(peer_).c_str(), sig,
                  sig == SIGSYS ? " (seccomp: forbidden system call)" : "");
   }
-  worker_ = -1;
 }
 
 // Read here, in the helper, because the worker's sandbox leaves no NSS (userdb.hpp).
@@ -472,13 +501,17 @@ void Helper::on_handover(Message& msg) {
   sock_.reset();
   // With TLS the pre-login worker that did the handshake stays, relaying the control
   // connection; it ends when the session's last worker has gone (see end()).
+  pid_t retired = -1;
   if (h->relay && state_ == kAuthed && relay_ < 0) {
     relay_ = worker_;
     worker_ = -1;
   } else {
-    reap_worker();
+    retired = retire_worker();
   }
-  if (state_ == kAuthed && !grant_->refusal.empty()) refuse_login(std::move(control));
+  if (state_ == kAuthed && !grant_->refusal.empty()) {
+    reap_retired(retired);
+    refuse_login(std::move(control));
+  }
   if (state_ == kAuthed) {
     spawn_postauth(std::move(control), std::move(h->pending), std::move(h->tls));
   } else {  // REIN: back to a fresh pre-login worker; the login's grants go.
@@ -488,6 +521,7 @@ void Helper::on_handover(Message& msg) {
     pam_.reset();
     spawn_preauth(std::move(control), std::move(h->pending), true, std::move(h->tls));
   }
+  reap_retired(retired);
 }
 
 // An active data connection to the control peer from ftp_data_port: bound and

@@ -200,7 +200,11 @@ void Master::fork_session(UniqueFd client, const sockaddr_storage& peer,
   for (int fd : {ctx_->xferlog_fd, ctx_->vsftpd_log_fd, ctx_->json_log_fd})
     if (fd >= 0) keep.push_back(fd);
   close_fds_except(keep);  // listeners, other sessions' links, the event loop's descriptors
-  helper_run(ctx_, std::move(client), peer, session_helper_hooks(ctx_), implicit_tls);
+  // The context outlives the session: this process never returns to the loop that
+  // would drop it. A pointer without a count keeps every copy the helper and its
+  // workers make from writing the count, which would copy its page into each of them.
+  std::shared_ptr<const ServerContext> ctx(std::shared_ptr<const ServerContext>(), ctx_.get());
+  helper_run(ctx, std::move(client), peer, session_helper_hooks(ctx), implicit_tls);
 }
 
 // The modules' admit hooks run before any fork: a refused client gets the module's
@@ -291,6 +295,11 @@ int Master::run() {
     return 1;
   }
   server_log_bind(ctx_.get());  // daemon() forked: this process is the master now
+  // What the loop writes for every client (the event base and its epoll array, the
+  // listeners' events, the session table) then sits together at the top of the heap,
+  // on a few pages, rather than in holes scattered over it: each page the master
+  // writes between two forks is one more copy that the sessions forked before keep.
+  heap_fill_holes();
   base_.reset(event_base_new());
   if (!base_) {
     server_log("event_base_new failed", true);

@@ -361,3 +361,34 @@ def test_connect_from_port_20_on_a_dual_stack_listener(server):
     data, source, replies = active_retr(ftp)
     assert data == ANON_README, replies
     assert source == ("127.0.0.1", 20)
+
+
+# ---- the hand-over: the pre-login worker goes at once ------------------------------------
+
+PTRACE_O_TRACEEXIT, PTRACE_EVENT_EXIT = 0x40, 6
+
+
+def test_login_does_not_wait_for_the_pre_login_worker_to_exit(server, tracing):
+    """After HANDOVER the helper kills the pre-login worker and starts the post-login
+    one without waiting for the old one's exit (doc/DESIGN.md §3). A tracer holds the
+    pre-login worker in its exit stop, where it would sit for as long as the tracer
+    likes: the 230 must come all the same, from a worker that started meanwhile."""
+    srv = server()
+    with Control(*srv.address(), timeout=30) as c:
+        assert c.reply()[0] == 220
+        assert c.cmd("USER anonymous")[0] == 331
+        pid = one(srv, "moat-preauth")
+        _ptrace(PTRACE_SEIZE, pid, 0, PTRACE_O_TRACEEXIT)
+        try:
+            c.send("PASS x@y\r\n")
+            _, status = os.waitpid(pid, WALL)
+            assert os.WIFSTOPPED(status) and status >> 16 == PTRACE_EVENT_EXIT, status
+            assert c.reply()[0] == 230  # while the old worker is still held
+            assert one(srv, "moat-session") != pid
+        finally:
+            try:
+                _ptrace(PTRACE_DETACH, pid)
+            except OSError:  # already gone through its exit: the tracer reaps it
+                os.waitpid(pid, WALL)
+        assert c.cmd("NOOP")[0] == 200
+    assert "worker killed by signal" not in srv.stderr_text()
