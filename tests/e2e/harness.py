@@ -173,9 +173,15 @@ class FakeEtc:
     def _append(self, name, line):
         # In place: renaming over a bind-mounted file would break the mount.
         path = "/etc/" + name
-        if os.path.exists(path):
-            with open(path, "a") as f:
-                f.write(line + "\n")
+        if not os.path.exists(path):
+            return
+        # The host replacing /etc/NAME (useradd renames a new file over it) silently
+        # detaches our bind mount; writing then would change the host's file.
+        if not os.path.samefile(path, os.path.join(self.dir, name)):
+            raise HarnessError(f"{path} is no longer this test's copy (the host "
+                               "replaced it while the test ran): not writing to it")
+        with open(path, "a") as f:
+            f.write(line + "\n")
 
     def _free_id(self, start=20000):
         uid = start
