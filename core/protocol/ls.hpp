@@ -73,9 +73,10 @@ struct ListRequest {
 // The listing of req.args.path (relative to the process cwd) as the data-connection
 // payload, produced a chunk at a time as the data socket drains. A path that names a
 // file lists that file. Entries are sorted by name; "." and ".." omitted except MLSD's
-// cdir. open() checks the path and reads the directory's names (cheap: getdents
-// only), so that a bad path is refused before any data moves; each entry is stat'ed
-// and formatted only when its chunk is produced, and -R reads a subdirectory only
+// cdir. open() checks the path and opens the directory, so that a bad path is refused
+// before any data moves. The first chunk reads the directory whole, stat'ing each
+// entry as its name arrives (the kernel's caches are warm then) and keeping what its
+// line shows; lines are formatted a chunk at a time, and -R reads a subdirectory only
 // when the listing reaches it.
 class ListStream {
  public:

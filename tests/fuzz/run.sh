@@ -27,6 +27,7 @@ fuzz_addr:core/protocol/ftpcmd.cpp:core/common/sockaddr.cpp:core/protocol/ls.cpp
 fuzz_ipc:privsep/ipc.cpp:privsep/key_ops.cpp:core/common/util.cpp
 fuzz_key_ops:privsep/key_ops.cpp:privsep/ipc.cpp:core/common/util.cpp
 fuzz_filter:core/common/filter.cpp:core/common/util.cpp
+fuzz_ls_line:core/protocol/ls.cpp:core/common/userdb.cpp:core/common/util.cpp
 fuzz_proxy:core/master/proxy_header.cpp:core/common/util.cpp
 fuzz_wrappers_options:privsep/wrappers_options.cpp
 fuzz_iplimit_link:modules/mod_iplimit/link_message.cpp
