@@ -6,24 +6,21 @@
 
 #include <cstdint>
 
+#include "core/common/send_step.hpp"
+
 namespace moat {
 
 class FileSender {
  public:
-  enum class Status { kMoved, kWouldBlock, kDone, kWriteError };
-  struct Step {
-    Status status;
-    uint64_t bytes = 0;  // sent by this step
-  };
+  using Status = SendStatus;  // never kStopped
+  using Step = SendStep;
 
   // Sends `length` bytes of file_fd from its current offset (which moves with them)
   // to the non-blocking socket sock.
   FileSender(int sock, int file_fd, uint64_t length)
       : sock_(sock), file_(file_fd), remaining_(length) {}
 
-  // Sends what the socket takes, up to about max_bytes: kMoved when that much went,
-  // kWouldBlock when the socket filled first, kDone when the file has been sent (or
-  // has shrunk: what there was), kWriteError when the connection failed.
+  // Sends what the socket takes, up to about max_bytes (send_step.hpp).
   Step pump(uint64_t max_bytes);
   uint64_t remaining() const { return remaining_; }
 

@@ -90,7 +90,7 @@ void Transfer::set_rate_limit(uint64_t bytes_per_second) {
   rate_ = bytes_per_second;
   if (sock_ev_ && rate_ > 0) {  // the bucket is a bufferevent's
     if (tls_sender_) tls_sender_->stop();  // the rest moves once its batch has left
-    if (file_sender_) send_file_through_bufferevent();
+    if (file_sender_) send_rest_through_bufferevent();
     if (upload()) read_through_bufferevent();
   }
   if (!bev_) return;  // applied by start()
@@ -181,7 +181,7 @@ void Transfer::send_file_directly(int fd) {
   sock_.reset(fd);
   remaining_ = spec_.length;
   file_sender_ = std::make_unique<FileSender>(fd, spec_.file.get(), remaining_);
-  sock_ev_ = event_new(base_, fd, EV_WRITE | EV_PERSIST, on_file_send_ready, this);
+  sock_ev_ = event_new(base_, fd, EV_WRITE | EV_PERSIST, on_send_ready, this);
   event_active(sock_ev_, EV_WRITE, 0);
 }
 
@@ -189,33 +189,6 @@ void Transfer::keep_waiting_to_write() {
   if (event_pending(sock_ev_, EV_WRITE, nullptr)) return;
   timeval tv = seconds_tv(timeout_);
   event_add(sock_ev_, timeout_ ? &tv : nullptr);
-}
-
-// A rate limit set during a plain download: the rest goes through a throttled
-// bufferevent, from where sendfile left the file's offset.
-void Transfer::send_file_through_bufferevent() {
-  remaining_ = file_sender_->remaining();
-  file_sender_.reset();
-  event_free(std::exchange(sock_ev_, nullptr));
-  open_bufferevent(sock_.release(), DataTls{});
-  queue_file();
-  start_writing();
-}
-
-void Transfer::on_file_send_ready(evutil_socket_t, short what, void* self) {
-  auto* t = static_cast<Transfer*>(self);
-  if (what & EV_TIMEOUT) return t->finish(false, 421, "Data timeout. Reconnect. Sorry.");
-  FileSender::Step step = t->file_sender_->pump(kPumpBytes);
-  t->bytes_ += step.bytes;
-  switch (step.status) {
-    case FileSender::Status::kMoved:
-    case FileSender::Status::kWouldBlock:
-      return t->keep_waiting_to_write();
-    case FileSender::Status::kDone:
-      return t->finish(true, 226, t->spec_.complete);
-    case FileSender::Status::kWriteError:
-      return t->finish(false, 426, "Failure writing network stream.");
-  }
 }
 
 void Transfer::on_socket_ready(evutil_socket_t fd, short what, void* self) {
@@ -283,34 +256,39 @@ void Transfer::send_tls_directly() {
   const int fd = bufferevent_getfd(bev_);
   tls_sender_ = std::make_unique<TlsFileSender>(bufferevent_openssl_get_ssl(bev_), fd,
                                                 spec_.file.get(), remaining_);
-  sock_ev_ = event_new(base_, fd, EV_WRITE | EV_PERSIST, on_tls_send_ready, this);
-  timeval tv = seconds_tv(timeout_);
-  event_add(sock_ev_, timeout_ ? &tv : nullptr);
+  sock_ev_ = event_new(base_, fd, EV_WRITE | EV_PERSIST, on_send_ready, this);
+  keep_waiting_to_write();
 }
 
-// A rate limit set during the download: the rest goes through the throttled bufferevent.
+// A rate limit set during a binary download: the rest goes through the throttled
+// bufferevent (a plain one made now), from the file's offset the sender reached.
 void Transfer::send_rest_through_bufferevent() {
-  remaining_ = tls_sender_->remaining();
+  remaining_ = tls_sender_ ? tls_sender_->remaining() : file_sender_->remaining();
   tls_sender_.reset();
+  file_sender_.reset();
   event_free(std::exchange(sock_ev_, nullptr));
+  if (!bev_) open_bufferevent(sock_.release(), DataTls{});
   queue_file();
   start_writing();
 }
 
-void Transfer::on_tls_send_ready(evutil_socket_t, short what, void* self) {
+// Either sender's step: a TLS sender's event waits from the start, a plain one's is
+// added when needed.
+void Transfer::on_send_ready(evutil_socket_t, short what, void* self) {
   auto* t = static_cast<Transfer*>(self);
   if (what & EV_TIMEOUT) return t->finish(false, 421, "Data timeout. Reconnect. Sorry.");
-  TlsFileSender::Step step = t->tls_sender_->pump(kPumpBytes);
+  SendStep step = t->tls_sender_ ? t->tls_sender_->pump(kPumpBytes)
+                                 : t->file_sender_->pump(kPumpBytes);
   t->bytes_ += step.bytes;
   switch (step.status) {
-    case TlsFileSender::Status::kMoved:
-    case TlsFileSender::Status::kWouldBlock:
-      return;
-    case TlsFileSender::Status::kStopped:
+    case SendStatus::kMoved:
+    case SendStatus::kWouldBlock:
+      return t->keep_waiting_to_write();
+    case SendStatus::kStopped:
       return t->send_rest_through_bufferevent();
-    case TlsFileSender::Status::kDone:
+    case SendStatus::kDone:
       return t->finish(true, 226, t->spec_.complete);
-    case TlsFileSender::Status::kWriteError:
+    case SendStatus::kWriteError:
       return t->finish(false, 426, "Failure writing network stream.");
   }
 }

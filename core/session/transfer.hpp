@@ -71,14 +71,12 @@ class Transfer {
   static void on_event(bufferevent* bev, short what, void* self);
   static void on_close_ready(evutil_socket_t, short what, void* self);
   static void on_socket_ready(evutil_socket_t fd, short what, void* self);
-  static void on_tls_send_ready(evutil_socket_t fd, short what, void* self);
-  static void on_file_send_ready(evutil_socket_t fd, short what, void* self);
+  static void on_send_ready(evutil_socket_t fd, short what, void* self);
   void open_bufferevent(int fd, DataTls tls);
   void read_directly(int fd);
   void read_through_bufferevent();
   void send_tls_directly();
   void send_file_directly(int fd);
-  void send_file_through_bufferevent();
   void keep_waiting_to_write();
   void send_rest_through_bufferevent();
   void queue_file();
