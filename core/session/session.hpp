@@ -35,6 +35,12 @@ struct EventBaseDeleter {
 };
 
 class Session;
+
+// A PASV/EPSV listener and the port it listens on.
+struct PassiveSocket {
+  UniqueFd fd;
+  uint16_t port = 0;
+};
 using Handler = void (*)(Session&, const std::string& arg);
 
 // What a command changes, and so which permission it needs: every write needs
@@ -84,7 +90,7 @@ class Session : private ModuleWorkerServices {
 
   // Data connections (transfer.cpp).
   void cmd_pasv(bool extended, EpsvArg which);
-  Result<UniqueFd> pasv_listen(const sockaddr_storage& local) const;
+  Result<PassiveSocket> pasv_listen(const sockaddr_storage& local) const;
   void cmd_port(const sockaddr_storage& target);
   void start_transfer(TransferSpec spec);
   void abort_transfer();
@@ -159,6 +165,7 @@ class Session : private ModuleWorkerServices {
   void arm_idle_timer();
   void on_connected(int fd);
   void on_pasv_accept();
+  bool take_passive_connection();
   void on_connect_done();
   void on_setup_timeout();
   void transfer_done(bool ok, int code, std::string text);

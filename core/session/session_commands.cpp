@@ -47,7 +47,8 @@ bool refuse_path(Session& s, const std::string& path) {
     s.reply(501, "Invalid character in file name.");
     return true;
   }
-  if (!filter_match_path(s.ctx.deny_file, path, s.absolute_path(path))) return false;
+  if (s.ctx.deny_file.empty() || !filter_match_path(s.ctx.deny_file, path, s.absolute_path(path)))
+    return false;
   s.deny("deny_file");
   return true;
 }
@@ -330,7 +331,7 @@ bool position_download(Session& s, TransferSpec& spec, const std::string& arg, u
   }
   uint64_t size = static_cast<uint64_t>(st.st_size);
   if (offset > size) offset = size;
-  if (lseek(spec.file.get(), static_cast<off_t>(offset), SEEK_SET) < 0) {
+  if (offset > 0 && lseek(spec.file.get(), static_cast<off_t>(offset), SEEK_SET) < 0) {
     s.reply(550, "Failed to open file.");
     return false;
   }

@@ -90,6 +90,7 @@ void Transfer::set_rate_limit(uint64_t bytes_per_second) {
   rate_ = bytes_per_second;
   if (sock_ev_ && rate_ > 0) {  // the bucket is a bufferevent's
     if (tls_sender_) tls_sender_->stop();  // the rest moves once its batch has left
+    if (file_sender_) send_rest_through_bufferevent();
     if (upload()) read_through_bufferevent();
   }
   if (!bev_) return;  // applied by start()
@@ -119,6 +120,8 @@ void Transfer::start(int data_fd, DataTls tls) {
   clock_gettime(CLOCK_MONOTONIC, &started_);
   if (upload()) sink_ = std::make_unique<UploadSink>(spec_.file.get(), spec_.ascii);
   if (upload() && !tls.ssl && rate_ == 0) return read_directly(data_fd);
+  if (spec_.kind == TransferSpec::kSendFile && !tls.ssl && !spec_.ascii && rate_ == 0)
+    return send_file_directly(data_fd);
   open_bufferevent(data_fd, std::move(tls));
   if (rate_ > 0) set_rate_limit(rate_);
   if (handshaking_) {  // nothing moves before the handshake and the reuse check
@@ -168,6 +171,24 @@ void Transfer::read_through_bufferevent() {
   event_free(std::exchange(sock_ev_, nullptr));
   open_bufferevent(sock_.release(), DataTls{});
   begin_io();  // reading only: an idle write side would report the end
+}
+
+// A plain binary download needs no buffer: the file goes by sendfile(2) as the socket
+// takes it. The first step runs from the loop at once (a fresh socket has room), and
+// the write event is added only when the socket fills, so a small file costs no
+// event changes at all; being persistent, it costs none per wake-up either.
+void Transfer::send_file_directly(int fd) {
+  sock_.reset(fd);
+  remaining_ = spec_.length;
+  file_sender_ = std::make_unique<FileSender>(fd, spec_.file.get(), remaining_);
+  sock_ev_ = event_new(base_, fd, EV_WRITE | EV_PERSIST, on_send_ready, this);
+  event_active(sock_ev_, EV_WRITE, 0);
+}
+
+void Transfer::keep_waiting_to_write() {
+  if (event_pending(sock_ev_, EV_WRITE, nullptr)) return;
+  timeval tv = seconds_tv(timeout_);
+  event_add(sock_ev_, timeout_ ? &tv : nullptr);
 }
 
 void Transfer::on_socket_ready(evutil_socket_t fd, short what, void* self) {
@@ -235,34 +256,39 @@ void Transfer::send_tls_directly() {
   const int fd = bufferevent_getfd(bev_);
   tls_sender_ = std::make_unique<TlsFileSender>(bufferevent_openssl_get_ssl(bev_), fd,
                                                 spec_.file.get(), remaining_);
-  sock_ev_ = event_new(base_, fd, EV_WRITE | EV_PERSIST, on_tls_send_ready, this);
-  timeval tv = seconds_tv(timeout_);
-  event_add(sock_ev_, timeout_ ? &tv : nullptr);
+  sock_ev_ = event_new(base_, fd, EV_WRITE | EV_PERSIST, on_send_ready, this);
+  keep_waiting_to_write();
 }
 
-// A rate limit set during the download: the rest goes through the throttled bufferevent.
+// A rate limit set during a binary download: the rest goes through the throttled
+// bufferevent (a plain one made now), from the file's offset the sender reached.
 void Transfer::send_rest_through_bufferevent() {
-  remaining_ = tls_sender_->remaining();
+  remaining_ = tls_sender_ ? tls_sender_->remaining() : file_sender_->remaining();
   tls_sender_.reset();
+  file_sender_.reset();
   event_free(std::exchange(sock_ev_, nullptr));
+  if (!bev_) open_bufferevent(sock_.release(), DataTls{});
   queue_file();
   start_writing();
 }
 
-void Transfer::on_tls_send_ready(evutil_socket_t, short what, void* self) {
+// Either sender's step: a TLS sender's event waits from the start, a plain one's is
+// added when needed.
+void Transfer::on_send_ready(evutil_socket_t, short what, void* self) {
   auto* t = static_cast<Transfer*>(self);
   if (what & EV_TIMEOUT) return t->finish(false, 421, "Data timeout. Reconnect. Sorry.");
-  TlsFileSender::Step step = t->tls_sender_->pump(kPumpBytes);
+  SendStep step = t->tls_sender_ ? t->tls_sender_->pump(kPumpBytes)
+                                 : t->file_sender_->pump(kPumpBytes);
   t->bytes_ += step.bytes;
   switch (step.status) {
-    case TlsFileSender::Status::kMoved:
-    case TlsFileSender::Status::kWouldBlock:
-      return;
-    case TlsFileSender::Status::kStopped:
+    case SendStatus::kMoved:
+    case SendStatus::kWouldBlock:
+      return t->keep_waiting_to_write();
+    case SendStatus::kStopped:
       return t->send_rest_through_bufferevent();
-    case TlsFileSender::Status::kDone:
+    case SendStatus::kDone:
       return t->finish(true, 226, t->spec_.complete);
-    case TlsFileSender::Status::kWriteError:
+    case SendStatus::kWriteError:
       return t->finish(false, 426, "Failure writing network stream.");
   }
 }
@@ -349,6 +375,7 @@ void Transfer::finish_upload() {
 // the close is clean first (tls_close_step).
 void Transfer::finish(bool ok, int code, const std::string& text) {
   tls_sender_.reset();  // the close_notify goes through the socket BIO again
+  file_sender_.reset();
   if (sock_ev_) event_del(sock_ev_);
   if (bev_) {
     bufferevent_disable(bev_, EV_READ | EV_WRITE);
@@ -466,10 +493,17 @@ void Session::clear_data_setup() {
   setup_ev_.reset();
 }
 
+static uint16_t bound_port(int fd) {
+  sockaddr_storage bound{};
+  socklen_t len = sizeof bound;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &len);
+  return sockaddr_port(bound);
+}
+
 // Listens on the first free port of `tries` in lo..hi, from a random one on; lo == 0
 // asks the kernel for any port.
-static Result<UniqueFd> listen_in_range(sockaddr_storage local, unsigned lo, unsigned hi,
-                                        unsigned tries) {
+static Result<PassiveSocket> listen_in_range(sockaddr_storage local, unsigned lo, unsigned hi,
+                                             unsigned tries) {
   if (lo == 0 || hi == 0 || lo > hi) lo = hi = 0;  // any port
   unsigned span = hi - lo + 1;
   unsigned first = lo ? static_cast<unsigned>(arc4random_uniform(span)) : 0;
@@ -487,7 +521,7 @@ static Result<UniqueFd> listen_in_range(sockaddr_storage local, unsigned lo, uns
     int one = 1;
     setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     if (bind(fd.get(), reinterpret_cast<sockaddr*>(&local), len) == 0 && listen(fd.get(), 1) == 0)
-      return fd;
+      return PassiveSocket{std::move(fd), port ? static_cast<uint16_t>(port) : bound_port(fd.get())};
     if (errno != EADDRINUSE) return fail(errno_text(errno));
   }
   return fail("no free port in pasv_min_port..pasv_max_port");
@@ -499,7 +533,7 @@ static Result<UniqueFd> listen_in_range(sockaddr_storage local, unsigned lo, uns
 // small file) that search took most of a session's CPU. A drawn port is one lookup;
 // SO_REUSEADDR lets it take over from TIME_WAIT. The kernel chooses when a few draws
 // find nothing.
-Result<UniqueFd> Session::pasv_listen(const sockaddr_storage& local) const {
+Result<PassiveSocket> Session::pasv_listen(const sockaddr_storage& local) const {
   constexpr unsigned kDraws = 16;
   if (cfg.pasv_min_port && cfg.pasv_max_port && cfg.pasv_min_port <= cfg.pasv_max_port)
     return listen_in_range(local, cfg.pasv_min_port, cfg.pasv_max_port, UINT_MAX);
@@ -520,11 +554,8 @@ void Session::cmd_pasv(bool extended, EpsvArg which) {
   clear_data_setup();
   auto fd = pasv_listen(local);
   if (!fd) return reply(425, "Cannot open passive connection: " + fd.error());
-  sockaddr_storage bound{};
-  socklen_t len = sizeof bound;
-  getsockname(fd->get(), reinterpret_cast<sockaddr*>(&bound), &len);
-  pasv_fd_ = std::move(*fd);
-  uint16_t port = sockaddr_port(bound);
+  pasv_fd_ = std::move(fd->fd);
+  const uint16_t port = fd->port;
   if (extended) return reply_raw(format_epsv_reply(port) + "\r\n");
   in_addr adv = ctx.pasv_address ? *ctx.pasv_address
                                  : reinterpret_cast<const sockaddr_in&>(local).sin_addr;
@@ -556,6 +587,9 @@ void Session::start_transfer(TransferSpec spec) {
     s->on_connect_done();
   };
   if (pasv_fd_) {
+    // Clients connect as soon as they have read the 227/229, before they send the
+    // command: the connection is usually queued already and is taken without a wait.
+    if (take_passive_connection()) return;
     setup_ev_.reset(event_new(base.get(), pasv_fd_.get(), EV_READ, timeout_cb, this));
     timeval tv = seconds_tv(cfg.accept_timeout);
     event_add(setup_ev_.get(), cfg.accept_timeout ? &tv : nullptr);
@@ -582,6 +616,7 @@ void Session::begin_active_connect() {
       return reply(425, "Failed to establish connection: " + res->body.text);
     }
     connecting_fd_ = std::move(res->fds[0]);
+    fcntl(connecting_fd_.get(), F_SETFL, fcntl(connecting_fd_.get(), F_GETFL) | O_NONBLOCK);
     return;
   } else {
     fd.reset(socket(target.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0));
@@ -613,13 +648,20 @@ void Session::on_connect_done() {
 // connection stealing) unless pasv_promiscuous=YES, or it comes through a trusted
 // balancer that balances the passive ports too (proxy_data_from_balancer=YES).
 void Session::on_pasv_accept() {
+  if (!take_passive_connection()) on_setup_timeout();  // woken, yet nothing to accept
+}
+
+// false when no connection is waiting yet; otherwise the transfer has started or
+// been refused.
+bool Session::take_passive_connection() {
   sockaddr_storage peer{};
   socklen_t len = sizeof peer;
-  int fd = accept4(pasv_fd_.get(), reinterpret_cast<sockaddr*>(&peer), &len, SOCK_CLOEXEC);
+  int fd = accept4(pasv_fd_.get(), reinterpret_cast<sockaddr*>(&peer), &len,
+                   SOCK_CLOEXEC | SOCK_NONBLOCK);
+  if (fd < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return false;
   if (fd < 0) {
-    xfer_.reset();
-    clear_data_setup();
-    return reply(425, "Failed to establish connection.");
+    on_setup_timeout();
+    return true;
   }
   const bool via_balancer = cfg.proxy_data_from_balancer && ctx.proxy_from.contains(peer);
   if (!cfg.pasv_promiscuous && !via_balancer && !same_host(peer, st.peer)) {
@@ -627,9 +669,11 @@ void Session::on_pasv_accept() {
     xfer_.reset();
     clear_data_setup();
     log_event("FAIL: data connection from " + sockaddr_host_text(peer) + " refused");
-    return reply(425, "Security: Bad IP connecting.");
+    reply(425, "Security: Bad IP connecting.");
+    return true;
   }
   on_connected(fd);
+  return true;
 }
 
 void Session::on_setup_timeout() {
@@ -638,8 +682,8 @@ void Session::on_setup_timeout() {
   reply(425, "Failed to establish connection.");
 }
 
+// fd is non-blocking already (accept4, begin_active_connect).
 void Session::on_connected(int fd) {
-  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
   clear_data_setup();
   reply(150, xfer_->spec().opening);
   modules_transfer(kBegin);  // may set a rate limit before the first byte

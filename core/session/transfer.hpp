@@ -16,6 +16,7 @@
 #include "core/protocol/ls.hpp"
 #include "core/tls/tls.hpp"
 #include "core/tls/tls_file_sender.hpp"
+#include "core/session/file_sender.hpp"
 #include "core/session/upload.hpp"
 #include "core/session/upload_sink.hpp"
 #include "core/common/util.hpp"
@@ -70,11 +71,13 @@ class Transfer {
   static void on_event(bufferevent* bev, short what, void* self);
   static void on_close_ready(evutil_socket_t, short what, void* self);
   static void on_socket_ready(evutil_socket_t fd, short what, void* self);
-  static void on_tls_send_ready(evutil_socket_t fd, short what, void* self);
+  static void on_send_ready(evutil_socket_t fd, short what, void* self);
   void open_bufferevent(int fd, DataTls tls);
   void read_directly(int fd);
   void read_through_bufferevent();
   void send_tls_directly();
+  void send_file_directly(int fd);
+  void keep_waiting_to_write();
   void send_rest_through_bufferevent();
   void queue_file();
   void start_writing();
@@ -97,9 +100,10 @@ class Transfer {
   Done done_;
   bufferevent* bev_ = nullptr;
   std::unique_ptr<UploadSink> sink_;  // kRecvFile
-  UniqueFd sock_;                     // a plain upload's socket, read without bev_
-  event* sock_ev_ = nullptr;  // the socket without bev_: a plain upload, a TLS download
+  UniqueFd sock_;  // the socket of a plain upload or binary download, without bev_
+  event* sock_ev_ = nullptr;  // the socket without bev_: plain transfers, a TLS download
   std::unique_ptr<TlsFileSender> tls_sender_;  // a binary, unthrottled TLS download
+  std::unique_ptr<FileSender> file_sender_;    // a binary, unthrottled plain download
   uint64_t bytes_ = 0;
   uint64_t remaining_ = 0;  // kSendFile: bytes not yet queued
   evbuffer_file_segment* segment_ = nullptr;  // binary kSendFile

@@ -188,6 +188,9 @@ Status set_ciphers(SSL_CTX* ctx, const Config& cfg) {
   const std::string list = cfg.ssl_ciphers + ":!kRSA";
   if (SSL_CTX_set_cipher_list(ctx, list.c_str()) != 1)
     return fail("ssl_ciphers=" + shown(cfg.ssl_ciphers) + ": " + tls_error_text());
+  // TLS 1.3: the server's order decides (SSL_OP_CIPHER_SERVER_PREFERENCE, set_options).
+  if (SSL_CTX_set_ciphersuites(ctx, cfg.ssl_ciphersuites.c_str()) != 1)
+    return fail("ssl_ciphersuites=" + shown(cfg.ssl_ciphersuites) + ": " + tls_error_text());
   return Ok{};
 }
 

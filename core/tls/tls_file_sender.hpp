@@ -11,15 +11,14 @@
 #include <memory>
 #include <vector>
 
+#include "core/common/send_step.hpp"
+
 namespace moat {
 
 class TlsFileSender {
  public:
-  enum class Status { kMoved, kWouldBlock, kDone, kStopped, kWriteError };
-  struct Step {
-    Status status;
-    uint64_t bytes = 0;  // plaintext whose records have all been written by this step
-  };
+  using Status = SendStatus;
+  using Step = SendStep;  // bytes: plaintext whose records have all been written
 
   // Sends `length` bytes of file_fd from its current offset over ssl, whose socket
   // (non-blocking) is sock. Until destroyed it owns the SSL's write side: the SSL's

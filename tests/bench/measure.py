@@ -88,11 +88,25 @@ def server_cpu_seconds(pid):
     return tree_cpu_seconds(pid) + orphans_cpu_seconds()
 
 
+def unreaped(pid):
+    """Zombies whose parent is in pid's tree or is the namespace's init: a zombie's
+    CPU time is in no live process's cutime until its parent has waited for it."""
+    parents = set(tree(pid)) | {1}
+    count = 0
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            fields = _stat_fields(int(entry))
+            count += bool(fields and fields[0] == "Z" and int(fields[1]) in parents)
+    return count
+
+
 def wait_settled(pid, processes, timeout=30):
-    """Until pid's tree is back to `processes` live ones (the sessions of a piece of
-    work have ended and been reaped), or the timeout."""
+    """Until pid's tree is back to `processes` live ones and every session that ended
+    has been reaped (else its CPU would be counted nowhere: a 1 GiB download read
+    0.0 core-s/GB now and then), or the timeout."""
     deadline = time.monotonic() + timeout
-    while len(tree(pid)) > processes and time.monotonic() < deadline:
+    while ((len(tree(pid)) > processes or unreaped(pid))
+           and time.monotonic() < deadline):
         time.sleep(0.01)
 
 

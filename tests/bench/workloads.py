@@ -4,13 +4,15 @@ returns a Result (work done, wall time, server CPU, client CPU), or raises Bench
 
 Clients are curl for downloads and listings (C, so the client is cheap next to the
 server), an ftplib control connection with sendfile(2) for the upload, and small Python
-processes for logins and idle sessions. COMMANDS keeps the
+processes for logins, idle sessions and the small files (see SMALL_READ). COMMANDS keeps the
 exact command lines each workload ran last, for the report.
 """
 
 import ftplib
 import multiprocessing
 import os
+import socket
+import struct
 import subprocess
 import time
 
@@ -104,27 +106,102 @@ def _send_file(srv, user, password, source, name, size):
         ftp.close()
 
 
+# --- small files ------------------------------------------------------------------
+# curl 7.88 (Debian 12) stalls a reused FTP connection for 1 s whenever the 229 to its
+# EPSV arrives before curl starts to wait for it: its multi state machine then moves to
+# DOING_MORE without asking to be run again and sleeps in poll(1000 ms) before opening
+# the data connection (strace -f -tt of curl shows the 229 read, then that poll). The
+# faster a server answers EPSV, the more 1 s stalls it collects, so curl measured its
+# own timer there. These clients speak just EPSV, RETR per file and read every reply.
+SMALL_READ = 1 << 16
+
+
+def _reply(f):
+    """(code, first line) of one reply, multi-line aware; raises on EOF."""
+    first = f.readline()
+    if len(first) < 4:
+        raise BenchError(f"connection closed ({first!r})")
+    if first[3:4] == b"-":
+        end = first[:3] + b" "
+        while not (line := f.readline()).startswith(end):
+            if not line:
+                raise BenchError("connection closed in a multi-line reply")
+    return int(first[:3]), first
+
+
+def _expect(f, codes):
+    code, line = _reply(f)
+    if code not in codes:
+        raise BenchError(f"expected {codes}, got {line!r}")
+    return line
+
+
+def _socket(port):
+    """A blocking connected socket whose reads give up after 30 s (SO_RCVTIMEO: a
+    Python timeout would add a poll(2) before every read, on the client's CPU)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", 30, 0))
+    s.connect(("127.0.0.1", port))
+    return s
+
+
+def _retr(ctl, f, name, buf):
+    """One file over a fresh passive data connection; returns its size."""
+    ctl.sendall(b"EPSV\r\n")
+    port = int(_expect(f, (229,)).split(b"|")[3])
+    with _socket(port) as data:
+        ctl.sendall(b"RETR " + name + b"\r\n")
+        _expect(f, (125, 150))
+        got = 0
+        while n := data.recv_into(buf):
+            got += n
+    _expect(f, (226,))
+    return got
+
+
+def _fetch_loop(port, names, barrier, results):
+    """One client process: log in, fetch every name, QUIT; (sizes, error)."""
+    measure.pin_clients()
+    names = [n.encode() for n in names]
+    buf, sizes = bytearray(SMALL_READ), []
+    barrier.wait()
+    try:
+        with _socket(port) as ctl:
+            f = ctl.makefile("rb")
+            _expect(f, (220,))
+            for line, codes in ((b"USER anonymous", (331,)), (b"PASS x", (230,)),
+                                (b"TYPE I", (200,))):
+                ctl.sendall(line + b"\r\n")
+                _expect(f, codes)
+            sizes = [_retr(ctl, f, n, buf) for n in names]
+            ctl.sendall(b"QUIT\r\n")
+            _expect(f, (221,))
+        results.put((sizes, None))
+    except (OSError, ValueError, IndexError, BenchError) as e:
+        results.put((sizes, repr(e)))
+
+
 def small_files(srv, sessions, names, size):
-    """`sessions` curl processes at once, each fetching every name over one control
-    connection (curl reuses it; --ftp-method nocwd: one RETR per file, no CWD)."""
-    argvs = []
-    for _ in range(sessions):
-        argv = curl_base() + ["--ftp-method", "nocwd", "-w", "%{size_download}\\n"]
-        for n in names:
-            argv += ["-o", "/dev/null", srv.url(path="/" + n)]
-        argvs.append(argv)
-    COMMANDS["small files"] = argvs[0][:8] + ["...", f"({len(names)} URLs, x{sessions})"]
+    """`sessions` client processes at once, each logged in once and fetching every
+    name over its control connection (EPSV and RETR per file, as curl does)."""
+    COMMANDS["small files"] = [f"python3 socket clients x{sessions}: USER anonymous, "
+                               f"TYPE I, then EPSV + RETR for each of {len(names)} files"]
+    ctx = multiprocessing.get_context("fork")
+    barrier, results = ctx.Barrier(sessions + 1), ctx.Queue()
+    procs = [ctx.Process(target=_fetch_loop, args=(srv.port, names, barrier, results))
+             for _ in range(sessions)]
+    for p in procs:
+        p.start()
     with measure.Sample(srv.proc.pid) as s:
-        procs = [subprocess.Popen(a, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                  text=True) for a in argvs]
-        outs = [p.communicate(timeout=CURL_TIMEOUT) for p in procs]
-    sizes = [int(x) for out, _ in outs for x in out.split()]
-    bad = [p.returncode for p in procs if p.returncode != 0]
-    if bad or sizes.count(size) != sessions * len(names):
-        errors = {e.strip().splitlines()[-1] for _, e in outs if e.strip()}
-        raise BenchError(f"small files from {srv.kind}: {len(bad)} curl failures, "
-                         f"{sizes.count(size)} of {sessions * len(names)} files whole; "
-                         + "; ".join(sorted(errors)[:3]))
+        barrier.wait()
+        got = [results.get(timeout=CURL_TIMEOUT) for _ in procs]
+        for p in procs:
+            p.join()
+    whole = sum(sizes.count(size) for sizes, _ in got)
+    errors = sorted({e for _, e in got if e})
+    if errors or whole != sessions * len(names):
+        raise BenchError(f"small files from {srv.kind}: {whole} of {sessions * len(names)} "
+                         "files whole; " + "; ".join(errors[:3]))
     return Result(sessions * len(names), s)
 
 

@@ -548,6 +548,27 @@ def test_sni_not_checked_when_unset(srv, cert):
     assert explicit_handshake(srv, cert, server_hostname="anything.example.test") == 211
 
 
+# --- TLS 1.3 suite ------------------------------------------------------------------
+@pytest.mark.moatftpd_only  # ssl_ciphersuites is moatftpd's; vsftpd takes OpenSSL's order
+def test_tls13_suite_is_the_servers_choice(srv, module_dir, env, cert):
+    """Python's client lists AES-256-GCM first, as OpenSSL's default does: the server's
+    order wins, AES-128-GCM by default (control and data), or what the operator sets."""
+    ftp = ftps_login(srv, cert, env.alice, tls13=True)
+    assert ftp.sock.cipher()[0] == "TLS_AES_128_GCM_SHA256"
+    with ftp.transfercmd("LIST") as data:
+        assert data.cipher()[0] == "TLS_AES_128_GCM_SHA256"
+        while data.recv(4096):
+            pass
+    assert ftp.voidresp().startswith("226")
+    quit_cleanly(ftp)
+    custom = start_server(module_dir, env, cert, ssl_ciphersuites="TLS_AES_256_GCM_SHA384")
+    try:
+        with tls_control(custom, cert, tls13=True) as c:
+            assert c.sock.cipher()[0] == "TLS_AES_256_GCM_SHA384"
+    finally:
+        custom.stop()
+
+
 # --- close_notify -------------------------------------------------------------------
 @pytest.mark.moatftpd_only  # vsftpd 3.0.3 closes a logged-in session without close_notify
 def test_quit_ends_with_close_notify(srv, cert, env):

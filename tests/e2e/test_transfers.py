@@ -9,6 +9,7 @@ import io
 import os
 import secrets
 import shutil
+import time
 
 import pytest
 
@@ -354,6 +355,37 @@ def test_chrooted_cannot_escape(server, env):
     assert code(raw_cmd(ftp, "SIZE ../../../etc/passwd")) == 550
     assert code(raw_cmd(ftp, "CWD " + os.path.dirname(env.alice.home))) == 550
 
+
+
+@pytest.mark.moatftpd_only
+def test_rate_limit_arriving_mid_plain_download(server, env, ws):
+    """A plain binary download goes by sendfile without a bufferevent; a rate limit set
+    while it runs (mod_hooktest's transfer_progress) moves the rest onto the throttled
+    bufferevent from the offset sendfile reached, byte for byte. The client stops
+    reading until the limit is in place, so at least 14 of the 24 MiB (more than the
+    socket buffers hold) are sent under it: 8 MB/s, about 2 s; unthrottled, well
+    under one."""
+    modules = os.path.join(os.path.dirname(harness.default_binary("moatftpd")), "modules")
+    s = server({"chroot_local_user": False, "load_module": "mod_hooktest",
+                "module_dir": modules, "hooktest_progress_rate": 8000000})
+    name, path = ws
+    payload = os.urandom(1 << 20) * 24
+    put_file(os.path.join(path, "mid.bin"), payload, env.alice)
+    ftp = login(s, env.alice)
+    ftp.cwd(name)
+    ftp.voidcmd("TYPE I")
+    conn = ftp.transfercmd("RETR mid.bin")
+    chunks = [conn.recv(65536)]
+    assert s.wait_stderr(r"transfer_progress .*rate=8000000")
+    start = time.monotonic()
+    while chunk := conn.recv(1 << 20):
+        chunks.append(chunk)
+    seconds = time.monotonic() - start
+    conn.close()
+    assert ftp.voidresp().startswith("226")
+    assert b"".join(chunks) == payload
+    assert seconds >= 1.0, seconds
+    ftp.quit()
 
 # --- curl --------------------------------------------------------------------------
 def test_curl_list(srv, env, ws):

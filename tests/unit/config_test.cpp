@@ -398,6 +398,8 @@ TEST(ConfigLine, TlsOptions) {
   EXPECT_EQ(defaults.rsa_cert_file, "/usr/share/ssl/certs/vsftpd.pem");
   EXPECT_EQ(defaults.rsa_private_key_file, "");
   EXPECT_EQ(defaults.ssl_ciphers, "DEFAULT");
+  EXPECT_EQ(defaults.ssl_ciphersuites,
+            "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256");
   EXPECT_TRUE(defaults.ssl_tlsv1_2);
   EXPECT_TRUE(defaults.ssl_tlsv1_3);
   EXPECT_TRUE(defaults.force_local_logins_ssl);

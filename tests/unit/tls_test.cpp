@@ -162,6 +162,10 @@ TEST_F(TlsContext, OptionErrors) {
   cfg.ssl_ciphers = "NO-SUCH-CIPHER";
   EXPECT_EQ(context_error(cfg).rfind("ssl_ciphers=NO-SUCH-CIPHER: ", 0), 0u) << context_error(cfg);
   cfg = tls_config();
+  cfg.ssl_ciphersuites = "TLS_NO_SUCH_SUITE";
+  EXPECT_EQ(context_error(cfg).rfind("ssl_ciphersuites=TLS_NO_SUCH_SUITE: ", 0), 0u)
+      << context_error(cfg);
+  cfg = tls_config();
   cfg.validate_cert = true;
   EXPECT_NE(context_error(cfg).find("validate_cert=YES needs ca_certs_file"), std::string::npos);
 }
