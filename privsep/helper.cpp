@@ -369,7 +369,7 @@ bool userlist_refuses(const ServerContext& ctx, const std::string& user) {
 // Anonymous writes come from the modules (mod_anon_upload), and so do the seccomp
 // policy's write syscalls: without a grant the session cannot write at all.
 Status Helper::grant_anon_rights(Grant& g) {
-  auto rights = hooks_.anon_rights(*g.cfg, {peer_, local_, g.user.name, true, g.identity.uid});
+  auto rights = hooks_.anon_rights({*g.cfg, peer_, local_, g.user.name, true, g.identity.uid});
   if (!rights) return fail(rights.error());
   g.anon = *rights;
   g.write_enable = g.anon.any();
@@ -515,7 +515,9 @@ void Helper::on_module_priv(Message& msg) {
   if (!req) end("bad MODULE_PRIV request: " + req.error());
   const int fd = msg.fds.empty() ? -1 : msg.fds[0].get();
   ModulePrivResult res;
-  res.ok = hooks_.module_priv(*req, {peer_, local_, grant_->user.name, grant_->anonymous, grant_->identity.uid}, fd);
+  const Grant& g = *grant_;
+  res.ok = hooks_.module_priv(*req, {*g.cfg, peer_, local_, g.user.name, g.anonymous, g.identity.uid},
+                              fd);
   msg.fds.clear();  // the helper closes a passed descriptor, whatever the module did
   if (auto sent = ipc_send(sock_.get(), res); !sent)
     end(sent.error());

@@ -37,8 +37,10 @@ struct WorkerLaunch {
 // that takes the worker's side of the IPC socket instead.
 using WorkerLauncher = std::function<Result<pid_t>(WorkerLaunch&&)>;
 
-// Who a module's privileged request comes from, as its priv_handler sees it.
+// Who a module's request comes from (login_rights, priv_handler), and the session's
+// options (ftpd.conf with the user's user_config_dir file) its module reads.
 struct PrivCaller {
+  const Config& cfg;
   const sockaddr_storage& peer;
   const sockaddr_storage& local;
   const std::string& user;
@@ -54,7 +56,7 @@ struct HelperHooks {
   std::function<Status()> session_start;  // once, before the first worker
   // A login with anonymous rights: the writes the modules grant (login_rights), from
   // the session's options; an error refuses the login.
-  std::function<Result<AnonRights>(const Config&, const PrivCaller&)> anon_rights;
+  std::function<Result<AnonRights>(const PrivCaller&)> anon_rights;
   // A module's own request: true when its priv_handler grants it.
   std::function<bool(const ModulePrivRequest&, const PrivCaller&, int fd)> module_priv;
 };

@@ -279,11 +279,30 @@ bool ModuleRegistry::shared_detach() {
 
 // ---- master hooks ----------------------------------------------------------------
 
+namespace {
+
+// Binds the configuration the modules' options are read from for one call, and puts
+// the previous one back: the session's options in the helper outlive no request.
+class BindFor {
+ public:
+  BindFor(ModuleHostState& host, const Config& cfg) : host_(host), old_(host.cfg) {
+    host.cfg = &cfg;
+  }
+  ~BindFor() { host_.cfg = old_; }
+  BindFor(const BindFor&) = delete;
+  BindFor& operator=(const BindFor&) = delete;
+
+ private:
+  ModuleHostState& host_;
+  const Config* old_;
+};
+
+}  // namespace
+
 std::vector<std::string> ModuleRegistry::check(const Config& cfg,
                                                std::function<std::string(std::string_view)> where) {
   ModuleCheck check{std::move(where), {}};
-  const Config* bound = host_.cfg;
-  host_.cfg = &cfg;
+  BindFor bound(host_, cfg);
   host_.check = &check;
   for (const auto& m : modules_) {
     if (m->def->check == nullptr) continue;
@@ -293,7 +312,6 @@ std::vector<std::string> ModuleRegistry::check(const Config& cfg,
       check.errors.push_back(check.where(m->name) + ": " + m->name + ": check failed");
   }
   host_.check = nullptr;
-  host_.cfg = bound;
   return std::move(check.errors);
 }
 
@@ -367,7 +385,7 @@ bool ModuleRegistry::has_login_failed_hooks() const {
 Result<uint32_t> ModuleRegistry::login_rights(const Config& session_cfg,
                                               const moat_session& session) {
   constexpr uint32_t kKnown = MOAT_WRITE_UPLOAD | MOAT_WRITE_MKDIR | MOAT_WRITE_OTHER;
-  bind(&session_cfg);  // this helper serves this one session from now on
+  BindFor bound(host_, session_cfg);
   uint32_t rights = 0;
   for (const auto& m : modules_) {
     if (m->def->login_rights == nullptr) continue;
@@ -379,10 +397,11 @@ Result<uint32_t> ModuleRegistry::login_rights(const Config& session_cfg,
   return rights;
 }
 
-int ModuleRegistry::priv_request(std::size_t module, const moat_conn& conn,
-                                 const moat_session& session, uint16_t type,
-                                 std::span<const uint8_t> payload, int fd) {
+int ModuleRegistry::priv_request(const Config& session_cfg, std::size_t module,
+                                 const moat_conn& conn, const moat_session& session,
+                                 uint16_t type, std::span<const uint8_t> payload, int fd) {
   if (module >= modules_.size()) return -1;
+  BindFor bound(host_, session_cfg);
   Loaded& m = *modules_[module];
   if (m.def->priv_handler == nullptr) return -1;
   moat_session mine = session;

@@ -83,8 +83,10 @@ class ModuleRegistry {
   Result<uint32_t> login_rights(const Config& session_cfg, const moat_session& session);
   // Helper: a privileged request from module number `module` (load_module order);
   // 0 when its priv_handler granted it, -1 otherwise (no such module, no handler).
-  int priv_request(std::size_t module, const moat_conn& conn, const moat_session& session,
-                   uint16_t type, std::span<const uint8_t> payload, int fd);
+  // The handler reads the session's options, session_cfg.
+  int priv_request(const Config& session_cfg, std::size_t module, const moat_conn& conn,
+                   const moat_session& session, uint16_t type, std::span<const uint8_t> payload,
+                   int fd);
 
   // Worker hooks, in a session's worker. session_start makes each module's
   // moat_session (post-login: user and anonymous; before login user is ""); the

@@ -32,7 +32,8 @@ struct CallerView {
 
 // The writes of a login with anonymous rights: the modules' (mod_anon_upload) to
 // grant, and none without them. write_enable=NO refuses every write whatever they say.
-Result<AnonRights> anon_rights(const Config& c, const PrivCaller& who) {
+Result<AnonRights> anon_rights(const PrivCaller& who) {
+  const Config& c = who.cfg;
   if (!c.modules || !c.write_enable) return AnonRights{};
   CallerView view(who);
   auto bits = c.modules->login_rights(c, view.session);
@@ -41,12 +42,12 @@ Result<AnonRights> anon_rights(const Config& c, const PrivCaller& who) {
                     (*bits & MOAT_WRITE_OTHER) != 0};
 }
 
-bool module_priv(const Config& cfg, const ModulePrivRequest& req, const PrivCaller& who,
-                 int fd) {
-  ModuleRegistry* m = cfg.modules.get();
+bool module_priv(const ModulePrivRequest& req, const PrivCaller& who, int fd) {
+  ModuleRegistry* m = who.cfg.modules.get();
   if (!m) return false;
   CallerView view(who);
-  return m->priv_request(req.module, view.conn, view.session, req.type, req.payload, fd) == 0;
+  return m->priv_request(who.cfg, req.module, view.conn, view.session, req.type, req.payload,
+                         fd) == 0;
 }
 
 // This session's own ticket keys, before its first worker inherits them.
@@ -95,9 +96,7 @@ HelperHooks session_helper_hooks(std::shared_ptr<const ServerContext> ctx) {
   h.launch = fork_sandboxed_worker;
   h.session_start = [ctx] { return session_start(*ctx); };
   h.anon_rights = anon_rights;
-  h.module_priv = [ctx](const ModulePrivRequest& req, const PrivCaller& who, int fd) {
-    return module_priv(ctx->cfg, req, who, fd);
-  };
+  h.module_priv = module_priv;
   return h;
 }
 
