@@ -222,8 +222,9 @@ struct moat_module {
 
   /* helper */
   /* When the helper grants a login with anonymous rights (an anonymous login, or a
-   * guest without virtual_use_local_privs): add the MOAT_WRITE_* bits the session may
-   * do to *rights (the modules' grants are OR-ed; none means read-only). Options read
+   * guest without virtual_use_local_privs), every time: add the MOAT_WRITE_* bits the
+   * session may do to *rights (the modules' grants are OR-ed; none means read-only;
+   * with write_enable=NO the core grants none whatever they say). Options read
    * here are the session's (user_config_dir included). Return non-zero to refuse the
    * login (say why with host->log). Runs as root before the worker exists; state
    * kept here stays in this session's helper, for priv_handler. */

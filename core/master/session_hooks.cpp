@@ -31,13 +31,16 @@ struct CallerView {
 };
 
 // The writes of a login with anonymous rights: the modules' (mod_anon_upload) to
-// grant, and none without them. write_enable=NO refuses every write whatever they say.
+// grant, and none without them. They are asked at every such login, so that what they
+// keep for the session is this login's; write_enable=NO refuses every write whatever
+// they say.
 Result<AnonRights> anon_rights(const PrivCaller& who) {
   const Config& c = who.cfg;
-  if (!c.modules || !c.write_enable) return AnonRights{};
+  if (!c.modules) return AnonRights{};
   CallerView view(who);
   auto bits = c.modules->login_rights(c, view.session);
   if (!bits) return fail(bits.error());
+  if (!c.write_enable) return AnonRights{};
   return AnonRights{(*bits & MOAT_WRITE_UPLOAD) != 0, (*bits & MOAT_WRITE_MKDIR) != 0,
                     (*bits & MOAT_WRITE_OTHER) != 0};
 }

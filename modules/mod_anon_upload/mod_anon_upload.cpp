@@ -16,7 +16,10 @@
 
 namespace {
 
+uint32_t g_write_enable = 0;  // vsftpd: every anonymous write needs it as well
 #define MOAT_MODULE_DEF "modules/mod_anon_upload/mod_anon_upload.def"
+#define MOAT_MODULE_CORE_OPTIONS \
+  {"write_enable", MOAT_OPT_BOOL, nullptr, nullptr, &g_write_enable, MOAT_OPT_CORE},
 #include "modules/module_options.inc"
 
 constexpr uint16_t kChownUpload = 1;  // priv_handler: the fd of a new anonymous upload
@@ -60,7 +63,10 @@ int login_rights(moat_ctx* ctx, const moat_session*, uint32_t* rights) {
   const bool other = h->opt_bool(ctx, opt::anon_other_write_enable);
   *rights = (upload ? MOAT_WRITE_UPLOAD : 0u) | (other ? MOAT_WRITE_OTHER : 0u) |
             (h->opt_bool(ctx, opt::anon_mkdir_write_enable) ? MOAT_WRITE_MKDIR : 0u);
-  g_chown.on = (upload || other) && h->opt_bool(ctx, opt::chown_uploads);
+  // Asked at every login with anonymous rights: a chown left on by an earlier login of
+  // this helper (before REIN) must not survive into one without it.
+  g_chown.on = h->opt_bool(ctx, g_write_enable) && (upload || other) &&
+               h->opt_bool(ctx, opt::chown_uploads);
   g_chown.mode = static_cast<mode_t>(h->opt_uint(ctx, opt::chown_upload_mode) & kMaxMode);
   return !g_chown.on || lookup_owner(ctx) ? 0 : -1;
 }

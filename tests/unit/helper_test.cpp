@@ -1009,7 +1009,9 @@ TEST_F(HelperModulePriv, AfterLoginTheAskingModulesHandlerDecides) {
   EXPECT_EQ(priv(ipc, kHooktest, "ok"), std::optional<bool>(true));
   const std::string err = helper_stderr();
   EXPECT_EQ(count(err, "mod_hooktest: priv "), 6u) << err;  // mod_hooktest's requests only
-  EXPECT_EQ(count(err, " comm=moat-helper uid=0 "), 6u) << err;
+  // The six requests and the anonymous login's login_rights, all in the helper, as root.
+  EXPECT_EQ(count(err, " comm=moat-helper uid=0 "), 7u) << err;
+  EXPECT_EQ(count(err, "mod_hooktest: login_rights "), 1u) << err;
   EXPECT_EQ(count(err, "grant=1"), 2u) << err;
   EXPECT_NE(err.find("type=1 len=2 payload=ok fd=none user=nobody peer=127.0.0.1"),
             std::string::npos)
