@@ -63,7 +63,7 @@ struct moat_host;
  * with its user_config_dir file, in session processes). */
 struct moat_ctx {
   const struct moat_host *host; /* the server's services */
-  void *state;                  /* the module's own; set it in init (or check) */
+  void *state;                  /* the module's own; set it in init */
   void *host_private;           /* the host's: never touch */
 };
 
