@@ -57,7 +57,7 @@ struct Grant {
   std::string anon_password;
   Identity identity;
   bool write_enable = false;
-  AnonGrant anon;  // anonymous sessions: the writes and chown_uploads' target
+  AnonRights anon;  // anonymous sessions: the writes the modules granted
   std::string refusal;  // the login is refused after all: the reply, sent by the helper
   std::shared_ptr<const Config> cfg;  // the session's options: ftpd.conf + user_config_dir
 };
@@ -131,13 +131,13 @@ class Helper {
   void on_login(Message& msg);
   void on_handover(Message& msg);
   void on_port20(Message& msg);
-  void on_chown_upload(Message& msg);
   void on_module_priv(Message& msg);
   void on_key_sign(Message& msg);
   void on_log_event(Message& msg);
   Result<Grant> authenticate(const LoginRequest& req);
   Result<Grant> grant_anonymous(const LoginRequest& req);
   Result<Grant> grant_local(const LoginRequest& req);
+  Status grant_anon_rights(Grant& g);
   void decide_root(Grant& g, const std::string& home, bool force_chroot);
   Result<std::shared_ptr<const Config>> user_config(const std::string& name);
   [[noreturn]] void end(const std::string& why);
@@ -172,9 +172,6 @@ class Helper {
 
 bool port20_enabled(const PolicyView& v) { return v.cfg.connect_from_port_20; }
 bool tls_enabled(const PolicyView& v) { return v.cfg.ssl_enable; }
-bool anonymous_chown(const PolicyView& v) {
-  return v.grant && v.grant->anonymous && v.grant->anon.rights.chown;
-}
 // Data connections' handshakes: only when the control connection is TLS. With
 // require_ssl_reuse a data handshake that did not resume is refused after it anyway.
 bool data_tls_reusing(const PolicyView& v) { return v.control_tls && v.cfg.require_ssl_reuse; }
@@ -193,8 +190,6 @@ const Rule Helper::kPolicy[] = {
      nullptr, "",                                                &Helper::on_handover},
   {MsgType::kPort20Socket, "PORT20",       kPostauth,           kMany, Fds::kNone,
      port20_enabled, "connect_from_port_20=YES",                 &Helper::on_port20},
-  {MsgType::kChownUpload,  "CHOWN_UPLOAD", kPostauth,           kMany, Fds::kOne,
-     anonymous_chown, "chown_uploads for an anonymous session",  &Helper::on_chown_upload},
   // The priv_handler of the module the request names (the worker's word, see MODULES.md).
   {MsgType::kModulePriv,   "MODULE_PRIV",  kPostauth,           kMany, Fds::kOptional,
      nullptr, "",                                                &Helper::on_module_priv},
@@ -342,7 +337,7 @@ void Helper::spawn_postauth(UniqueFd control, std::string pending, TlsState tls)
   start.anon_password = g.anon_password;
   start.chrooted = !g.identity.chroot_dir.empty();
   start.write_enable = g.write_enable;
-  start.anon = g.anon.rights;
+  start.anon = g.anon;
   start.userdb = session_userdb(*g.cfg, start.chrooted);
   permit(kPostauth);
   spawn_worker(std::move(control), start, g.identity,
@@ -400,6 +395,16 @@ bool userlist_refuses(const ServerContext& ctx, const std::string& user) {
   return (ctx.userlist.count(user) > 0) == ctx.cfg.userlist_deny;
 }
 
+// Anonymous writes come from the modules (mod_anon_upload), and so do the seccomp
+// policy's write syscalls: without a grant the session cannot write at all.
+Status Helper::grant_anon_rights(Grant& g) {
+  auto rights = hooks_.anon_rights({*g.cfg, peer_, local_, g.user.name, true, g.identity.uid});
+  if (!rights) return fail(rights.error());
+  g.anon = *rights;
+  g.write_enable = g.anon.any();
+  return Ok{};
+}
+
 Result<Grant> Helper::grant_anonymous(const LoginRequest& req) {
   if (auto st = check_anon_password(*ctx_, req.pass); !st) return fail(st.error());
   auto ftp = user_account(cfg_.ftp_username);  // runs with its primary group only
@@ -413,10 +418,7 @@ Result<Grant> Helper::grant_anonymous(const LoginRequest& req) {
   g.anon_password = req.pass;
   std::string root = g.cfg->anon_root.empty() ? ftp->home : g.cfg->anon_root;
   g.identity = {ftp->uid, ftp->gid, {ftp->gid}, root, "/"};
-  auto anon = hooks_.anon_grant(*g.cfg);  // anonymous writes come with mod_anon_upload
-  if (!anon) return fail(anon.error());
-  g.anon = *anon;
-  g.write_enable = g.anon.rights.any();  // and so do the seccomp policy's write syscalls
+  if (auto st = grant_anon_rights(g); !st) return fail(st.error());
   return g;
 }
 
@@ -439,12 +441,10 @@ Result<Grant> Helper::grant_local(const LoginRequest& req) {
   g.guest = guest;
   g.anonymous = guest && guest_is_anonymous(*g.cfg);
   g.identity = {user->uid, user->gid, user->groups, "", ""};
-  if (g.anonymous) {  // a guest without virtual_use_local_privs: anonymous rights
-    auto anon = hooks_.anon_grant(*g.cfg);
-    if (!anon) return fail(anon.error());
-    g.anon = *anon;
-  }
-  g.write_enable = g.anonymous ? g.anon.rights.any() : g.cfg->write_enable;
+  g.write_enable = g.cfg->write_enable;
+  // A guest without virtual_use_local_privs: anonymous rights.
+  if (g.anonymous)
+    if (auto st = grant_anon_rights(g); !st) return fail(st.error());
   decide_root(g, user->home, g.anonymous);
   pam_.emplace(std::move(*login));
   return g;
@@ -541,24 +541,6 @@ void Helper::on_port20(Message& msg) {
   if (!st) end(st.error());
 }
 
-// chown_uploads: the worker passes the fd of an upload it created. Only a regular file
-// owned by the anonymous uid with a single link is given away; anything else means a
-// confused or hostile worker, and the session ends (vsftpd does the same checks).
-void Helper::on_chown_upload(Message& msg) {
-  if (auto req = decode<ChownUpload>(msg.payload); !req) end("bad CHOWN_UPLOAD: " + req.error());
-  int fd = msg.fds[0].get();
-  struct stat st {};
-  if (fstat(fd, &st) != 0) end("CHOWN_UPLOAD: fstat: " + errno_text(errno));
-  if (!S_ISREG(st.st_mode)) end("CHOWN_UPLOAD of something not a regular file");
-  if (st.st_uid != grant_->identity.uid) end("CHOWN_UPLOAD of a file not owned by the ftp user");
-  if (st.st_nlink != 1) end("CHOWN_UPLOAD of a file with more than one link");
-  if (fchown(fd, grant_->anon.chown_uid, grant_->anon.chown_gid) != 0)
-    end("CHOWN_UPLOAD: fchown: " + errno_text(errno));
-  if (fchmod(fd, grant_->anon.chown_mode) != 0) end("CHOWN_UPLOAD: fchmod: " + errno_text(errno));
-  if (auto sent = ipc_send(sock_.get(), ChownUploadResult{true}); !sent)
-    end(sent.error());
-}
-
 // A module's own privileged request: the core checks who may ask (a logged-in
 // session, a loaded module with a handler), the module's priv_handler judges the
 // request. A refusal is an answer, not a protocol error: the session goes on.
@@ -567,7 +549,9 @@ void Helper::on_module_priv(Message& msg) {
   if (!req) end("bad MODULE_PRIV request: " + req.error());
   const int fd = msg.fds.empty() ? -1 : msg.fds[0].get();
   ModulePrivResult res;
-  res.ok = hooks_.module_priv(*req, {peer_, local_, grant_->user.name, grant_->anonymous}, fd);
+  const Grant& g = *grant_;
+  res.ok = hooks_.module_priv(*req, {*g.cfg, peer_, local_, g.user.name, g.anonymous, g.identity.uid},
+                              fd);
   msg.fds.clear();  // the helper closes a passed descriptor, whatever the module did
   if (auto sent = ipc_send(sock_.get(), res); !sent)
     end(sent.error());

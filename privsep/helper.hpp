@@ -37,21 +37,15 @@ struct WorkerLaunch {
 // that takes the worker's side of the IPC socket instead.
 using WorkerLauncher = std::function<Result<pid_t>(WorkerLaunch&&)>;
 
-// An anonymous session's writes and chown_uploads' target, decided at login from the
-// session's options by the layer that holds them (mod_anon_upload's options).
-struct AnonGrant {
-  AnonRights rights;
-  uid_t chown_uid = 0;  // chown_uploads: chown_username's identity and chown_upload_mode
-  gid_t chown_gid = 0;
-  mode_t chown_mode = 0;
-};
-
-// Who a module's privileged request comes from, as its priv_handler sees it.
+// Who a module's request comes from (login_rights, priv_handler), and the session's
+// options (ftpd.conf with the user's user_config_dir file) its module reads.
 struct PrivCaller {
+  const Config& cfg;
   const sockaddr_storage& peer;
   const sockaddr_storage& local;
   const std::string& user;
   bool anonymous;
+  uid_t uid;  // what the session's worker runs as
 };
 
 // What the helper needs from the layers above it, handed in by whoever starts it
@@ -60,7 +54,9 @@ struct PrivCaller {
 struct HelperHooks {
   WorkerLauncher launch;
   std::function<Status()> session_start;  // once, before the first worker
-  std::function<Result<AnonGrant>(const Config&)> anon_grant;
+  // A login with anonymous rights: the writes the modules grant (login_rights), from
+  // the session's options; an error refuses the login.
+  std::function<Result<AnonRights>(const PrivCaller&)> anon_rights;
   // A module's own request: true when its priv_handler grants it.
   std::function<bool(const ModulePrivRequest&, const PrivCaller&, int fd)> module_priv;
 };

@@ -25,13 +25,11 @@ enum class MsgType : uint16_t {
   kPort20Socket = 4,  // worker -> helper: Port20Request
   kPort20Result = 5,  // helper -> worker: Port20Result (+ a bound socket fd on success)
   kLoginFailed = 6,   // helper -> master (privsep/master_link): LoginFailed
-  kChownUpload = 7,   // worker -> helper: ChownUpload + the uploaded file's fd
-  kChownUploadResult = 8,  // helper -> worker: ChownUploadResult
-  kModulePriv = 9,         // worker -> helper: ModulePrivRequest (+ at most one fd)
-  kModulePrivResult = 10,  // helper -> worker: ModulePrivResult
-  kKeySign = 11,           // worker -> helper -> key holder: KeySignRequest (privsep/key_ops)
-  kKeySignResult = 12,     // key holder -> helper -> worker: KeySignResult
-  kLogEvent = 13,          // worker -> helper: LogRequest (privsep/log_relay), no answer
+  kModulePriv = 7,         // worker -> helper: ModulePrivRequest (+ at most one fd)
+  kModulePrivResult = 8,   // helper -> worker: ModulePrivResult
+  kKeySign = 9,            // worker -> helper -> key holder: KeySignRequest (privsep/key_ops)
+  kKeySignResult = 10,     // key holder -> helper -> worker: KeySignResult
+  kLogEvent = 11,          // worker -> helper: LogRequest (privsep/log_relay), no answer
 };
 
 constexpr size_t kIpcHeaderSize = 8;
@@ -150,25 +148,6 @@ template <>
 struct IpcLayout<LoginFailed> {
   static constexpr MsgType type = MsgType::kLoginFailed;
   static constexpr auto fields = std::tuple{wire::Text{&LoginFailed::user, kMaxUserLen}};
-};
-
-// chown_uploads: give the anonymous upload whose fd travels with this message to
-// chown_username. No fields: the helper trusts nothing but the fd, which it checks.
-// The result is sent only on success: a refused request ends the session instead.
-struct ChownUpload {};
-struct ChownUploadResult {
-  bool ok = false;
-};
-template <>
-struct IpcLayout<ChownUpload> {
-  static constexpr MsgType type = MsgType::kChownUpload;
-  using Reply = ChownUploadResult;
-  static constexpr std::tuple<> fields{};
-};
-template <>
-struct IpcLayout<ChownUploadResult> {
-  static constexpr MsgType type = MsgType::kChownUploadResult;
-  static constexpr auto fields = std::tuple{wire::Bool{&ChownUploadResult::ok}};
 };
 
 // A module's privileged request (host->privileged): which loaded module asks (its

@@ -13,8 +13,8 @@ namespace moat {
 
 using IpcMessages =
     std::tuple<LoginRequest, LoginResult, Handover, Port20Request, Port20Result, LoginFailed,
-               ChownUpload, ChownUploadResult, ModulePrivRequest, ModulePrivResult,
-               KeySignRequest, KeySignResult, LogRequest>;
+               ModulePrivRequest, ModulePrivResult, KeySignRequest, KeySignResult,
+               LogRequest>;
 
 // One entry per MsgType, in its order (ipc_decode accepts exactly these types).
 static_assert(std::tuple_size_v<IpcMessages> == static_cast<size_t>(MsgType::kLogEvent));

@@ -16,13 +16,13 @@
 
 namespace moat {
 
-// What an anonymous session may change (mod_anon_upload, vsftpd's meanings), decided
-// by the helper at login; all false for local sessions, which write_enable governs.
+// What an anonymous session may change, decided at login by the modules' login_rights
+// hooks (mod_anon_upload: vsftpd's meanings); all false for local sessions, which
+// write_enable governs.
 struct AnonRights {
-  bool upload = false;  // anon_upload_enable: STOR/STOU/APPE of new files
-  bool mkdir = false;   // anon_mkdir_write_enable: MKD
-  bool other = false;   // anon_other_write_enable: DELE, RMD, RNFR/RNTO, overwrite, append
-  bool chown = false;   // chown_uploads: uploads go to the helper (kChownUpload)
+  bool upload = false;  // STOR/STOU of new files
+  bool mkdir = false;   // MKD
+  bool other = false;   // DELE, RMD, RNFR/RNTO, overwrite, append
   bool any() const { return upload || mkdir || other; }
 };
 

@@ -13,6 +13,7 @@
 #include <charconv>
 #include <map>
 
+#include "core/common/man_format.hpp"
 #include "core/host/modules.hpp"
 
 namespace moat {
@@ -25,8 +26,8 @@ constexpr std::size_t kMaxModuleName = 64;
 constexpr unsigned kMaxPort = 65535;
 constexpr unsigned kMaxMode = 0777;
 
-constexpr std::array<std::string_view, 4> kOctalOptions = {"local_umask", "anon_umask",
-                                                           "file_open_mode", "chown_upload_mode"};
+constexpr std::array<std::string_view, 3> kOctalOptions = {"local_umask", "anon_umask",
+                                                           "file_open_mode"};
 constexpr std::array<std::string_view, 4> kPortOptions = {"listen_port", "ftp_data_port",
                                                           "pasv_min_port", "pasv_max_port"};
 
@@ -263,9 +264,7 @@ Result<std::string> apply_module_option(Config& cfg, std::string_view name,
   if (opt->def->type == MOAT_OPT_BOOL) {
     if (auto b = parse_bool(name, value); !b) return fail(b.error());
   } else if (opt->def->type == MOAT_OPT_UINT) {
-    auto n = parse_uint(name, value);
-    if (!n) return fail(n.error());
-    if (auto st = check_range(name, *n); !st) return fail(st.error());  // chown_upload_mode
+    if (auto n = parse_uint(name, value); !n) return fail(n.error());
   }
   cfg.module_options.insert_or_assign(std::string(name), std::string(value));
   return std::string(name);
@@ -327,6 +326,8 @@ struct Loader {
   void add_implied_modules(const std::vector<SourceLine>& lines);
   void note_no_effect(const std::vector<SourceLine>& lines);
   Status load_modules();
+  void check_modules();
+  std::string where_set(std::string_view name) const;
   const Origin* origin(std::string_view name) const;
 };
 
@@ -449,6 +450,24 @@ Status Loader::load_modules() {
   return Ok{};
 }
 
+// Where an option was set; for one left at its default, its module's load_module line
+// (a module's check may refuse a default that depends on other values).
+std::string Loader::where_set(std::string_view name) const {
+  if (const Origin* o = origin(name)) return o->where;
+  const ModuleOption* opt = cfg.modules ? cfg.modules->find_option(name) : nullptr;
+  const std::string_view module = opt ? std::string_view(opt->module) : name;
+  for (std::size_t i = 0; i < cfg.load_module.size() && i < module_origins.size(); ++i)
+    if (cfg.load_module[i] == module) return module_origins[i].where;
+  return cfg.source_file;
+}
+
+// The modules' own checks of their values (their check hooks), as -t reports the rest.
+void Loader::check_modules() {
+  if (!cfg.modules || modules_failed) return;
+  auto found = cfg.modules->check(cfg, [this](std::string_view name) { return where_set(name); });
+  errors.insert(errors.end(), found.begin(), found.end());
+}
+
 // ---- semantic checks ----------------------------------------------------
 
 Status check_listen(const Loader& ld, const std::string& path) {
@@ -482,21 +501,6 @@ Status check_semantics(Loader& ld, const std::string& path) {
 
 // ---- man page -----------------------------------------------------------
 
-// One line of running text for troff: backslashes escaped, and a leading '.' or '\''
-// guarded so it is not taken for a request.
-std::string troff_text(std::string_view text) {
-  std::string out;
-  for (char c : text) {
-    if (c == '\\') {
-      out += "\\e";
-    } else {
-      out += c;
-    }
-  }
-  if (out.starts_with('.') || out.starts_with('\'')) out.insert(0, "\\&");
-  return out;
-}
-
 const char* type_text(const OptionInfo& info) {
   switch (info.type) {
     case OptionType::kBool:
@@ -509,28 +513,8 @@ const char* type_text(const OptionInfo& info) {
   return "value";
 }
 
-std::string entry(std::string_view name, std::string_view type, std::string_view def,
-                  std::string_view owner, std::string_view description) {
-  std::string tag = "\\fB" + troff_text(name) + "\\fR (" + std::string(type) + ", default ";
-  tag += def.empty() ? "empty" : "\\fB" + troff_text(def) + "\\fR";
-  if (owner != "core") tag += ", needs \\fBload_module=" + troff_text(owner) + "\\fR";
-  return ".TP\n" + tag + ")\n" + troff_text(description) + "\n";
-}
-
 std::string option_entry(const OptionInfo& info) {
-  return entry(info.name, type_text(info), info.default_text, info.owner, info.description);
-}
-
-const char* type_text(moat_option_type type) {
-  switch (type) {
-    case MOAT_OPT_BOOL:
-      return "boolean";
-    case MOAT_OPT_UINT:
-      return "number";
-    case MOAT_OPT_STRING:
-      return "string";
-  }
-  return "value";
+  return man_entry(info.name, type_text(info), info.default_text, info.owner, info.description);
 }
 
 constexpr std::string_view kManHead = R"(.TH FTPD.CONF 5 "" "moatftpd" "File Formats Manual"
@@ -594,33 +578,11 @@ on the command line sets an option after the file has been read.
 .SH OPTIONS
 )";
 
-constexpr std::string_view kManModules = R"(.SH MODULE OPTIONS
-The options of the modules that come with moatftpd. Those that vsftpd has load their
-module when set; the others are accepted only when their module is loaded with its
-.B load_module
-line. Modules from elsewhere document their own options.
-)";
-
 constexpr std::string_view kManTail = R"(.SH SEE ALSO
 .BR moatftpd (8),
 .BR vsftpd.conf (5),
 .BR xferlog (5)
 )";
-
-// First-party modules' options, from the .def files compiled into the core: the page
-// documents them without loading any module.
-std::string module_section() {
-  std::string out(kManModules);
-  for (const FirstPartyModule& m : first_party_modules()) {
-    out += ".PP\n\\fB" + troff_text(m.name) + "\\fR: " + troff_text(m.description) + "\n";
-    for (const FirstPartyOption& o : first_party_options()) {
-      if (std::string_view(o.module) != m.name) continue;
-      out += entry(o.def.name, type_text(o.def.type), o.def.default_text, o.module,
-                   o.def.description);
-    }
-  }
-  return out;
-}
 
 }  // namespace
 
@@ -676,6 +638,7 @@ ConfigReport config_load_all(const std::string& path, const std::vector<std::str
   }
   ld.apply(lines, false);
   if (auto st = check_semantics(ld, path); !st) ld.errors.push_back(st.error());
+  ld.check_modules();
   ld.note_no_effect(lines);
   for (const auto& [name, o] : ld.origins) ld.cfg.origins.emplace(name, o.where);
   return {std::move(ld.cfg), std::move(ld.errors)};
@@ -692,7 +655,6 @@ Result<Config> config_load(const std::string& path, const std::vector<std::strin
 std::string config_man_page() {
   std::string page(kManHead);
   for (const OptionInfo& info : option_table()) page += option_entry(info);
-  page += module_section();
   page += kManTail;
   return page;
 }

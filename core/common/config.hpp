@@ -99,7 +99,8 @@ std::span<const std::string_view> config_vsftpd_unsupported();
 Result<bool> config_parse_bool(std::string_view name, std::string_view value);
 Result<unsigned> config_parse_uint(std::string_view name, std::string_view value);
 
-// ftpd.conf(5) in troff, generated from the table.
+// ftpd.conf(5) in troff, generated from the table; the first-party modules' section is
+// added at build time from their .def files (tools/module_man.cpp).
 std::string config_man_page();
 
 }  // namespace moat

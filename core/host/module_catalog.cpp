@@ -1,49 +1,36 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-// The options of the modules that ship with moatftpd, compiled in from each module's
-// .def file (the same file the module builds its table from), so that the core can
-// name the module an option needs and the man page can document it without loading it.
+// Which first-party module owns which option name, made at build time from the
+// modules' .def files: only the names, so the core can say "X requires
+// load_module=mod_Y" and load the module of a vsftpd option, while each option's type,
+// default and meaning stay in its module (read from its table once it is loaded).
 #include <string_view>
-#include <vector>
 
 #include "core/host/modules.hpp"
 
 namespace moat {
 
-const std::vector<FirstPartyOption>& first_party_options() {
-  static const std::vector<FirstPartyOption> table = [] {
-    std::vector<FirstPartyOption> v;
-    const char* module = nullptr;
-#define MOAT_MODULE_INFO(name, description) module = #name;
-#define MOAT_MODULE_OPTION(name, type, def, description) \
-  v.push_back({module, {#name, type, def, description}});
+std::span<const FirstPartyOwner> first_party_owners() {
+  static constexpr FirstPartyOwner kOwners[] = {
+#define MOAT_MODULE_INFO(name, description)
+#define MOAT_MODULE_OPTION(name, type, def, description) {#name, kModule},
+#define kModule "mod_iplimit"
 #include "modules/mod_iplimit/mod_iplimit.def"
+#undef kModule
+#define kModule "mod_anon_upload"
 #include "modules/mod_anon_upload/mod_anon_upload.def"
+#undef kModule
+#define kModule "mod_throttle"
 #include "modules/mod_throttle/mod_throttle.def"
+#undef kModule
 #undef MOAT_MODULE_INFO
 #undef MOAT_MODULE_OPTION
-    return v;
-  }();
-  return table;
-}
-
-const std::vector<FirstPartyModule>& first_party_modules() {
-  static const std::vector<FirstPartyModule> table = [] {
-    std::vector<FirstPartyModule> v;
-#define MOAT_MODULE_INFO(name, description) v.push_back({#name, description});
-#define MOAT_MODULE_OPTION(name, type, def, description)
-#include "modules/mod_iplimit/mod_iplimit.def"
-#include "modules/mod_anon_upload/mod_anon_upload.def"
-#include "modules/mod_throttle/mod_throttle.def"
-#undef MOAT_MODULE_INFO
-#undef MOAT_MODULE_OPTION
-    return v;
-  }();
-  return table;
+  };
+  return kOwners;
 }
 
 const char* first_party_owner(std::string_view option) {
-  for (const FirstPartyOption& o : first_party_options()) {
-    if (option == o.def.name) return o.module;
+  for (const FirstPartyOwner& o : first_party_owners()) {
+    if (option == o.option) return o.module;
   }
   return nullptr;
 }

@@ -1,36 +1,22 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-// The struct moat_host the core hands to modules: option lookups, log lines, shared
-// memory while the master runs init, and the worker services of phase 2.
+// The struct moat_host the core hands to modules: option values through the handles
+// their tables were resolved to, log lines, shared memory while the master runs init,
+// the worker services, and check errors. Every call names its module by its
+// moat_ctx, whose host_private is the ModuleContext below: no global says who calls.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <span>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "modules/moat_module.h"
 
 namespace moat {
 
 struct Config;
-
-// The one host table of this process.
-const moat_host* module_host();
-
-// The configuration option_bool/uint/string read; the master rebinds it on SIGHUP,
-// and session processes keep the one they were forked with.
-void module_host_bind(const Config* cfg);
-
-// shared_alloc works only while the master runs the modules' init hooks.
-void module_host_set_init(bool in_init);
-
-// In a process that must not share the modules' memory (a pre-login worker): each
-// shared_alloc region becomes private zeroed memory at the same address, so a hook
-// that touches it still works but writes nothing anyone else reads. False on failure.
-bool module_shared_detach();
-
-// The module whose hook is running (load_module index), -1 outside hooks.
-void module_host_set_current(int index);
-int module_host_current();
 
 // What a session's worker gives modules: reply, privileged and rate_limit. Until a
 // worker binds one, those services log "not available in this process" and fail.
@@ -44,6 +30,47 @@ class ModuleWorkerServices {
  protected:
   ~ModuleWorkerServices() = default;
 };
-void module_host_bind_worker(ModuleWorkerServices* services);
+
+struct SharedRegion {
+  void* addr;
+  std::size_t size;
+};
+
+// While the check hooks run: where each option was set, and the errors reported.
+struct ModuleCheck {
+  std::function<std::string(std::string_view option)> where;
+  std::vector<std::string> errors;
+};
+
+// The host's state for one registry of loaded modules, shared by their contexts.
+struct ModuleHostState {
+  const Config* cfg = nullptr;  // the options read: the master's, or the session's
+  bool in_init = false;         // shared_alloc works only while init hooks run
+  ModuleWorkerServices* worker = nullptr;
+  std::vector<SharedRegion> shared;  // every shared_alloc region, for detach
+  ModuleCheck* check = nullptr;      // while check hooks run
+};
+
+// One entry of a module's option table as resolved at load; its handle is its index + 1.
+struct ResolvedOption {
+  std::string name;
+  moat_option_type type;
+  bool core;                 // MOAT_OPT_CORE: a core option the module reads
+  const char* default_text;  // own options: the table's default
+};
+
+// One loaded module as the host services see it.
+struct ModuleContext {
+  std::size_t index = 0;  // load_module order: the module a privileged request names
+  std::string name;
+  std::vector<ResolvedOption> options;
+  ModuleHostState* host = nullptr;
+};
+
+// The one host table of this process.
+const moat_host* module_host();
+
+// A context for `mc`: its host table, no state yet, and mc behind host_private.
+moat_ctx module_ctx(ModuleContext& mc);
 
 }  // namespace moat

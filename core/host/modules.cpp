@@ -5,6 +5,7 @@
 #include "core/host/modules.hpp"
 
 #include <dlfcn.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -24,7 +25,8 @@ struct ModuleRegistry::Loaded {
   std::string name;
   void* handle = nullptr;
   const moat_module* def = nullptr;
-  void* state = nullptr;
+  ModuleContext host;     // what the host services know of the module
+  moat_ctx ctx{};         // handed to every hook; ctx.host_private is &host
   bool admitted = false;  // scratch for admit(): this module said MOAT_CONTINUE
   moat_session session{};  // session processes: this module's view of the session
 
@@ -74,10 +76,13 @@ std::string dlopen_error(const std::string& path) {
   return text;
 }
 
+// Another ABI version is refused rather than adapted: a version 1 module reads
+// options by name and keeps no context, and an adapter would keep both alive here.
 Status check_header(const moat_module& m, const std::string& name) {
   if (m.abi_version != MOAT_MODULE_ABI_VERSION) {
     return fail("built for module ABI version " + std::to_string(m.abi_version) +
-                " (this server has " + std::to_string(MOAT_MODULE_ABI_VERSION) + ")");
+                " (this server has " + std::to_string(MOAT_MODULE_ABI_VERSION) +
+                "): rebuild it against this server's moat_module.h");
   }
   if (m.struct_size < sizeof(moat_module)) {
     return fail("struct moat_module is " + std::to_string(m.struct_size) +
@@ -117,6 +122,23 @@ Status check_default(const moat_option& o) {
       return Ok{};
   }
   return fail("unknown type");
+}
+
+OptionType core_type(moat_option_type t) {
+  if (t == MOAT_OPT_BOOL) return OptionType::kBool;
+  return t == MOAT_OPT_UINT ? OptionType::kUint : OptionType::kString;
+}
+
+// MOAT_OPT_CORE: a core option the module reads, which must exist with that type.
+Status check_core_import(const moat_option& o) {
+  const std::string name = o.name;
+  if (raw_type(o) > MOAT_OPT_STRING) return fail("option '" + name + "': unknown type");
+  const OptionInfo* info = option_find(name);
+  if (info == nullptr) return fail("no core option '" + name.substr(0, 80) + "'");
+  if (info->type != core_type(o.type)) {
+    return fail("core option '" + name + "' is not of the type the module reads it as");
+  }
+  return Ok{};
 }
 
 // The shape of one entry; clashes with other tables are checked by the registry.
@@ -196,23 +218,38 @@ Status ModuleRegistry::add(const std::string& dir, const ModuleRequest& req) {
   if (auto st = check_preauth_commands(mod->def->preauth_commands); !st) {
     return fail(prefix + st.error());
   }
-  if (auto st = add_options(*mod->def); !st) return fail(prefix + st.error());
+  mod->host.index = modules_.size();
+  mod->host.name = req.name;
+  mod->host.host = &host_;
+  mod->ctx = module_ctx(mod->host);
+  if (auto st = add_options(*mod); !st) return fail(prefix + st.error());
   modules_.push_back(std::move(mod));
   return Ok{};
 }
 
-Status ModuleRegistry::add_options(const moat_module& def) {
+// Checks the table, then resolves it: entry i gets handle i + 1, the same in every
+// registry that loads the module (a reload loads it again), so the module's handle
+// variables never change under it.
+Status ModuleRegistry::add_options(Loaded& mod) {
+  const moat_module& def = *mod.def;
   std::vector<ModuleOption> mine;
+  std::vector<ResolvedOption> resolved;
   std::set<std::string_view> seen;
   for (const moat_option* o = def.options; o != nullptr && o->name != nullptr; ++o) {
-    if (mine.size() == kMaxOptions) return fail("more than 128 options (no NULL entry?)");
-    if (auto st = check_option(*o, def.name); !st) return st;
+    if (resolved.size() == kMaxOptions) return fail("more than 128 options (no NULL entry?)");
+    if (o->flags & ~MOAT_OPT_CORE) return fail("option '" + std::string(o->name) + "': bad flags");
+    if (o->handle == nullptr) return fail("option '" + std::string(o->name) + "' has no handle");
+    const bool core = o->flags & MOAT_OPT_CORE;
+    if (auto st = core ? check_core_import(*o) : check_option(*o, def.name); !st) return st;
     if (!seen.insert(o->name).second) return fail("option '" + std::string(o->name) + "' twice");
     if (const ModuleOption* other = find_option(o->name)) {
       return fail("option '" + std::string(o->name) + "' is also an option of " + other->module);
     }
-    mine.push_back({o, def.name});
+    if (!core) mine.push_back({o, def.name});
+    resolved.push_back({o->name, o->type, core, o->default_text});
   }
+  for (std::size_t i = 0; i < resolved.size(); ++i) *def.options[i].handle = uint32_t(i + 1);
+  mod.host.options = std::move(resolved);
   options_.insert(options_.end(), mine.begin(), mine.end());
   return Ok{};
 }
@@ -230,20 +267,66 @@ std::vector<std::string> ModuleRegistry::names() const {
   return out;
 }
 
+bool ModuleRegistry::shared_detach() {
+  bool ok = true;
+  for (const SharedRegion& r : host_.shared) {
+    void* p = mmap(r.addr, r.size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
+                   -1, 0);
+    ok = ok && p == r.addr;
+  }
+  return ok;
+}
+
 // ---- master hooks ----------------------------------------------------------------
 
+namespace {
+
+// Binds the configuration the modules' options are read from for one call, and puts
+// the previous one back: the session's options in the helper outlive no request.
+class BindFor {
+ public:
+  BindFor(ModuleHostState& host, const Config& cfg) : host_(host), old_(host.cfg) {
+    host.cfg = &cfg;
+  }
+  ~BindFor() { host_.cfg = old_; }
+  BindFor(const BindFor&) = delete;
+  BindFor& operator=(const BindFor&) = delete;
+
+ private:
+  ModuleHostState& host_;
+  const Config* old_;
+};
+
+}  // namespace
+
+std::vector<std::string> ModuleRegistry::check(const Config& cfg,
+                                               std::function<std::string(std::string_view)> where) {
+  ModuleCheck check{std::move(where), {}};
+  BindFor bound(host_, cfg);
+  host_.check = &check;
+  for (const auto& m : modules_) {
+    if (m->def->check == nullptr) continue;
+    const std::size_t before = check.errors.size();
+    // A refusal that named no option still fails: the load_module line says whose.
+    if (m->def->check(&m->ctx) != 0 && check.errors.size() == before)
+      check.errors.push_back(check.where(m->name) + ": " + m->name + ": check failed");
+  }
+  host_.check = nullptr;
+  return std::move(check.errors);
+}
+
 Status ModuleRegistry::init(const Config& cfg) {
-  module_host_bind(&cfg);
-  module_host_set_init(true);
+  bind(&cfg);
+  host_.in_init = true;
   for (const auto& m : modules_) {
     if (m->def->init == nullptr) continue;
-    const int rc = m->def->init(module_host(), &m->state);
+    const int rc = m->def->init(&m->ctx);
     if (rc != 0) {
-      module_host_set_init(false);
+      host_.in_init = false;
       return fail(m->name + ": init failed (" + std::to_string(rc) + ")");
     }
   }
-  module_host_set_init(false);
+  host_.in_init = false;
   return Ok{};
 }
 
@@ -252,7 +335,7 @@ bool ModuleRegistry::admit(const moat_conn& conn, std::string& reply) {
   for (const auto& m : modules_) {
     if (m->def->admit == nullptr) continue;
     std::array<char, kReplyBytes> buf{};
-    const int verdict = m->def->admit(m->state, &conn, buf.data(), buf.size() - 1);
+    const int verdict = m->def->admit(&m->ctx, &conn, buf.data(), buf.size() - 1);
     if (verdict == MOAT_CONTINUE) {
       m->admitted = true;
       continue;
@@ -260,7 +343,7 @@ bool ModuleRegistry::admit(const moat_conn& conn, std::string& reply) {
     reply = admit_reply(buf);  // any verdict but CONTINUE refuses: fail closed
     for (const auto& earlier : modules_) {
       if (earlier->admitted && earlier->def->session_closed) {
-        earlier->def->session_closed(earlier->state, &conn);
+        earlier->def->session_closed(&earlier->ctx, &conn);
       }
     }
     return false;
@@ -270,14 +353,14 @@ bool ModuleRegistry::admit(const moat_conn& conn, std::string& reply) {
 
 void ModuleRegistry::session_closed(const moat_conn& conn) {
   for (const auto& m : modules_) {
-    if (m->def->session_closed != nullptr) m->def->session_closed(m->state, &conn);
+    if (m->def->session_closed != nullptr) m->def->session_closed(&m->ctx, &conn);
   }
 }
 
 void ModuleRegistry::login_failed(const moat_conn& conn, std::string_view user) {
   const std::string name(user);
   for (const auto& m : modules_) {
-    if (m->def->login_failed != nullptr) m->def->login_failed(m->state, &conn, name.c_str());
+    if (m->def->login_failed != nullptr) m->def->login_failed(&m->ctx, &conn, name.c_str());
   }
 }
 
@@ -285,7 +368,7 @@ std::optional<std::string> ModuleRegistry::control(const std::string& request) {
   std::vector<char> buf(kControlAnswerBytes, '\0');
   for (const auto& m : modules_) {
     if (m->def->control == nullptr) continue;
-    if (m->def->control(m->state, request.c_str(), buf.data(), buf.size() - 1) != MOAT_HANDLED)
+    if (m->def->control(&m->ctx, request.c_str(), buf.data(), buf.size() - 1) != MOAT_HANDLED)
       continue;
     return std::string(buf.data(), strnlen(buf.data(), buf.size()));
   }
@@ -297,48 +380,51 @@ bool ModuleRegistry::has_login_failed_hooks() const {
                      [](const auto& m) { return m->def->login_failed != nullptr; });
 }
 
-// ---- session hooks (worker and helper) ----------------------------------------------
+// ---- helper hooks -----------------------------------------------------------------
 
-namespace {
-
-// What a session process's modules share: the connection and the user name the
-// moat_session structs point at, alive as long as the process.
-struct SessionView {
-  moat_conn conn{};
-  std::string peer_text;
-  std::string user;
-};
-SessionView g_view;
-
-// Marks the module whose hook runs, for host->privileged, and clears it after.
-template <class F>
-void as_module(std::size_t index, F&& call) {
-  module_host_set_current(static_cast<int>(index));
-  call();
-  module_host_set_current(-1);
+Result<uint32_t> ModuleRegistry::login_rights(const Config& session_cfg,
+                                              const moat_session& session) {
+  constexpr uint32_t kKnown = MOAT_WRITE_UPLOAD | MOAT_WRITE_MKDIR | MOAT_WRITE_OTHER;
+  BindFor bound(host_, session_cfg);
+  uint32_t rights = 0;
+  for (const auto& m : modules_) {
+    if (m->def->login_rights == nullptr) continue;
+    uint32_t mine = 0;
+    if (m->def->login_rights(&m->ctx, &session, &mine) != 0)
+      return fail(m->name + " refused the login");
+    rights |= mine & kKnown;
+  }
+  return rights;
 }
 
-}  // namespace
+int ModuleRegistry::priv_request(const Config& session_cfg, std::size_t module,
+                                 const moat_conn& conn, const moat_session& session,
+                                 uint16_t type, std::span<const uint8_t> payload, int fd) {
+  if (module >= modules_.size()) return -1;
+  BindFor bound(host_, session_cfg);
+  Loaded& m = *modules_[module];
+  if (m.def->priv_handler == nullptr) return -1;
+  moat_session mine = session;
+  mine.module_state = nullptr;  // the worker's per-session pointer means nothing here
+  const int rc =
+      m.def->priv_handler(&m.ctx, &conn, &mine, type, payload.data(), payload.size(), fd);
+  return rc == 0 ? 0 : -1;
+}
+
+// ---- worker hooks ----------------------------------------------------------------------
 
 void ModuleRegistry::session_start(const moat_conn& conn, const std::string& user,
                                    bool anonymous, bool logged_in) {
-  g_view.peer_text = conn.peer_text ? conn.peer_text : "";
-  g_view.conn = conn;
-  g_view.conn.peer_text = g_view.peer_text.c_str();
-  g_view.user = user;
-  for (std::size_t i = 0; i < modules_.size(); ++i) {
-    Loaded& m = *modules_[i];
-    m.session = moat_session{&g_view.conn, g_view.user.c_str(), anonymous ? 1 : 0, nullptr};
-    if (logged_in && m.def->session_start != nullptr)
-      as_module(i, [&] { m.def->session_start(m.state, &m.session); });
+  peer_text_ = conn.peer_text ? conn.peer_text : "";
+  conn_ = conn;
+  conn_.peer_text = peer_text_.c_str();
+  user_ = user;
+  for (const auto& m : modules_) {
+    m->session = moat_session{&conn_, user_.c_str(), anonymous ? 1 : 0, nullptr,
+                              static_cast<uint32_t>(getuid())};
+    if (logged_in && m->def->session_start != nullptr)
+      m->def->session_start(&m->ctx, &m->session);
   }
-}
-
-bool ModuleRegistry::declares_preauth(std::string_view verb) const {
-  for (const auto& m : modules_)
-    for (const char* const* v = m->def->preauth_commands; v != nullptr && *v != nullptr; ++v)
-      if (verb == *v) return true;
-  return false;
 }
 
 namespace {
@@ -349,27 +435,43 @@ bool declares(const moat_module& def, std::string_view verb) {
 }
 }  // namespace
 
+bool ModuleRegistry::declares_preauth(std::string_view verb) const {
+  return std::any_of(modules_.begin(), modules_.end(),
+                     [&](const auto& m) { return declares(*m->def, verb); });
+}
+
 int ModuleRegistry::command_pre(const std::string& verb, const std::string& arg) {
-  const bool logged_in = !g_view.user.empty();
+  const bool logged_in = !user_.empty();
   moat_command cmd{verb.c_str(), arg.c_str(), 0};
-  for (std::size_t i = 0; i < modules_.size(); ++i) {
-    Loaded& m = *modules_[i];
-    if (m.def->command_pre == nullptr || (!logged_in && !declares(*m.def, verb))) continue;
-    int verdict = MOAT_CONTINUE;
-    as_module(i, [&] { verdict = m.def->command_pre(m.state, &m.session, &cmd); });
+  for (const auto& m : modules_) {
+    if (m->def->command_pre == nullptr || (!logged_in && !declares(*m->def, verb))) continue;
+    const int verdict = m->def->command_pre(&m->ctx, &m->session, &cmd);
     if (verdict == MOAT_REFUSE || verdict == MOAT_HANDLED) return verdict;
   }
   return MOAT_CONTINUE;
 }
 
+// Calls `call(module)` for each module, after login only.
+template <class F>
+void ModuleRegistry::each_session_hook(F&& call) {
+  if (user_.empty()) return;  // before login only command_pre, for declared verbs
+  for (const auto& m : modules_) call(*m);
+}
+
 void ModuleRegistry::command_post(const std::string& verb, const std::string& arg, int code) {
-  if (g_view.user.empty()) return;  // before login only command_pre, for declared verbs
   moat_command cmd{verb.c_str(), arg.c_str(), code};
-  for (std::size_t i = 0; i < modules_.size(); ++i) {
-    Loaded& m = *modules_[i];
-    if (m.def->command_post != nullptr)
-      as_module(i, [&] { m.def->command_post(m.state, &m.session, &cmd); });
-  }
+  each_session_hook([&](Loaded& m) {
+    if (m.def->command_post != nullptr) m.def->command_post(&m.ctx, &m.session, &cmd);
+  });
+}
+
+bool ModuleRegistry::file_created(int fd, const std::string& path) {
+  bool ok = true;
+  each_session_hook([&](Loaded& m) {
+    if (ok && m.def->file_created != nullptr)
+      ok = m.def->file_created(&m.ctx, &m.session, fd, path.c_str()) == MOAT_CONTINUE;
+  });
+  return ok;
 }
 
 bool ModuleRegistry::has_transfer_hooks() const {
@@ -379,42 +481,21 @@ bool ModuleRegistry::has_transfer_hooks() const {
 }
 
 void ModuleRegistry::transfer_begin(const moat_transfer& x) {
-  for (std::size_t i = 0; i < modules_.size(); ++i) {
-    Loaded& m = *modules_[i];
-    if (m.def->transfer_begin != nullptr)
-      as_module(i, [&] { m.def->transfer_begin(m.state, &m.session, &x); });
-  }
+  each_session_hook([&](Loaded& m) {
+    if (m.def->transfer_begin != nullptr) m.def->transfer_begin(&m.ctx, &m.session, &x);
+  });
 }
 
 void ModuleRegistry::transfer_progress(const moat_transfer& x) {
-  for (std::size_t i = 0; i < modules_.size(); ++i) {
-    Loaded& m = *modules_[i];
-    if (m.def->transfer_progress != nullptr)
-      as_module(i, [&] { m.def->transfer_progress(m.state, &m.session, &x); });
-  }
+  each_session_hook([&](Loaded& m) {
+    if (m.def->transfer_progress != nullptr) m.def->transfer_progress(&m.ctx, &m.session, &x);
+  });
 }
 
 void ModuleRegistry::transfer_end(const moat_transfer& x) {
-  for (std::size_t i = 0; i < modules_.size(); ++i) {
-    Loaded& m = *modules_[i];
-    if (m.def->transfer_end != nullptr)
-      as_module(i, [&] { m.def->transfer_end(m.state, &m.session, &x); });
-  }
-}
-
-int ModuleRegistry::priv_request(std::size_t module, const moat_conn& conn,
-                                 const moat_session& session, uint16_t type,
-                                 std::span<const uint8_t> payload, int fd) {
-  if (module >= modules_.size()) return -1;
-  Loaded& m = *modules_[module];
-  if (m.def->priv_handler == nullptr) return -1;
-  moat_session mine = session;
-  mine.module_state = nullptr;  // the worker's per-session pointer means nothing here
-  int rc = -1;
-  as_module(module, [&] {
-    rc = m.def->priv_handler(m.state, &conn, &mine, type, payload.data(), payload.size(), fd);
+  each_session_hook([&](Loaded& m) {
+    if (m.def->transfer_end != nullptr) m.def->transfer_end(&m.ctx, &m.session, &x);
   });
-  return rc == 0 ? 0 : -1;
 }
 
 // ---- option values -----------------------------------------------------------------

@@ -258,7 +258,7 @@ void Master::reload() {
   }
   ctx_ = std::move(*ctx);
   server_log_bind(ctx_.get());
-  module_host_bind(&ctx_->cfg);
+  modules_->bind(&ctx_->cfg);
   heap_fill_holes();  // the old context's memory, free now
   server_log("configuration reloaded");
 }

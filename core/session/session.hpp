@@ -137,6 +137,9 @@ class Session : private ModuleWorkerServices {
   void modules_start();
   int modules_command_pre(const std::string& verb, const std::string& arg);
   void modules_command_post(const std::string& verb, const std::string& arg);
+  // An upload created a new file: the modules' file_created hooks (mod_anon_upload's
+  // chown_uploads); a refusal ends the session, as the file cannot be what they need.
+  void modules_file_created(int fd, const std::string& path);
   void modules_transfer(int phase, bool complete = false);  // kBegin, kProgress, kEnd
   enum { kBegin, kProgress, kEnd };
 

@@ -414,15 +414,6 @@ Result<UniqueFd> open_atomic_upload(Session& s, const std::string& path, TempUpl
   return std::move(made->second);
 }
 
-// chown_uploads: the helper gives a new anonymous upload to chown_username. A file the
-// session did not create (an overwrite with anon_other_write_enable) is left alone.
-void chown_upload(Session& s, int fd) {
-  struct stat st {};
-  if (fstat(fd, &st) != 0 || st.st_uid != getuid()) return;
-  auto res = ipc_call(s.st.helper_fd, ChownUpload{}, std::span(&fd, 1));
-  if (!res || !res->body.ok) s.end_silently();
-}
-
 void store(Session& s, const std::string& arg, StoreKind kind) {
   uint64_t offset = std::exchange(s.rest, 0);
   if (!arg.empty() && refuse_path(s, arg)) return;
@@ -445,7 +436,7 @@ void store(Session& s, const std::string& arg, StoreKind kind) {
     fd = open_upload(name, kind, s.cfg.file_open_mode, exclusive);
   }
   if (!fd) return s.reply(553, "Could not create file.");
-  if (s.st.anonymous && s.st.anon.chown) chown_upload(s, fd->get());
+  s.modules_file_created(fd->get(), s.absolute_path(name));
   TransferSpec spec;
   spec.kind = TransferSpec::kRecvFile;
   spec.file = std::move(*fd);

@@ -28,8 +28,8 @@ moat_transfer describe(const Transfer& x, bool complete) {
 void Session::modules_start() {
   ModuleRegistry* m = cfg.modules.get();
   if (m == nullptr || m->size() == 0) return;
-  module_host_bind(&cfg);
-  module_host_bind_worker(this);
+  m->bind(&cfg);
+  m->bind_worker(this);
   std::string peer_text = sockaddr_host_text(st.peer);
   moat_conn conn{st.peer, st.local, peer_text.c_str()};
   m->session_start(conn, st.logged_in ? st.user : std::string(), st.anonymous, st.logged_in);
@@ -46,6 +46,11 @@ void Session::modules_command_post(const std::string& verb, const std::string& a
   ModuleRegistry* m = cfg.modules.get();
   if (m == nullptr || m->size() == 0 || !st.logged_in) return;
   m->command_post(verb, arg, last_reply_code_);
+}
+
+void Session::modules_file_created(int fd, const std::string& path) {
+  ModuleRegistry* m = cfg.modules.get();
+  if (m != nullptr && !m->file_created(fd, path)) end_silently();
 }
 
 void Session::modules_transfer(int phase, bool complete) {

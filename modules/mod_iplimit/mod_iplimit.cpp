@@ -23,7 +23,6 @@
 
 namespace {
 
-constexpr char kName[] = "mod_iplimit";
 constexpr char kTooManyClients[] = "421 There are too many connected users, please try later.";
 constexpr char kTooManyFromAddress[] =
     "421 There are too many connections from your internet address.";
@@ -33,7 +32,10 @@ constexpr char kBanned[] =
 // tracked (and that is logged), so a flood of addresses cannot grow the master.
 constexpr std::size_t kMaxTracked = 65536;
 
+uint32_t g_nopriv_user = 0;  // the Redis child runs as nopriv_user
 #define MOAT_MODULE_DEF "modules/mod_iplimit/mod_iplimit.def"
+#define MOAT_MODULE_CORE_OPTIONS \
+  {"nopriv_user", MOAT_OPT_STRING, nullptr, nullptr, &g_nopriv_user, MOAT_OPT_CORE},
 #include "modules/module_options.inc"
 
 // Times are milliseconds of CLOCK_MONOTONIC: wall-clock steps change no ban.
@@ -43,7 +45,7 @@ struct Failures {
 };
 
 struct State {
-  const moat_host* host = nullptr;
+  const moat_ctx* ctx = nullptr;
   unsigned clients = 0;
   std::map<std::string, unsigned> per_address;
   std::map<std::string, Failures> failures;
@@ -59,10 +61,13 @@ struct Limits {
   unsigned max_clients, max_per_ip, max_failures, window, ban_time;
 };
 
-Limits limits(const moat_host* h) {
-  return {h->option_uint("max_clients"), h->option_uint("max_per_ip"),
-          h->option_uint("max_login_failures_per_ip"), h->option_uint("login_failure_window"),
-          h->option_uint("login_ban_time")};
+unsigned number(const moat_ctx* ctx, uint32_t option) { return ctx->host->opt_uint(ctx, option); }
+std::string text(const moat_ctx* ctx, uint32_t option) { return ctx->host->opt_string(ctx, option); }
+
+Limits limits(const moat_ctx* ctx) {
+  return {number(ctx, opt::max_clients), number(ctx, opt::max_per_ip),
+          number(ctx, opt::max_login_failures_per_ip), number(ctx, opt::login_failure_window),
+          number(ctx, opt::login_ban_time)};
 }
 
 uint64_t now_ms() {
@@ -73,7 +78,7 @@ uint64_t now_ms() {
 
 uint64_t ms(unsigned seconds) { return uint64_t{seconds} * 1000; }
 
-void log_line(const State& s, const std::string& text) { s.host->log(kName, text.c_str()); }
+void log_line(const State& s, const std::string& line) { s.ctx->host->log(s.ctx, line.c_str()); }
 
 int refuse(char* reply, size_t len, const char* text) {
   std::snprintf(reply, len, "%s", text);
@@ -93,7 +98,7 @@ BanList current_bans(const State& s) {
 }
 
 void save_bans(const State& s) {
-  const std::string path = s.host->option_string("ban_file");
+  const std::string path = text(s.ctx, opt::ban_file);
   if (path.empty()) return;
   const std::string error = ban_file_save(path, current_bans(s));
   if (!error.empty()) log_line(s, "ban_file: " + error);
@@ -130,7 +135,7 @@ bool banned(const State& s, const std::string& address, uint64_t now) {
 }
 
 void count_failure(State& s, const std::string& address, const char* user) {
-  const Limits l = limits(s.host);
+  const Limits l = limits(s.ctx);
   if (l.max_failures == 0 || l.ban_time == 0) return;
   const uint64_t now = now_ms();
   Failures* f = failures_of(s, address, now, l.window);
@@ -152,7 +157,7 @@ void count_failure(State& s, const std::string& address, const char* user) {
 bool learn_ban(State& s, const std::string& address, uint64_t expiry) {
   const uint64_t now = now_ms(), wall = unix_now();
   if (expiry <= wall) return false;
-  Failures* f = failures_of(s, address, now, limits(s.host).window);
+  Failures* f = failures_of(s, address, now, limits(s.ctx).window);
   constexpr uint64_t kLongest = uint64_t{1} << 32;  // seconds; login_ban_time is 32 bits
   const uint64_t until = now + std::min(expiry - wall, kLongest) * 1000;
   if (f == nullptr || f->banned_until >= until) return false;
@@ -219,7 +224,7 @@ void tell_count(State& s, const std::string& address) {
 // ---- hooks ----------------------------------------------------------------------------
 
 int load_bans(State& s) {
-  const std::string path = s.host->option_string("ban_file");
+  const std::string path = text(s.ctx, opt::ban_file);
   if (path.empty()) return 0;
   std::string error;
   auto bans = ban_file_load(path, unix_now(), error);
@@ -248,44 +253,32 @@ bool parse_redis_address(const std::string& text, RedisSettings& out) {
 }
 
 std::optional<RedisSettings> redis_settings(const State& s) {
-  const moat_host* h = s.host;
+  const moat_ctx* ctx = s.ctx;
   RedisSettings r;
-  if (!parse_redis_address(h->option_string("iplimit_redis_address"), r)) {
-    log_line(s, "iplimit_redis_address must be IPV4:PORT or [IPV6]:PORT");
-    return std::nullopt;
-  }
-  const passwd* pw = getpwnam(h->option_string("nopriv_user"));
+  if (!parse_redis_address(text(ctx, opt::iplimit_redis_address), r)) return std::nullopt;
+  const passwd* pw = getpwnam(text(ctx, g_nopriv_user).c_str());
   if (pw == nullptr) {
-    log_line(s, "iplimit_backend=redis: nopriv_user " +
-                    std::string(h->option_string("nopriv_user")) +
+    log_line(s, "iplimit_backend=redis: nopriv_user " + text(ctx, g_nopriv_user) +
                     " not found (the Redis child runs as it)");
     return std::nullopt;
   }
-  const Limits l = limits(h);
-  r.prefix = h->option_string("iplimit_redis_prefix");
-  r.timeout_ms = std::max(1u, h->option_uint("iplimit_redis_timeout"));
-  r.count_ttl = std::max(3u, h->option_uint("iplimit_redis_count_ttl"));
+  const Limits l = limits(ctx);
+  r.prefix = text(ctx, opt::iplimit_redis_prefix);
+  r.timeout_ms = number(ctx, opt::iplimit_redis_timeout);
+  r.count_ttl = number(ctx, opt::iplimit_redis_count_ttl);
   r.failure_window = l.window;
   r.chroot_dir = h->option_string("secure_chroot_dir");
   r.max_failures = l.max_failures;
   r.ban_time = l.ban_time;
   r.uid = pw->pw_uid;
   r.gid = pw->pw_gid;
-  r.log = [host = h](const std::string& text) { host->log(kName, text.c_str()); };
+  r.log = [ctx](const std::string& line) { ctx->host->log(ctx, line.c_str()); };
   return r;
 }
 
+// What check() has refused stops start-up before init: here the values are good.
 int start_backend(State& s) {
-  const std::string backend = s.host->option_string("iplimit_backend");
-  if (backend == "local") return 0;
-  if (backend != "redis") {
-    log_line(s, "iplimit_backend must be local or redis, not '" + backend + "'");
-    return 1;
-  }
-  if (!redis_backend_built()) {
-    log_line(s, "iplimit_backend=redis: moatftpd was built without hiredis (--without-hiredis)");
-    return 1;
-  }
+  if (text(s.ctx, opt::iplimit_backend) == "local") return 0;
   auto settings = redis_settings(s);
   if (!settings) return 1;
   if (auto error = RedisLink::start(*settings, s.redis)) {
@@ -297,13 +290,57 @@ int start_backend(State& s) {
   return 0;
 }
 
+// ---- check (moatftpd -t, start-up, reload) -------------------------------------------
+
+// The smallest values the Redis child can work with: a timeout of 0 ms would give up
+// before asking, and counts are refreshed every third of their TTL.
+constexpr unsigned kMinRedisTimeout = 1;
+constexpr unsigned kMinCountTtl = 3;
+
+bool check_at_least(const moat_ctx* ctx, uint32_t option, unsigned least) {
+  if (number(ctx, option) >= least) return true;
+  const std::string why = "must be at least " + std::to_string(least);
+  ctx->host->check_error(ctx, option, why.c_str());
+  return false;
+}
+
+bool check_redis(const moat_ctx* ctx) {
+  bool ok = true;
+  if (!redis_backend_built()) {
+    ctx->host->check_error(ctx, opt::iplimit_backend,
+                           "redis: moatftpd was built without hiredis (--without-hiredis)");
+    ok = false;
+  }
+  RedisSettings r;
+  if (!parse_redis_address(text(ctx, opt::iplimit_redis_address), r)) {
+    ctx->host->check_error(ctx, opt::iplimit_redis_address,
+                           ("'" + text(ctx, opt::iplimit_redis_address) +
+                            "' is not IPV4:PORT or [IPV6]:PORT").c_str());
+    ok = false;
+  }
+  ok = check_at_least(ctx, opt::iplimit_redis_timeout, kMinRedisTimeout) && ok;
+  return check_at_least(ctx, opt::iplimit_redis_count_ttl, kMinCountTtl) && ok;
+}
+
+int iplimit_check(moat_ctx* ctx) {
+  try {
+    const std::string backend = text(ctx, opt::iplimit_backend);
+    if (backend == "local") return 0;
+    if (backend == "redis") return check_redis(ctx) ? 0 : 1;
+    ctx->host->check_error(ctx, opt::iplimit_backend,
+                           ("must be local or redis, not '" + backend + "'").c_str());
+  } catch (...) {  // out of memory: nothing is known to be good
+  }
+  return 1;
+}
+
 // One master, one init: the state is the module's own static object, so nothing of it
 // is left behind when a test unloads the module.
-int iplimit_init(const moat_host* host, void** module_state) {
+int iplimit_init(moat_ctx* ctx) {
   static State state;
   state = State{};
-  state.host = host;
-  *module_state = &state;
+  state.ctx = ctx;
+  ctx->state = &state;
   try {
     if (const int rc = load_bans(state); rc != 0) return rc;
     return start_backend(state);
@@ -313,7 +350,7 @@ int iplimit_init(const moat_host* host, void** module_state) {
 }
 
 int admit_checked(State& s, const moat_conn& conn, char* reply, size_t len) {
-  const Limits l = limits(s.host);
+  const Limits l = limits(s.ctx);
   const std::string address = conn.peer_text;
   sync(s);
   if (banned(s, address, now_ms())) return refuse(reply, len, kBanned);
@@ -331,16 +368,18 @@ int admit_checked(State& s, const moat_conn& conn, char* reply, size_t len) {
   return MOAT_CONTINUE;
 }
 
-int iplimit_admit(void* state, const moat_conn* conn, char* reply, size_t len) {
+State& state_of(const moat_ctx* ctx) { return *static_cast<State*>(ctx->state); }
+
+int iplimit_admit(moat_ctx* ctx, const moat_conn* conn, char* reply, size_t len) {
   try {
-    return admit_checked(*static_cast<State*>(state), *conn, reply, len);
+    return admit_checked(state_of(ctx), *conn, reply, len);
   } catch (...) {  // out of memory: refuse rather than admit uncounted
     return refuse(reply, len, "421 Service not available.");
   }
 }
 
-void iplimit_session_closed(void* state, const moat_conn* conn) {
-  State& s = *static_cast<State*>(state);
+void iplimit_session_closed(moat_ctx* ctx, const moat_conn* conn) {
+  State& s = state_of(ctx);
   if (s.clients > 0) --s.clients;
   auto it = s.per_address.find(conn->peer_text);
   if (it == s.per_address.end()) return;
@@ -351,9 +390,9 @@ void iplimit_session_closed(void* state, const moat_conn* conn) {
   }
 }
 
-void iplimit_login_failed(void* state, const moat_conn* conn, const char* user) {
+void iplimit_login_failed(moat_ctx* ctx, const moat_conn* conn, const char* user) {
   try {
-    State& s = *static_cast<State*>(state);
+    State& s = state_of(ctx);
     sync(s);
     s.redis.send({LinkKind::kFailure, conn->peer_text, 0});
     count_failure(s, conn->peer_text, user);
@@ -384,9 +423,9 @@ std::string unban(State& s, const std::string& text) {
   return "OK " + *address + " unbanned\n";
 }
 
-int iplimit_control(void* state, const char* request, char* answer, size_t len) {
+int iplimit_control(moat_ctx* ctx, const char* request, char* answer, size_t len) {
   try {
-    State& s = *static_cast<State*>(state);
+    State& s = state_of(ctx);
     const std::string req = request;
     std::string out;
     if (req == "BANS")
@@ -402,26 +441,17 @@ int iplimit_control(void* state, const char* request, char* answer, size_t len) 
   return MOAT_HANDLED;
 }
 
+constexpr moat_module make_module() {
+  moat_module m = module_base();
+  m.check = iplimit_check;
+  m.init = iplimit_init;
+  m.admit = iplimit_admit;
+  m.session_closed = iplimit_session_closed;
+  m.login_failed = iplimit_login_failed;
+  m.control = iplimit_control;
+  return m;
+}
+
 }  // namespace
 
-MOAT_MODULE(mod_iplimit) = {
-    MOAT_MODULE_ABI_VERSION,
-    sizeof(struct moat_module),
-    kName,
-    kDescription,
-    kOptions,
-    nullptr,
-    iplimit_init,
-    iplimit_admit,
-    iplimit_session_closed,
-    iplimit_login_failed,
-    nullptr,
-    nullptr,
-    nullptr,
-    nullptr,
-    nullptr,
-    nullptr,
-    nullptr,  // transfer_progress
-    iplimit_control,
-    {},
-};
+MOAT_MODULE(mod_iplimit) = make_module();

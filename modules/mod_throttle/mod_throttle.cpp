@@ -20,7 +20,6 @@ using moat::throttle::Registration;
 using moat::throttle::SharedTable;
 using moat::throttle::Table;
 
-constexpr char kName[] = "mod_throttle";
 
 #define MOAT_MODULE_DEF "modules/mod_throttle/mod_throttle.def"
 #include "modules/module_options.inc"
@@ -28,7 +27,7 @@ constexpr char kName[] = "mod_throttle";
 // The master fills host and table in init; each worker (one session, one transfer at a
 // time) inherits a copy by fork and keeps its own transfer's registration in it.
 struct State {
-  const moat_host* host = nullptr;
+  const moat_ctx* ctx = nullptr;
   SharedTable* shared = nullptr;
   bool active = false;  // a throttled transfer is running
   AddressKey addr;
@@ -47,8 +46,12 @@ uint64_t now_ns() {
 uint64_t now_ms() { return now_ns() / 1000000u; }
 
 // Read at every call: per-user files (user_config_dir) give each session its values.
+unsigned rate_option(const State& s, uint32_t option) {
+  return s.ctx->host->opt_uint(s.ctx, option);
+}
+
 uint64_t session_rate(const State& s, const moat_session& session) {
-  return s.host->option_uint(session.anonymous ? "anon_max_rate" : "local_max_rate");
+  return rate_option(s, session.anonymous ? opt::anon_max_rate : opt::local_max_rate);
 }
 
 void register_transfer(State& s, uint64_t cap) {
@@ -57,20 +60,20 @@ void register_transfer(State& s, uint64_t cap) {
   s.reg = Table(s.shared).add(s.addr, cap, tag, now_ms());
   // A full table means thousands of transfers: this one is still limited as if it
   // were counted (its own share), it just does not lower the others' shares.
-  if (!s.reg && !s.full_logged) s.host->log(kName, "transfer table full; not counting more");
+  if (!s.reg && !s.full_logged) s.ctx->host->log(s.ctx, "transfer table full; not counting more");
   s.full_logged = !s.reg;
 }
 
 void apply_rate(State& s, uint64_t cap, bool force) {
-  const moat::throttle::Limits limits{cap, s.host->option_uint("ip_max_rate"),
-                                      s.host->option_uint("server_max_rate")};
+  const moat::throttle::Limits limits{cap, rate_option(s, opt::ip_max_rate),
+                                      rate_option(s, opt::server_max_rate)};
   moat::throttle::Census census;
   if (limits.ip != 0 || limits.server != 0)
     census = Table(s.shared).census(s.addr, s.reg, now_ms());
   const uint64_t rate = moat::throttle::transfer_rate(limits, census);
   if (!force && rate == s.applied) return;
   s.applied = rate;
-  s.host->rate_limit(rate);
+  s.ctx->host->rate_limit(s.ctx, rate);
 }
 
 void end(State& s) {
@@ -100,58 +103,68 @@ void progress(State& s, const moat_session& session) {
 
 // ---- hooks ----------------------------------------------------------------------------
 
-int throttle_init(const moat_host* host, void** module_state) {
+// The token bucket refills every 100 ms: a rate below 10 bytes/s would still move a
+// byte per tick, so it would not be the rate asked for.
+constexpr unsigned kMinRate = 10;
+
+bool check_rate(const moat_ctx* ctx, uint32_t option) {
+  const unsigned rate = ctx->host->opt_uint(ctx, option);
+  if (rate == 0 || rate >= kMinRate) return true;
+  ctx->host->check_error(ctx, option, "a rate must be 0 (unlimited) or at least 10 bytes/s");
+  return false;
+}
+
+int throttle_check(moat_ctx* ctx) {
+  bool ok = true;
+  for (uint32_t option : {opt::anon_max_rate, opt::local_max_rate, opt::ip_max_rate,
+                          opt::server_max_rate})
+    ok = check_rate(ctx, option) && ok;
+  return ok ? 0 : 1;
+}
+
+int throttle_init(moat_ctx* ctx) {
   static State state;
   state = State{};
-  state.host = host;
-  void* memory = host->shared_alloc(sizeof(SharedTable));
+  state.ctx = ctx;
+  void* memory = ctx->host->shared_alloc(ctx, sizeof(SharedTable));
   if (memory == nullptr) return 1;
   state.shared = new (memory) SharedTable();
-  *module_state = &state;
+  ctx->state = &state;
   return 0;
 }
 
 // Hooks must not throw: the census allocates, and out of memory leaves the rate as is.
-void throttle_transfer_begin(void* state, moat_session* session, const moat_transfer* xfer) {
-  if (state == nullptr) return;
+void throttle_transfer_begin(moat_ctx* ctx, moat_session* session, const moat_transfer* xfer) {
+  if (ctx->state == nullptr) return;
   try {
-    begin(*static_cast<State*>(state), *session, *xfer);
+    begin(*static_cast<State*>(ctx->state), *session, *xfer);
   } catch (...) {
   }
 }
 
-void throttle_transfer_progress(void* state, moat_session* session, const moat_transfer*) {
-  if (state == nullptr) return;
+void throttle_transfer_progress(moat_ctx* ctx, moat_session* session, const moat_transfer*) {
+  if (ctx->state == nullptr) return;
   try {
-    progress(*static_cast<State*>(state), *session);
+    progress(*static_cast<State*>(ctx->state), *session);
   } catch (...) {
   }
 }
 
-void throttle_transfer_end(void* state, moat_session*, const moat_transfer*) {
-  if (state == nullptr) return;
-  end(*static_cast<State*>(state));
+void throttle_transfer_end(moat_ctx* ctx, moat_session*, const moat_transfer*) {
+  if (ctx->state == nullptr) return;
+  end(*static_cast<State*>(ctx->state));
+}
+
+constexpr moat_module make_module() {
+  moat_module m = module_base();
+  m.check = throttle_check;
+  m.init = throttle_init;
+  m.transfer_begin = throttle_transfer_begin;
+  m.transfer_progress = throttle_transfer_progress;
+  m.transfer_end = throttle_transfer_end;
+  return m;
 }
 
 }  // namespace
 
-MOAT_MODULE(mod_throttle) = {
-    MOAT_MODULE_ABI_VERSION,
-    sizeof(struct moat_module),
-    kName,
-    kDescription,
-    kOptions,
-    nullptr,  // preauth_commands
-    throttle_init,
-    nullptr,  // admit
-    nullptr,  // session_closed
-    nullptr,  // login_failed
-    nullptr,  // priv_handler
-    nullptr,  // session_start
-    nullptr,  // command_pre
-    nullptr,  // command_post
-    throttle_transfer_begin,
-    throttle_transfer_end,
-    throttle_transfer_progress,
-    {},
-};
+MOAT_MODULE(mod_throttle) = make_module();

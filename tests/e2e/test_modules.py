@@ -396,6 +396,34 @@ def test_session_and_command_hooks_run_in_the_logged_in_worker(server, env):
 
 
 @moatftpd_only
+def test_login_rights_run_in_the_helper_and_file_created_in_the_worker(server, env):
+    """ABI v2's hooks for anonymous writing: rights are decided as root in the helper at
+    an anonymous login (mod_hooktest grants none), and an upload's new file is shown
+    to the worker's modules with its descriptor."""
+    srv = hooktest(server, write_enable=True)
+    anon = harness.Control(*srv.address())
+    assert anon.reply()[0] == 220 and anon.login("anonymous", "e@x") == 230
+    rights = wait_lines(srv, "login_rights")
+    assert len(rights) == 1 and rights[0]["anonymous"] == "1"
+    assert rights[0]["user"] == env.ftp.name
+    helper = assert_process(rights[0], "moat-helper", 0)
+    worker = int(wait_lines(srv, "session_start")[0]["pid"])
+    assert parent(worker) == helper
+    assert anon.cmd("MKD x")[0] == 550  # no module granted a write
+    anon.close()
+    ftp = srv.connect()
+    ftp.login(env.alice.name, env.alice.password)  # a local login is not asked
+    assert len(session_lines(srv, "login_rights")) == 1
+    assert ftp.storbinary("STOR made.txt", io.BytesIO(b"new\n")).startswith("226")
+    created = wait_lines(srv, "file_created")
+    assert len(created) == 1 and created[0]["fd"] == "file"
+    assert created[0]["path"].endswith("/made.txt") and created[0]["user"] == env.alice.name
+    assert_process(created[0], "moat-session", env.alice.uid)
+    ftp.close()
+    os.unlink(os.path.join(env.alice.home, "made.txt"))
+
+
+@moatftpd_only
 def test_only_declared_module_verbs_work_before_login(server, env):
     srv = hooktest(server)
     c = harness.Control(*srv.address())
@@ -701,10 +729,72 @@ def test_module_options_need_their_module(tmpdir_e2e, env):
 
 @moatftpd_only
 def test_man_page_documents_module_options():
+    """The server carries no module's options; the build adds them to ftpd.conf(5) from
+    the modules' .def files (tools/moat-module-man)."""
     r = moatftpd("--man")
     assert r.returncode == 0
-    section = r.stdout.split("\n.SH MODULE OPTIONS\n", 1)[1]
+    assert "\n.SH MODULE OPTIONS\n" not in r.stdout
+    build = os.path.dirname(harness.default_binary("moatftpd"))
+    with open(os.path.join(build, "doc", "ftpd.conf.5")) as f:
+        page = f.read()
+    section = page.split("\n.SH MODULE OPTIONS\n", 1)[1]
     for name in ("max_clients", "max_per_ip", "max_login_failures_per_ip",
                  "login_failure_window", "login_ban_time"):
         assert f"\\fB{name}\\fR (number, default" in section, name
-    assert "hooktest" not in r.stdout  # test modules are not documented
+    for name in ("chown_uploads", "anon_max_rate", "iplimit_redis_address"):
+        assert f"\\fB{name}\\fR (" in section, name
+    assert "\n.SH SEE ALSO\n" in section
+    assert "hooktest" not in page  # test modules are not documented
+
+
+# ---- -t runs the modules' check hooks ----------------------------------------------------
+
+def config_with(tmpdir_e2e, options):
+    srv = harness.Server(tmpdir_e2e, options)
+    conf = srv.write_config()
+    lines = open(conf).read().splitlines()
+    return conf, lambda name: next(i for i, l in enumerate(lines, 1) if l.startswith(name + "="))
+
+
+@moatftpd_only
+@pytest.mark.parametrize("address", ["127.0.0.1", "localhost:6379", "[::1]:99999", "1.2.3.4:x"])
+def test_check_refuses_a_bad_redis_address_with_its_line(tmpdir_e2e, env, address):
+    conf, line_of = config_with(tmpdir_e2e, iplimit(iplimit_backend="redis",
+                                                    iplimit_redis_address=address,
+                                                    iplimit_redis_count_ttl=1))
+    r = moatftpd("-t", conf)
+    assert r.returncode == 1
+    # Every error, each with the line of its option (mod_iplimit's check hook).
+    errors = r.stderr.strip().splitlines()
+    assert f"{conf}:{line_of('iplimit_redis_address')}: iplimit_redis_address: " \
+           f"'{address}' is not IPV4:PORT or [IPV6]:PORT" in errors, r.stderr
+    assert f"{conf}:{line_of('iplimit_redis_count_ttl')}: iplimit_redis_count_ttl: " \
+           "must be at least 3" in errors, r.stderr
+
+
+@moatftpd_only
+def test_check_accepts_a_good_redis_address_and_refuses_an_unknown_backend(tmpdir_e2e, env):
+    good, _ = config_with(tmpdir_e2e, iplimit(iplimit_backend="redis",
+                                              iplimit_redis_address="[::1]:6380",
+                                              secure_chroot_dir="/"))
+    r = moatftpd("-t", good)
+    assert r.returncode == 0, r.stderr
+    bad, line_of = config_with(tmpdir_e2e, iplimit(iplimit_backend="memcached"))
+    r = moatftpd("-t", bad)
+    assert r.returncode == 1
+    assert f"{bad}:{line_of('iplimit_backend')}: iplimit_backend: must be local or redis, " \
+           "not 'memcached'" in r.stderr, r.stderr
+
+
+@moatftpd_only
+def test_check_refuses_a_rate_the_token_bucket_cannot_give(tmpdir_e2e, env):
+    conf, line_of = config_with(tmpdir_e2e, {"anon_max_rate": 5, "module_dir": module_dir()})
+    r = moatftpd("-t", conf)
+    assert r.returncode == 1
+    assert f"{conf}:{line_of('anon_max_rate')}: anon_max_rate: a rate must be 0 (unlimited) " \
+           "or at least 10 bytes/s" in r.stderr, r.stderr
+    # Start-up refuses it too, with the same line.
+    srv = harness.Server(tmpdir_e2e, {"anon_max_rate": 5, "module_dir": module_dir()})
+    with pytest.raises(harness.HarnessError):
+        srv.start(timeout=5)
+    assert "anon_max_rate: a rate must be 0" in srv.stderr_text()

@@ -290,10 +290,6 @@ class HelperTable : public ::testing::Test {
       auto r = decode<LoginResult>(m.payload);
       return !r || r->ok;
     }
-    if (m.type == MsgType::kChownUploadResult) {
-      auto r = decode<ChownUploadResult>(m.payload);
-      return !r || r->ok;
-    }
     if (m.type == MsgType::kPort20Result) {
       auto r = decode<Port20Result>(m.payload);
       return !r || r->ok;
@@ -794,7 +790,7 @@ TEST_F(HelperTable, HandoversPastTheirLimit) {
   expect_ended(pre.ipc.get(), "over its limit");
 }
 
-// ---- CHOWN_UPLOAD (mod_anon_upload's chown_uploads) --------------------------------------
+// ---- chown_uploads: mod_anon_upload's priv_handler ---------------------------------------
 
 class HelperChown : public HelperTable {
  protected:
@@ -830,6 +826,17 @@ class HelperChown : public HelperTable {
   }
 
   uid_t owner_uid_ = 0;
+
+  // The worker's request for a new upload: mod_anon_upload (load_module index 0), type 1,
+  // no payload, the file's descriptor. Granted or not; nothing if the helper said nothing.
+  static std::optional<bool> chown_request(int ipc, int fd, std::vector<uint8_t> payload = {}) {
+    auto req = encode(ModulePrivRequest{0, 1, std::move(payload)});
+    auto m = ask(ipc, MsgType::kModulePriv, req, std::span(&fd, fd >= 0 ? 1 : 0));
+    if (!m || m->type != MsgType::kModulePrivResult) return std::nullopt;
+    auto r = decode<ModulePrivResult>(m->payload);
+    if (!r) return std::nullopt;
+    return r->ok;
+  }
 };
 
 TEST_F(HelperChown, AnonymousWritesGetTheWritePolicy) {
@@ -846,10 +853,7 @@ TEST_F(HelperChown, WithoutWriteEnableAnonymousStaysReadOnly) {
   EXPECT_FALSE(post.info.write_enable);
   EXPECT_FALSE(post.info.policy_write);
   UniqueFd f = upload("up.bin", nobody_uid_);
-  int fd = f.get();
-  ASSERT_TRUE(ipc_send(post.ipc.get(), MsgType::kChownUpload, encode(ChownUpload{}),
-                       std::span(&fd, 1)));
-  expect_ended(post.ipc.get(), "without chown_uploads");
+  EXPECT_EQ(chown_request(post.ipc.get(), f.get()), std::optional(false));
   EXPECT_EQ(stat_of("up.bin").st_uid, nobody_uid_);
 }
 
@@ -857,51 +861,38 @@ TEST_F(HelperChown, AnUploadGoesToChownUsernameWithItsMode) {
   Launch pre = start();
   Launch post = logged_in(pre);
   UniqueFd f = upload("up.bin", nobody_uid_);
-  int fd = f.get();
-  auto m = ask(post.ipc.get(), MsgType::kChownUpload, encode(ChownUpload{}), std::span(&fd, 1));
-  ASSERT_TRUE(m.has_value());
-  ASSERT_EQ(m->type, MsgType::kChownUploadResult);
-  auto r = decode<ChownUploadResult>(m->payload);
-  ASSERT_TRUE(r.ok() && r->ok);
+  EXPECT_EQ(chown_request(post.ipc.get(), f.get()), std::optional(true));
   struct stat st = stat_of("up.bin");
   EXPECT_EQ(st.st_uid, owner_uid_);
   EXPECT_EQ(st.st_mode & 07777, 0640u);
 }
 
-TEST_F(HelperChown, AHardLinkEndsTheSession) {
+// Each refusal is an answer: the worker's module then ends the session itself.
+TEST_F(HelperChown, AHardLinkIsRefused) {
   Launch pre = start();
   Launch post = logged_in(pre);
   UniqueFd f = upload("up.bin", nobody_uid_);
   ASSERT_EQ(link((anon_root_ + "/up.bin").c_str(), (anon_root_ + "/other").c_str()), 0);
-  int fd = f.get();
-  ASSERT_TRUE(ipc_send(post.ipc.get(), MsgType::kChownUpload, encode(ChownUpload{}),
-                       std::span(&fd, 1)));
-  expect_ended(post.ipc.get(), "more than one link");
+  EXPECT_EQ(chown_request(post.ipc.get(), f.get()), std::optional(false));
   EXPECT_EQ(stat_of("other").st_uid, nobody_uid_);
 }
 
-TEST_F(HelperChown, SomeoneElsesFileEndsTheSession) {
+TEST_F(HelperChown, SomeoneElsesFileIsRefused) {
   Launch pre = start();
   Launch post = logged_in(pre);
   UniqueFd f = upload("shadow", 0);
-  int fd = f.get();
-  ASSERT_TRUE(ipc_send(post.ipc.get(), MsgType::kChownUpload, encode(ChownUpload{}),
-                       std::span(&fd, 1)));
-  expect_ended(post.ipc.get(), "not owned by the ftp user");
+  EXPECT_EQ(chown_request(post.ipc.get(), f.get()), std::optional(false));
   EXPECT_EQ(stat_of("shadow").st_uid, 0u);
 }
 
-TEST_F(HelperChown, ADirectoryEndsTheSession) {
+TEST_F(HelperChown, ADirectoryIsRefused) {
   Launch pre = start();
   Launch post = logged_in(pre);
   std::string dir = anon_root_ + "/d";
   ASSERT_EQ(mkdir(dir.c_str(), 0755), 0);
   ASSERT_EQ(chown(dir.c_str(), nobody_uid_, nobody_uid_), 0);
   UniqueFd d(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  int fd = d.get();
-  ASSERT_TRUE(ipc_send(post.ipc.get(), MsgType::kChownUpload, encode(ChownUpload{}),
-                       std::span(&fd, 1)));
-  expect_ended(post.ipc.get(), "not a regular file");
+  EXPECT_EQ(chown_request(post.ipc.get(), d.get()), std::optional(false));
   EXPECT_EQ(stat_of("d").st_uid, nobody_uid_);
 }
 
@@ -909,23 +900,18 @@ TEST_F(HelperChown, BeforeLoginEndsTheSession) {
   Launch pre = start();
   UniqueFd f = upload("up.bin", nobody_uid_);
   int fd = f.get();
-  ASSERT_TRUE(ipc_send(pre.ipc.get(), MsgType::kChownUpload, encode(ChownUpload{}),
-                       std::span(&fd, 1)));
+  ASSERT_TRUE(ipc_send(pre.ipc.get(), MsgType::kModulePriv,
+                       encode(ModulePrivRequest{0, 1, {}}), std::span(&fd, 1)));
   expect_ended(pre.ipc.get(), "out of state");
   EXPECT_EQ(stat_of("up.bin").st_uid, nobody_uid_);
 }
 
-TEST_F(HelperChown, WithoutTheFileOrWithAPayloadEndsTheSession) {
+TEST_F(HelperChown, WithoutTheFileOrWithAPayloadIsRefused) {
   Launch pre = start();
   Launch post = logged_in(pre);
-  ASSERT_TRUE(ipc_send(post.ipc.get(), MsgType::kChownUpload, encode(ChownUpload{})));
-  expect_ended(post.ipc.get(), "CHOWN_UPLOAD request without its descriptor");
-  Launch pre2 = start();
-  Launch post2 = logged_in(pre2);
+  EXPECT_EQ(chown_request(post.ipc.get(), -1), std::optional(false));
   UniqueFd f = upload("up.bin", nobody_uid_);
-  int fd = f.get();
-  ASSERT_TRUE(ipc_send(post2.ipc.get(), MsgType::kChownUpload, std::vector<uint8_t>{1}, std::span(&fd, 1)));
-  expect_ended(post2.ipc.get(), "bad CHOWN_UPLOAD");
+  EXPECT_EQ(chown_request(post.ipc.get(), f.get(), {1}), std::optional(false));
   EXPECT_EQ(stat_of("up.bin").st_uid, nobody_uid_);
 }
 
@@ -953,10 +939,6 @@ class HelperModulePriv : public HelperTable {
     ASSERT_TRUE(init_ok);
   }
 
-  void TearDown() override {
-    HelperTable::TearDown();
-    module_host_bind(nullptr);
-  }
 
   static std::vector<uint8_t> request(uint16_t module, std::string_view payload,
                                       uint16_t type = 1) {
@@ -1027,7 +1009,9 @@ TEST_F(HelperModulePriv, AfterLoginTheAskingModulesHandlerDecides) {
   EXPECT_EQ(priv(ipc, kHooktest, "ok"), std::optional<bool>(true));
   const std::string err = helper_stderr();
   EXPECT_EQ(count(err, "mod_hooktest: priv "), 6u) << err;  // mod_hooktest's requests only
-  EXPECT_EQ(count(err, " comm=moat-helper uid=0 "), 6u) << err;
+  // The six requests and the anonymous login's login_rights, all in the helper, as root.
+  EXPECT_EQ(count(err, " comm=moat-helper uid=0 "), 7u) << err;
+  EXPECT_EQ(count(err, "mod_hooktest: login_rights "), 1u) << err;
   EXPECT_EQ(count(err, "grant=1"), 2u) << err;
   EXPECT_NE(err.find("type=1 len=2 payload=ok fd=none user=nobody peer=127.0.0.1"),
             std::string::npos)

@@ -499,25 +499,6 @@ TEST(IpcMessages, LoginFailedRoundTripAndLimits) {
   EXPECT_FALSE(decode<LoginFailed>(truncated).ok());
 }
 
-TEST(IpcMessages, ChownUploadCarriesNoFields) {
-  EXPECT_TRUE(encode(ChownUpload{}).empty());
-  EXPECT_TRUE(decode<ChownUpload>({}).ok());
-  EXPECT_FALSE(decode<ChownUpload>(Bytes{0}).ok());  // anything in the payload is malformed
-  EXPECT_FALSE(decode<ChownUpload>(Bytes{1, 2, 3}).ok());
-}
-
-TEST(IpcMessages, ChownUploadResultRoundTripAndLimits) {
-  auto m = decode<ChownUploadResult>(encode(ChownUploadResult{true}));
-  ASSERT_TRUE(m.ok()) << m.error();
-  EXPECT_TRUE(m->ok);
-  EXPECT_EQ(encode(ChownUploadResult{false}), Bytes{0});
-  EXPECT_FALSE(decode<ChownUploadResult>({}).ok());
-  EXPECT_FALSE(decode<ChownUploadResult>(Bytes{2}).ok());
-  EXPECT_FALSE(decode<ChownUploadResult>(plus_byte(encode(ChownUploadResult{true}))).ok());
-  EXPECT_TRUE(ipc_decode(datagram(7, 0, {})).ok());  // both types are known to the framing
-  EXPECT_TRUE(ipc_decode(datagram(8, 0, Bytes{1})).ok());
-}
-
 Bytes module_priv_wire(uint16_t module, uint16_t type, const Bytes& payload) {
   IpcWriter w;
   w.u16(module);

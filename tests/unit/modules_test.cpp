@@ -4,6 +4,7 @@
 // host table, the master hooks, and mod_iplimit's counting and bans.
 #include "core/host/modules.hpp"
 
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -91,8 +92,38 @@ TEST(ModuleLoader, GoodModuleAndItsOptions) {
   EXPECT_STREQ(count->module, "mod_t_good");
   EXPECT_EQ(count->def->type, MOAT_OPT_UINT);
   EXPECT_STREQ(count->def->default_text, "7");
-  EXPECT_EQ((*reg)->find_option("listen"), nullptr);
+  EXPECT_EQ((*reg)->find_option("listen"), nullptr);  // read by the module, not its own
   EXPECT_EQ((*reg)->find_option("t_"), nullptr);
+}
+
+// ABI v2: the loader writes each entry's handle into the module (entry i: i + 1), the
+// core option it reads included.
+TEST(ModuleLoader, OptionTableIsResolvedToHandles) {
+  ModuleDir dir;
+  dir.link("mod_t_good");
+  auto reg = load(dir, {"mod_t_good"});
+  ASSERT_TRUE(reg.ok()) << reg.error();
+  void* so = dlopen(dir.so("mod_t_good").c_str(), RTLD_NOW | RTLD_NOLOAD);
+  ASSERT_NE(so, nullptr);
+  const auto* def = static_cast<const moat_module*>(dlsym(so, "moat_module_mod_t_good"));
+  ASSERT_NE(def, nullptr);
+  for (uint32_t i = 0; i < 4; ++i) EXPECT_EQ(*def->options[i].handle, i + 1) << i;
+  dlclose(so);
+}
+
+// An option the module names but the host cannot give it is a load error, never a 0
+// at run time: a core option that does not exist, one of another type, no handle.
+TEST(ModuleLoader, UnresolvableOptionsAreLoadErrors) {
+  EXPECT_EQ(refusal("mod_t_unknowncore"), "no core option 'no_such_core_option'");
+  EXPECT_EQ(refusal("mod_t_wrongcore"),
+            "core option 'listen_port' is not of the type the module reads it as");
+  EXPECT_EQ(refusal("mod_t_nohandle"), "option 't_h' has no handle");
+}
+
+// A module built against the version 1 header is refused, naming both versions.
+TEST(ModuleLoader, AVersion1ModuleIsRefusedWithTheVersions) {
+  EXPECT_EQ(refusal("mod_t_v1"), "built for module ABI version 1 (this server has 2): "
+                                 "rebuild it against this server's moat_module.h");
 }
 
 TEST(ModuleLoader, FileProblems) {
@@ -130,7 +161,8 @@ TEST(ModuleLoader, RefusesFilesOthersCanWrite) {
 TEST(ModuleLoader, HeaderChecks) {
   EXPECT_EQ(refusal("mod_t_missing"),
             "no symbol moat_module_mod_t_missing (not a moatftpd module?)");
-  EXPECT_EQ(refusal("mod_t_badabi"), "built for module ABI version 99 (this server has 1)");
+  EXPECT_EQ(refusal("mod_t_badabi"), "built for module ABI version 99 (this server has 2): "
+                                     "rebuild it against this server's moat_module.h");
   EXPECT_EQ(refusal("mod_t_small"), "struct moat_module is 16 bytes, expected at least " +
                                         std::to_string(sizeof(moat_module)));
   EXPECT_EQ(refusal("mod_t_badname"), "module calls itself 'mod_t_other', expected 'mod_t_badname'");
@@ -170,35 +202,42 @@ TEST(ModuleLoader, InitFailureStopsStartUp) {
   Status st = (*reg)->init(cfg);
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(st.error(), "mod_t_initfail: init failed (5)");
-  module_host_bind(nullptr);
 }
 
-// The table the core compiles in from mod_iplimit.def is the module's own table.
-TEST(ModuleCatalog, FirstPartyTablesMatchTheBuiltModules) {
-  auto reg = ModuleRegistry::load(kModules, {{"mod_iplimit", "test"}});
-  ASSERT_TRUE(reg.ok()) << reg.error();
-  std::set<std::string> from_module, from_catalog;
-  for (const ModuleOption& o : (*reg)->options()) {
-    from_module.insert(o.def->name);
-    const char* owner = first_party_owner(o.def->name);
-    ASSERT_NE(owner, nullptr) << o.def->name;
-    EXPECT_STREQ(owner, "mod_iplimit");
+// The check hooks (-t, start-up, reload): an error names where the option was set.
+TEST(ModuleConfig, CheckErrorsNameTheOptionsLine) {
+  ModuleDir dir;
+  dir.link("mod_t_good");
+  const std::vector<std::string> base = {"listen=YES", "module_dir=" + dir.path(),
+                                         "load_module=mod_t_good"};
+  auto ok = config_load("", base);
+  ASSERT_TRUE(ok.ok()) << ok.error();
+  auto with = [&](const char* line) {
+    auto v = base;
+    v.push_back(line);
+    return config_load("", v);
+  };
+  auto bad = with("t_count=13");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error(), "-o t_count=13: t_count: unlucky");
+  auto silent = with("t_count=14");
+  ASSERT_FALSE(silent.ok());
+  EXPECT_EQ(silent.error(), "-o load_module=mod_t_good: mod_t_good: check failed");
+}
+
+// The names the core knows from the .def files are exactly the built modules' tables.
+TEST(ModuleCatalog, FirstPartyOwnersMatchTheBuiltModules) {
+  for (const char* module : {"mod_iplimit", "mod_anon_upload", "mod_throttle"}) {
+    auto reg = ModuleRegistry::load(kModules, {{module, "test"}});
+    ASSERT_TRUE(reg.ok()) << reg.error();
+    std::set<std::string> from_module, from_catalog;
+    for (const ModuleOption& o : (*reg)->options()) from_module.insert(o.def->name);
+    for (const FirstPartyOwner& o : first_party_owners())
+      if (std::string_view(o.module) == module) from_catalog.insert(o.option);
+    EXPECT_EQ(from_module, from_catalog) << module;
   }
-  for (const FirstPartyOption& o : first_party_options()) {
-    if (std::string_view(o.module) != "mod_iplimit") continue;
-    from_catalog.insert(o.def.name);
-    const ModuleOption* m = (*reg)->find_option(o.def.name);
-    ASSERT_NE(m, nullptr) << o.def.name;
-    EXPECT_EQ(m->def->type, o.def.type);
-    EXPECT_STREQ(m->def->default_text, o.def.default_text);
-    EXPECT_STREQ(m->def->description, o.def.description);
-  }
-  EXPECT_EQ(from_module, from_catalog);
-  EXPECT_TRUE(from_catalog.count("max_clients") && from_catalog.count("max_per_ip") &&
-              from_catalog.count("max_login_failures_per_ip"));
+  EXPECT_STREQ(first_party_owner("max_per_ip"), "mod_iplimit");
   EXPECT_EQ(first_party_owner("listen"), nullptr);
-  ASSERT_FALSE(first_party_modules().empty());
-  EXPECT_STREQ(first_party_modules().front().name, "mod_iplimit");
 }
 
 // ---- module options in the configuration -------------------------------------------
@@ -261,11 +300,13 @@ TEST(ModuleConfig, LoadErrorsNameTheLoadModuleLine) {
   ASSERT_FALSE(cfg.ok());
   EXPECT_EQ(cfg.error(), "-o load_module=mod_t_badabi: load_module=mod_t_badabi: " +
                              dir.so("mod_t_badabi") +
-                             ": built for module ABI version 99 (this server has 1)");
+                             ": built for module ABI version 99 (this server has 2): rebuild "
+                             "it against this server's moat_module.h");
 }
 
 // ---- the host table --------------------------------------------------------------------
 
+// A module context made by hand: its resolved table, as the loader would make it.
 class HostTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -275,14 +316,24 @@ class HostTest : public ::testing::Test {
                                 "t_count=0100", "t_flag=YES"});
     ASSERT_TRUE(cfg.ok()) << cfg.error();
     cfg_ = std::move(*cfg);
-    module_host_bind(&cfg_);
-  }
-  void TearDown() override {
-    module_host_set_init(false);
-    module_host_bind(nullptr);
+    state_.cfg = &cfg_;
+    mc_.name = "mod_x";
+    mc_.host = &state_;
+    mc_.options = {{"t_flag", MOAT_OPT_BOOL, false, "NO"},
+                   {"t_count", MOAT_OPT_UINT, false, "7"},
+                   {"t_text", MOAT_OPT_STRING, false, "hello"},
+                   {"listen_port", MOAT_OPT_UINT, true, nullptr},
+                   {"listen", MOAT_OPT_BOOL, true, nullptr},
+                   {"listen_ipv6", MOAT_OPT_BOOL, true, nullptr},
+                   {"ftp_username", MOAT_OPT_STRING, true, nullptr}};
+    ctx_ = module_ctx(mc_);
   }
   ModuleDir dir_;
   Config cfg_;
+  ModuleHostState state_;
+  ModuleContext mc_;
+  moat_ctx ctx_{};
+  const moat_ctx* c_ = &ctx_;
   const moat_host* h_ = module_host();
 };
 
@@ -290,61 +341,68 @@ TEST_F(HostTest, StampsAndReservedFields) {
   EXPECT_EQ(h_->abi_version, MOAT_MODULE_ABI_VERSION);
   EXPECT_EQ(h_->struct_size, sizeof(moat_host));
   for (void* r : h_->reserved) EXPECT_EQ(r, nullptr);
+  EXPECT_EQ(ctx_.host, h_);
+  EXPECT_EQ(ctx_.state, nullptr);
 }
 
-TEST_F(HostTest, CoreAndModuleOptionsByName) {
-  EXPECT_EQ(h_->option_uint("listen_port"), 2121u);
-  EXPECT_EQ(h_->option_bool("listen"), 1);
-  EXPECT_EQ(h_->option_bool("listen_ipv6"), 0);
-  EXPECT_STREQ(h_->option_string("ftp_username"), "ftpx");
-  EXPECT_EQ(h_->option_uint("t_count"), 0100u);  // octal, as every number in ftpd.conf
-  EXPECT_EQ(h_->option_bool("t_flag"), 1);
-  EXPECT_STREQ(h_->option_string("t_text"), "hello");
+TEST_F(HostTest, CoreAndModuleOptionsByHandle) {
+  EXPECT_EQ(h_->opt_uint(c_, 4), 2121u);
+  EXPECT_EQ(h_->opt_bool(c_, 5), 1);
+  EXPECT_EQ(h_->opt_bool(c_, 6), 0);
+  EXPECT_STREQ(h_->opt_string(c_, 7), "ftpx");
+  EXPECT_EQ(h_->opt_uint(c_, 2), 0100u);  // octal, as every number in ftpd.conf
+  EXPECT_EQ(h_->opt_bool(c_, 1), 1);
+  EXPECT_STREQ(h_->opt_string(c_, 3), "hello");
 }
 
-TEST_F(HostTest, UnknownNamesAndWrongTypesGiveZeroOrEmpty) {
-  EXPECT_EQ(h_->option_uint("no_such_option"), 0u);
-  EXPECT_EQ(h_->option_bool("no_such_option"), 0);
-  EXPECT_STREQ(h_->option_string("no_such_option"), "");
-  EXPECT_EQ(h_->option_uint("listen"), 0u);         // a boolean
-  EXPECT_EQ(h_->option_bool("t_count"), 0);         // a number
-  EXPECT_STREQ(h_->option_string("listen_port"), "");
-  EXPECT_EQ(h_->option_uint(nullptr), 0u);
-  EXPECT_STREQ(h_->option_string(nullptr), "");
-  module_host_bind(nullptr);
-  EXPECT_EQ(h_->option_uint("listen_port"), 0u);
+TEST_F(HostTest, BadHandlesAndWrongTypesAreLoggedAndGiveZeroOrEmpty) {
+  testing::internal::CaptureStderr();
+  EXPECT_EQ(h_->opt_uint(c_, 0), 0u);
+  EXPECT_EQ(h_->opt_bool(c_, 99), 0);
+  EXPECT_STREQ(h_->opt_string(c_, 99), "");
+  EXPECT_EQ(h_->opt_uint(c_, 5), 0u);  // a boolean
+  EXPECT_EQ(h_->opt_bool(c_, 2), 0);   // a number
+  EXPECT_EQ(h_->opt_uint(nullptr, 4), 0u);
+  const std::string err = testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find("mod_x: option read with an unknown handle 99"), std::string::npos) << err;
+  EXPECT_NE(err.find("mod_x: option listen read as another type"), std::string::npos) << err;
 }
 
 TEST_F(HostTest, SharedMemoryOnlyDuringInit) {
-  EXPECT_EQ(h_->shared_alloc(64), nullptr);
-  module_host_set_init(true);
-  void* p = h_->shared_alloc(4096);
+  EXPECT_EQ(h_->shared_alloc(c_, 64), nullptr);
+  state_.in_init = true;
+  void* p = h_->shared_alloc(c_, 4096);
   ASSERT_NE(p, nullptr);
   EXPECT_EQ(static_cast<unsigned char*>(p)[4095], 0);  // zeroed
-  EXPECT_EQ(h_->shared_alloc(0), nullptr);
-  EXPECT_EQ(h_->shared_alloc((std::size_t{64} << 20) + 1), nullptr);
-  module_host_set_init(false);
-  EXPECT_EQ(h_->shared_alloc(64), nullptr);
+  EXPECT_EQ(h_->shared_alloc(c_, 0), nullptr);
+  EXPECT_EQ(h_->shared_alloc(c_, (std::size_t{64} << 20) + 1), nullptr);
+  EXPECT_EQ(h_->shared_alloc(nullptr, 64), nullptr);
+  state_.in_init = false;
+  EXPECT_EQ(h_->shared_alloc(c_, 64), nullptr);
 }
 
 TEST_F(HostTest, WorkerServicesFailOutsideAWorker) {
   testing::internal::CaptureStderr();
-  EXPECT_EQ(h_->privileged(1, "x", 1, -1), -1);
-  h_->reply(200, "x");
-  h_->rate_limit(1000);
+  EXPECT_EQ(h_->privileged(c_, 1, "x", 1, -1), -1);
+  h_->reply(c_, 200, "x");
+  h_->rate_limit(c_, 1000);
+  h_->check_error(c_, 1, "not now");
   const std::string err = testing::internal::GetCapturedStderr();
   EXPECT_NE(err.find("privileged is not available in this process"), std::string::npos) << err;
   EXPECT_NE(err.find("reply is not available in this process"), std::string::npos);
   EXPECT_NE(err.find("rate_limit is not available in this process"), std::string::npos);
+  EXPECT_NE(err.find("check_error is not available here"), std::string::npos);
 }
 
+// The log line names the module from its context, whatever the message holds.
 TEST_F(HostTest, LogIsOneSafeLine) {
   testing::internal::CaptureStderr();
-  h_->log("mod_x", "two\nlines\x01");
+  h_->log(c_, "two\nlines\x01");
   h_->log(nullptr, nullptr);
-  h_->log("mod_x", std::string(5000, 'a').c_str());
+  h_->log(c_, std::string(5000, 'a').c_str());
   const std::string err = testing::internal::GetCapturedStderr();
-  EXPECT_EQ(err.rfind("moatftpd: mod_x: two?lines?\nmoatftpd: (null): (null)\n", 0), 0u) << err;
+  EXPECT_EQ(err.rfind("moatftpd: mod_x: two?lines?\nmoatftpd: (no context): (null)\n", 0), 0u)
+      << err;
   EXPECT_LT(err.size(), 1200u);
 }
 
@@ -370,7 +428,6 @@ class IplimitTest : public ::testing::Test {
     cfg_ = std::move(*cfg);
     ASSERT_TRUE(cfg_.modules->init(cfg_).ok());
   }
-  void TearDown() override { module_host_bind(nullptr); }
   // Admitted, or the reply it was refused with.
   std::string admit(const char* ip) {
     std::string text, reply;
@@ -464,7 +521,6 @@ TEST(ModuleHooks, RefusalByALaterModuleUndoesEarlierAdmissions) {
     EXPECT_FALSE(cfg->modules->admit(c, reply));
     EXPECT_EQ(reply, "421 go away");  // not mod_iplimit's 421: its count went back to 0
   }
-  module_host_bind(nullptr);
 }
 
 TEST(ModuleHooks, ACodedRefusalIsKept) {
@@ -476,7 +532,6 @@ TEST(ModuleHooks, ACodedRefusalIsKept) {
   moat_conn c = conn_from("10.0.0.1", text);
   EXPECT_FALSE(cfg->modules->admit(c, reply));
   EXPECT_EQ(reply, "530 Not? you.");
-  module_host_bind(nullptr);
 }
 
 }  // namespace
