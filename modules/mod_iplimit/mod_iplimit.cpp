@@ -32,10 +32,12 @@ constexpr char kBanned[] =
 // tracked (and that is logged), so a flood of addresses cannot grow the master.
 constexpr std::size_t kMaxTracked = 65536;
 
-uint32_t g_nopriv_user = 0;  // the Redis child runs as nopriv_user
+uint32_t g_nopriv_user = 0;        // the Redis child runs as nopriv_user
+uint32_t g_secure_chroot_dir = 0;  // and is chrooted there
 #define MOAT_MODULE_DEF "modules/mod_iplimit/mod_iplimit.def"
-#define MOAT_MODULE_CORE_OPTIONS \
-  {"nopriv_user", MOAT_OPT_STRING, nullptr, nullptr, &g_nopriv_user, MOAT_OPT_CORE},
+#define MOAT_MODULE_CORE_OPTIONS                                                      \
+  {"nopriv_user", MOAT_OPT_STRING, nullptr, nullptr, &g_nopriv_user, MOAT_OPT_CORE}, \
+      {"secure_chroot_dir", MOAT_OPT_STRING, nullptr, nullptr, &g_secure_chroot_dir, MOAT_OPT_CORE},
 #include "modules/module_options.inc"
 
 // Times are milliseconds of CLOCK_MONOTONIC: wall-clock steps change no ban.
@@ -267,7 +269,7 @@ std::optional<RedisSettings> redis_settings(const State& s) {
   r.timeout_ms = number(ctx, opt::iplimit_redis_timeout);
   r.count_ttl = number(ctx, opt::iplimit_redis_count_ttl);
   r.failure_window = l.window;
-  r.chroot_dir = h->option_string("secure_chroot_dir");
+  r.chroot_dir = text(ctx, g_secure_chroot_dir);
   r.max_failures = l.max_failures;
   r.ban_time = l.ban_time;
   r.uid = pw->pw_uid;
