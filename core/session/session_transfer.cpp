@@ -80,12 +80,22 @@ Transfer::~Transfer() {
 }
 
 // Under a rate limit: the bytes one 100 ms tick allows (never 0).
+// Rates below 10 bytes/s (vsftpd accepts them) refill once a second instead, so that
+// a tick never rounds up to more than the rate asked for.
+namespace {
+constexpr uint64_t kTicksPerSecond = 10;
+
+bool slow_rate(uint64_t rate) { return rate < kTicksPerSecond; }
+}  // namespace
+
 uint64_t Transfer::tick_bytes() const {
-  return std::max<uint64_t>(1, std::min<uint64_t>(rate_ / 10, EV_RATE_LIMIT_MAX));
+  if (slow_rate(rate_)) return rate_;
+  return std::min<uint64_t>(rate_ / kTicksPerSecond, EV_RATE_LIMIT_MAX);
 }
 
-// A token bucket refilled every 100 ms, in both directions; its burst is one tick's
-// worth, so a transfer never runs ahead of the rate by more than 100 ms of data.
+// A token bucket refilled every 100 ms (1 s below 10 bytes/s), in both directions; its
+// burst is one tick's worth, so a transfer never runs ahead of the rate by more than
+// one tick of data.
 void Transfer::set_rate_limit(uint64_t bytes_per_second) {
   rate_ = bytes_per_second;
   if (sock_ev_ && rate_ > 0) {  // the bucket is a bufferevent's
@@ -97,9 +107,9 @@ void Transfer::set_rate_limit(uint64_t bytes_per_second) {
   ev_token_bucket_cfg* old = rate_cfg_;
   rate_cfg_ = nullptr;
   if (rate_ > 0) {
-    constexpr timeval kTick{0, 100 * 1000};
+    const timeval tick_len = slow_rate(rate_) ? timeval{1, 0} : timeval{0, 100 * 1000};
     const uint64_t tick = tick_bytes();
-    rate_cfg_ = ev_token_bucket_cfg_new(tick, tick, tick, tick, &kTick);
+    rate_cfg_ = ev_token_bucket_cfg_new(tick, tick, tick, tick, &tick_len);
   }
   bufferevent_set_rate_limit(bev_, rate_cfg_);
   if (rate_cfg_ && !old) {  // a new bucket starts full: empty it, or the first tick is free

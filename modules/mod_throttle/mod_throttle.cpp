@@ -103,25 +103,6 @@ void progress(State& s, const moat_session& session) {
 
 // ---- hooks ----------------------------------------------------------------------------
 
-// The token bucket refills every 100 ms: a rate below 10 bytes/s would still move a
-// byte per tick, so it would not be the rate asked for.
-constexpr unsigned kMinRate = 10;
-
-bool check_rate(const moat_ctx* ctx, uint32_t option) {
-  const unsigned rate = ctx->host->opt_uint(ctx, option);
-  if (rate == 0 || rate >= kMinRate) return true;
-  ctx->host->check_error(ctx, option, "a rate must be 0 (unlimited) or at least 10 bytes/s");
-  return false;
-}
-
-int throttle_check(moat_ctx* ctx) {
-  bool ok = true;
-  for (uint32_t option : {opt::anon_max_rate, opt::local_max_rate, opt::ip_max_rate,
-                          opt::server_max_rate})
-    ok = check_rate(ctx, option) && ok;
-  return ok ? 0 : 1;
-}
-
 int throttle_init(moat_ctx* ctx) {
   static State state;
   state = State{};
@@ -157,7 +138,6 @@ void throttle_transfer_end(moat_ctx* ctx, moat_session*, const moat_transfer*) {
 
 constexpr moat_module make_module() {
   moat_module m = module_base();
-  m.check = throttle_check;
   m.init = throttle_init;
   m.transfer_begin = throttle_transfer_begin;
   m.transfer_progress = throttle_transfer_progress;

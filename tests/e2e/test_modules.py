@@ -784,17 +784,3 @@ def test_check_accepts_a_good_redis_address_and_refuses_an_unknown_backend(tmpdi
     assert r.returncode == 1
     assert f"{bad}:{line_of('iplimit_backend')}: iplimit_backend: must be local or redis, " \
            "not 'memcached'" in r.stderr, r.stderr
-
-
-@moatftpd_only
-def test_check_refuses_a_rate_the_token_bucket_cannot_give(tmpdir_e2e, env):
-    conf, line_of = config_with(tmpdir_e2e, {"anon_max_rate": 5, "module_dir": module_dir()})
-    r = moatftpd("-t", conf)
-    assert r.returncode == 1
-    assert f"{conf}:{line_of('anon_max_rate')}: anon_max_rate: a rate must be 0 (unlimited) " \
-           "or at least 10 bytes/s" in r.stderr, r.stderr
-    # Start-up refuses it too, with the same line.
-    srv = harness.Server(tmpdir_e2e, {"anon_max_rate": 5, "module_dir": module_dir()})
-    with pytest.raises(harness.HarnessError):
-        srv.start(timeout=5)
-    assert "anon_max_rate: a rate must be 0" in srv.stderr_text()

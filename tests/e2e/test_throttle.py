@@ -131,6 +131,28 @@ def test_anon_max_rate_20mb_download_within_5_percent(server, tmpdir_e2e):
     assert_near(t.rate, 5 * MB, 0.05)
 
 
+
+@moatftpd_only
+def test_a_rate_below_ten_bytes_a_second_is_that_rate(server, env, tmpdir_e2e):
+    """vsftpd accepts local_max_rate=5. The token bucket refills once a second below 10
+    bytes/s (every 100 ms above), so a 15-byte upload takes about 3 s, not the 1.5 s
+    that one byte per 100 ms would give. Only the lower bound is checked: load can slow
+    the transfer, never speed it up. (An upload, because reads obey the bucket byte by
+    byte, while a download goes out in pieces of at least 4 KiB.)"""
+    src = os.path.join(tmpdir_e2e, "tiny.bin")
+    with open(src, "wb") as f:
+        f.write(b"fifteen bytes!\n")
+    name = f"tiny-{os.getpid()}.bin"
+    srv = server(throttle(local_max_rate=5))
+    try:
+        t = timed_curl(srv, env.alice, "/" + name, "-T", src)
+        with open(os.path.join(env.alice.home, name), "rb") as f:
+            assert f.read() == b"fifteen bytes!\n"
+    finally:
+        os.unlink(os.path.join(env.alice.home, name))
+    assert t.bytes == 15
+    assert t.end - t.start >= 2.5, f"15 bytes in {t.end - t.start:.2f} s at 5 bytes/s"
+
 def test_local_max_rate_applies_to_local_users_only(server, env, tmpdir_e2e):
     name = f"local-{os.getpid()}.bin"
     sparse_file(os.path.join(env.alice.home, name), 8 * MB, env.alice)
