@@ -428,7 +428,7 @@ def command_lines(b):
         "/proc/PID/smaps_rollup Pss over every process below the master / sessions",
         "  CPU: server = utime+stime+cutime+cstime over the master's process tree "
         "(/proc/PID/stat); client = getrusage(SELF)+getrusage(CHILDREN) of the bench, as "
-        "a share of its one core",
+        "a share of its one core; " + softirq_text(),
         "  server options: " + " ".join(
             f"{k}={yesno(v)}" for k, v in server_options("ANON", True).items()
             if k != "seccomp_sandbox")
@@ -438,6 +438,16 @@ def command_lines(b):
             f"{k}={yesno(v)}" for k, v in tls_options("CERT", "KEY").items())
         + f" (self-signed, openssl req -x509 -newkey {CERT_KEY})"]
     return lines
+
+
+def softirq_text():
+    """Who pays for loopback's receive work (see README.md, Benchmarks)."""
+    owner = {True: "charged to neither (CONFIG_IRQ_TIME_ACCOUNTING=y)",
+             False: "charged to the server (no CONFIG_IRQ_TIME_ACCOUNTING)",
+             None: "charged to the server unless CONFIG_IRQ_TIME_ACCOUNTING (unknown here)"}
+    return ("the client's TCP receive of the server's packets runs in softirq on the "
+            "server's CPU, " + owner[measure.irq_time_accounting()]
+            + "; the server's ACK processing likewise on the client's")
 
 
 def write_report(b):

@@ -12,6 +12,7 @@ clients. Sample waits for the sessions of the measured work to end before it rea
 That works with cgroup v1 or v2 or none, and needs nothing but /proc.
 """
 
+import gzip
 import os
 import resource
 import time
@@ -108,6 +109,18 @@ def wait_settled(pid, processes, timeout=30):
     while ((len(tree(pid)) > processes or unreaped(pid))
            and time.monotonic() < deadline):
         time.sleep(0.01)
+
+
+def irq_time_accounting():
+    """Whether the kernel keeps softirq time apart from the task it interrupted
+    (CONFIG_IRQ_TIME_ACCOUNTING), or None when /proc/config.gz is absent. Without it,
+    the client's loopback receive work done in softirq on the server's CPU is charged
+    to the server."""
+    try:
+        with gzip.open("/proc/config.gz", "rt") as f:
+            return any(line.strip() == "CONFIG_IRQ_TIME_ACCOUNTING=y" for line in f)
+    except OSError:
+        return None
 
 
 def own_cpu_seconds():
