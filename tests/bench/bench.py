@@ -249,22 +249,36 @@ class Bench:
                    Target("cpu", "<=", 0.9)], "core-s/GB")
         # A plain download takes well under a second and its rate swings most with the
         # load of a shared machine: more runs for the same median.
-        self.fill(down, self.alternate(self.servers, lambda s: workloads.download(
-            s, "/" + BIG_NAME, big), self.sizes["download_runs"]), mb_per_s, cpu_per_gb)
+        self.fill_transfer(down, self.alternate(self.servers, lambda s: workloads.download(
+            s, "/" + BIG_NAME, big), self.sizes["download_runs"]))
         source = os.path.join(self.anon_root, BIG_NAME)
         up = Row(f"{label} upload", "MB/s", "{:.0f}", [Target("value", ">=", 1.5)],
                  "core-s/GB")
-        self.fill(up, self.alternate(self.servers, lambda s: workloads.upload(
-            s, LOCAL_USER, LOCAL_PASSWORD, source, self.home, big)), mb_per_s, cpu_per_gb)
+        self.fill_transfer(up, self.alternate(self.servers, lambda s: workloads.upload(
+            s, LOCAL_USER, LOCAL_PASSWORD, source, self.home, big)))
         tls = Row(f"{label} FTPS PROT P download", "MB/s", "{:.0f}",
                   [Target("value", ">=", 1.6)], "core-s/GB")
         before = ktls_tx_sessions()
-        self.fill(tls, self.alternate(self.tls_servers, lambda s: workloads.download(
-            s, "/" + BIG_NAME, big, tls=True)), mb_per_s, cpu_per_gb)
+        self.fill_transfer(tls, self.alternate(self.tls_servers, lambda s: workloads.download(
+            s, "/" + BIG_NAME, big, tls=True)))
         self.notes.append(f"kTLS: {TLS_STAT} absent, TLS ran in user space" if before is None
                           else "kTLS transmit sessions opened by the FTPS downloads (both "
                           f"servers): {ktls_tx_sessions() - before}")
         self.rows += [down, up, tls]
+
+    def fill_transfer(self, row, results):
+        """fill, and a note of how much of each side's CPU time was softirq: on loopback
+        mostly the other side's TCP receive (see softirq_text), inside the CPU columns."""
+        self.fill(row, results, mb_per_s, cpu_per_gb)
+        shares = []
+        for kind, rs in results.items():
+            server, client = sum(r.server for r in rs), sum(r.client for r in rs)
+            on_server, on_client = (sum(r.softirq[i] for r in rs) for i in (0, 1))
+            shares.append(f"{kind} {on_server / server:.0%} / {on_client / client:.0%}"
+                          if server and client else f"{kind} -")
+        self.notes.append(f"{row.label}: softirq on the server's / client's CPU as a share "
+                          "of the server's / client's CPU time (/proc/stat ticks, coarse): "
+                          + ", ".join(shares))
 
     def small_file_rows(self):
         n, files = self.sizes["sessions"], self.sizes["files"]

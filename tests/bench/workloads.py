@@ -34,6 +34,7 @@ class Result:
     def __init__(self, work, sample):
         self.work = work  # bytes, files, listings, logins
         self.wall, self.server, self.client = sample.wall, sample.server, sample.client
+        self.softirq = sample.softirq  # seconds on (server CPU, client CPU)
 
     def rate(self):
         return self.work / self.wall
