@@ -12,6 +12,7 @@ clients. Sample waits for the sessions of the measured work to end before it rea
 That works with cgroup v1 or v2 or none, and needs nothing but /proc.
 """
 
+import gzip
 import os
 import resource
 import time
@@ -110,6 +111,30 @@ def wait_settled(pid, processes, timeout=30):
         time.sleep(0.01)
 
 
+def irq_time_accounting():
+    """Whether the kernel keeps softirq time apart from the task it interrupted
+    (CONFIG_IRQ_TIME_ACCOUNTING), or None when /proc/config.gz is absent. Without it,
+    the client's loopback receive work done in softirq on the server's CPU is charged
+    to the server."""
+    try:
+        with gzip.open("/proc/config.gz", "rt") as f:
+            return any(line.strip() == "CONFIG_IRQ_TIME_ACCOUNTING=y" for line in f)
+    except OSError:
+        return None
+
+
+def softirq_seconds():
+    """{cpu: softirq seconds so far} from /proc/stat: tick samples, so only sums over
+    a few seconds mean much."""
+    out = {}
+    with open("/proc/stat") as f:
+        for line in f:
+            name, *fields = line.split()
+            if name.startswith("cpu") and name[3:].isdigit():
+                out[int(name[3:])] = int(fields[6]) / TICK
+    return out
+
+
 def own_cpu_seconds():
     """CPU seconds of the bench process and of the clients it has waited for."""
     me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(
@@ -118,21 +143,25 @@ def own_cpu_seconds():
 
 
 class Sample:
-    """Wall time, server CPU and client CPU over one measured piece of work."""
+    """Wall time, server CPU, client CPU and softirq time on (the server's CPU, the
+    clients' CPU) over one measured piece of work."""
 
     def __init__(self, server_pid):
         self.pid = server_pid
-        self.wall = self.server = self.client = None
+        self.wall = self.server = self.client = self.softirq = None
 
     def __enter__(self):
         self._processes = len(tree(self.pid))
         self._t0, self._s0, self._c0 = (time.monotonic(), server_cpu_seconds(self.pid),
                                         own_cpu_seconds())
+        self._q0 = softirq_seconds()
         return self
 
     def __exit__(self, *exc):
         self.wall = time.monotonic() - self._t0
         self.client = own_cpu_seconds() - self._c0
+        q1 = softirq_seconds()
+        self.softirq = tuple(q1.get(c, 0) - self._q0.get(c, 0) for c in (SERVER_CPU, CLIENT_CPU))
         wait_settled(self.pid, self._processes)
         self.server = server_cpu_seconds(self.pid) - self._s0
 
