@@ -36,8 +36,19 @@ FORGED_USER = 'x] FAIL LOGIN: Client "203.0.113.7",'
 CLIENT_RE = re.compile(r'Client "([^"]*)"')
 LOG_OPTIONS = {"xferlog_enable": True, "dual_log_enable": True, "log_ftp_protocol": True}
 
-# privsep/ipc.hpp and privsep/log_relay.hpp, key_ops.hpp
-KEY_SIGN, LOG_EVENT = 11, 13
+
+
+def ipc_message_type(name):
+    """A MsgType's number, read from privsep/ipc.hpp, so renumbering cannot stale it."""
+    header = os.path.join(os.path.dirname(__file__), "..", "..", "privsep", "ipc.hpp")
+    with open(header) as f:
+        found = re.search(rf"\b{name} = (\d+),", f.read())
+    assert found, f"{name} not in {header}"
+    return int(found.group(1))
+
+
+KEY_SIGN, LOG_EVENT = ipc_message_type("kKeySign"), ipc_message_type("kLogEvent")
+# privsep/log_request.hpp
 LOG_FTP_COMMAND, LOG_NOTE, LOG_TRANSFER, LOG_LOGIN_REFUSED = 1, 4, 5, 11
 
 

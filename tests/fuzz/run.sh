@@ -31,7 +31,7 @@ fuzz_ls_line:core/protocol/ls.cpp:core/common/userdb.cpp:core/common/util.cpp
 fuzz_proxy:core/master/proxy_header.cpp:core/common/util.cpp
 fuzz_wrappers_options:privsep/wrappers_options.cpp
 fuzz_iplimit_link:modules/mod_iplimit/link_message.cpp
-fuzz_config:core/common/config.cpp:core/common/util.cpp:core/host/modules.cpp:core/host/module_catalog.cpp:core/host/module_host.cpp:core/common/server_log.cpp:core/common/json_line.cpp:core/common/xferlog.cpp"
+fuzz_config:core/common/config.cpp:core/common/man_format.cpp:core/common/util.cpp:core/host/modules.cpp:core/host/module_catalog.cpp:core/host/module_host.cpp:core/common/server_log.cpp:core/common/json_line.cpp:core/common/xferlog.cpp"
 
 status=0
 for spec in $TARGETS; do
