@@ -31,6 +31,15 @@ int in_child(const std::function<int()>& body) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : 100 + WTERMSIG(status);
 }
 
+class MasterMemory : public ::testing::Test {
+ protected:
+  void SetUp() override {
+#if defined(__SANITIZE_ADDRESS__)
+    GTEST_SKIP() << "the master's memory stays on the heap under AddressSanitizer";
+#endif
+  }
+};
+
 ConnInfo loopback_conn() {
   UniqueFd fd(socket(AF_INET, SOCK_STREAM, 0));
   sockaddr_storage peer{};
@@ -40,10 +49,7 @@ ConnInfo loopback_conn() {
   return ConnInfo(fd.get(), peer);
 }
 
-TEST(MasterMemory, SessionsAndLoopObjectsTakeNothingFromTheHeap) {
-#if defined(__SANITIZE_ADDRESS__)
-  GTEST_SKIP() << "the master's memory stays on the heap under AddressSanitizer";
-#endif
+TEST_F(MasterMemory, SessionsAndLoopObjectsTakeNothingFromTheHeap) {
   EXPECT_EQ(0, in_child([] {
     if (!master_memory_start()) return 1;
     event_base* base = event_base_new();
@@ -72,10 +78,7 @@ TEST(MasterMemory, SessionsAndLoopObjectsTakeNothingFromTheHeap) {
   }));
 }
 
-TEST(MasterMemory, ChildrenInheritNoneOfIt) {
-#if defined(__SANITIZE_ADDRESS__)
-  GTEST_SKIP() << "the master's memory stays on the heap under AddressSanitizer";
-#endif
+TEST_F(MasterMemory, ChildrenInheritNoneOfIt) {
   EXPECT_EQ(0, in_child([] {
     if (!master_memory_start()) return 1;
     std::pmr::polymorphic_allocator<int> alloc(master_memory());
