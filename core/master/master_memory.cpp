@@ -20,7 +20,7 @@ namespace moat {
 namespace {
 
 // Address space only: pages become writable as the pool asks for them, and resident
-// once written (about 1 KiB per session). 64-bit: room for over 100,000 sessions.
+// once written (under 1 KiB per session). 64-bit: room for over 100,000 sessions.
 constexpr size_t kReserve = sizeof(void*) == 8 ? size_t{256} << 20 : size_t{16} << 20;
 constexpr size_t kWritableStep = 64 * 1024;
 
@@ -74,7 +74,9 @@ struct Memory {
   Memory(size_t used, size_t writable) : range(used, writable) {}
   bool live = true;
   Range range;
-  std::pmr::unsynchronized_pool_resource pool{&range};
+  // Every block size libevent asks for in the master (its epoll array tops out at
+  // 384 KiB) is pooled and reused: only whole chunks come from the range.
+  std::pmr::unsynchronized_pool_resource pool{{0, size_t{1} << 20}, &range};
 };
 
 Memory* g_memory = nullptr;
