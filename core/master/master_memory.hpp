@@ -11,7 +11,8 @@
 namespace moat {
 
 // Maps that memory and sends libevent's allocations to it from now on; call it once,
-// in the master, before its event loop. False where the kernel cannot keep a mapping
+// in the process that runs the master's loop (after daemon(): a child sees it zeroed),
+// before the loop. False where the kernel cannot keep a mapping
 // out of children (MADV_WIPEONFORK, Linux 4.14) or under AddressSanitizer (which
 // checks only heap blocks): everything then stays on the heap, as before.
 bool master_memory_start();
