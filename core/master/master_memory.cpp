@@ -2,7 +2,7 @@
 // The master's own memory. Every page the master writes between two forks is copied
 // once more and the old copy stays with the sessions forked before: after login
 // traffic its session table and ConnInfos sat in freed chunks on a dozen heap pages
-// (11-12 copies per session). A mapping marked MADV_WIPEONFORK is not shared with
+// (9-12 pages copied per client). A mapping marked MADV_WIPEONFORK is not shared with
 // children at all (they see zero pages there), so the master writes it in place.
 #include "core/master/master_memory.hpp"
 
