@@ -51,12 +51,16 @@ uint16_t sockaddr_port(const sockaddr_storage& a) {
   return 0;
 }
 
-std::string sockaddr_host_text(const sockaddr_storage& a) {
-  char buf[INET6_ADDRSTRLEN] = {};
+void sockaddr_host_text(const sockaddr_storage& a, char (&out)[INET6_ADDRSTRLEN]) {
   const void* src = nullptr;
   if (a.ss_family == AF_INET) src = &reinterpret_cast<const sockaddr_in*>(&a)->sin_addr;
   if (a.ss_family == AF_INET6) src = &reinterpret_cast<const sockaddr_in6*>(&a)->sin6_addr;
-  if (!src || !inet_ntop(a.ss_family, src, buf, sizeof buf)) return "";
+  if (!src || !inet_ntop(a.ss_family, src, out, sizeof out)) out[0] = '\0';
+}
+
+std::string sockaddr_host_text(const sockaddr_storage& a) {
+  char buf[INET6_ADDRSTRLEN];
+  sockaddr_host_text(a, buf);
   return buf;
 }
 

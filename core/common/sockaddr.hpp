@@ -3,6 +3,7 @@
 // helper's log lines and checks as well as the worker's PORT rules).
 #pragma once
 
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <cstdint>
@@ -15,5 +16,7 @@ namespace moat {
 bool same_host(const sockaddr_storage& a, const sockaddr_storage& b);
 uint16_t sockaddr_port(const sockaddr_storage& a);
 std::string sockaddr_host_text(const sockaddr_storage& a);  // "127.0.0.1", "::1"
+// The same into `out` ("" for another family), allocating nothing (the master's accept).
+void sockaddr_host_text(const sockaddr_storage& a, char (&out)[INET6_ADDRSTRLEN]);
 
 }  // namespace moat

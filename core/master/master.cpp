@@ -23,6 +23,7 @@
 #include "core/protocol/ftpcmd.hpp"
 #include "core/master/heap_holes.hpp"
 #include "core/master/master_accept.hpp"
+#include "core/master/master_memory.hpp"
 #include "core/master/master_proxy.hpp"
 #include "core/master/master_ops.hpp"
 #include "core/master/master_sessions.hpp"
@@ -114,7 +115,7 @@ class Master {
   Status open_family_listeners(unsigned port, bool implicit_tls);
   Result<MasterLinkPair> session_link() const;
   void admit(UniqueFd client, const sockaddr_storage& peer, bool implicit_tls);
-  void fork_session(UniqueFd client, const sockaddr_storage& peer, std::unique_ptr<ConnInfo> conn,
+  void fork_session(UniqueFd client, const sockaddr_storage& peer, const ConnInfo& conn,
                     bool implicit_tls);
   void on_signal(int sig);
   void reap();
@@ -131,7 +132,7 @@ class Master {
   RefusalLog refusals_;
   std::vector<EventPtr> signals_;
   std::shared_ptr<ModuleRegistry> modules_;  // loaded and initialised once, before any fork
-  std::unique_ptr<SessionTable> sessions_;
+  MasterMemoryPtr<SessionTable> sessions_;
   MasterOps ops_;  // pid file and control socket; after sessions_, so it goes first
 };
 
@@ -170,19 +171,19 @@ Result<MasterLinkPair> Master::session_link() const {
   return master_link_pair();
 }
 
-void Master::fork_session(UniqueFd client, const sockaddr_storage& peer,
-                          std::unique_ptr<ConnInfo> conn, bool implicit_tls) {
+void Master::fork_session(UniqueFd client, const sockaddr_storage& peer, const ConnInfo& conn,
+                          bool implicit_tls) {
   auto link = session_link();
   pid_t pid = link ? fork() : -1;
   if (pid < 0) {  // out of processes or descriptors: the client hears so, service goes on
     refusals_.refused(link ? "fork: " + errno_text(errno) : link.error());
     refuse_busy(client.get(), implicit_tls);
-    modules_->session_closed(conn->view);
+    modules_->session_closed(conn.view);
     return;
   }
   if (pid > 0) {
     refusals_.admitted();
-    sessions_->add(pid, std::move(conn), std::move(link->master));
+    sessions_->add(pid, conn, std::move(link->master));
     return;
   }
   // Its own session and process group, as vsftpd's sessions: a signal to the
@@ -212,10 +213,10 @@ void Master::fork_session(UniqueFd client, const sockaddr_storage& peer,
 // TLS, which the master never speaks: it is closed without a word rather than sent
 // cleartext.
 void Master::admit(UniqueFd client, const sockaddr_storage& peer, bool implicit_tls) {
-  auto conn = ConnInfo::make(client.get(), peer);
+  const ConnInfo conn(client.get(), peer);
   std::string reply;
-  if (modules_->admit(conn->view, reply)) {
-    return fork_session(std::move(client), peer, std::move(conn), implicit_tls);
+  if (modules_->admit(conn.view, reply)) {
+    return fork_session(std::move(client), peer, conn, implicit_tls);
   }
   SessionLog(*ctx_, peer).refused(reply);
   refuse_client(client.get(), implicit_tls, reply);
@@ -296,16 +297,17 @@ int Master::run() {
   }
   server_log_bind(ctx_.get());  // daemon() forked: this process is the master now
   // What the loop writes for every client (the event base and its epoll array, the
-  // listeners' events, the session table) then sits together at the top of the heap,
-  // on a few pages, rather than in holes scattered over it: each page the master
-  // writes between two forks is one more copy that the sessions forked before keep.
+  // listeners' events, the session table) goes to memory no child inherits: each
+  // heap page the master writes between two forks is one more copy that the sessions
+  // forked before keep. Without that memory, it sits together at the top of the heap.
   heap_fill_holes();
+  master_memory_start();
   base_.reset(event_base_new());
   if (!base_) {
     server_log("event_base_new failed", true);
     return 1;
   }
-  sessions_ = std::make_unique<SessionTable>(base_.get(), *modules_);
+  sessions_ = master_memory_new<SessionTable>(base_.get(), *modules_);
   auto admit = [this](UniqueFd client, const sockaddr_storage& peer, bool implicit_tls) {
     this->admit(std::move(client), peer, implicit_tls);
   };

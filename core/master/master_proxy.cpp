@@ -43,7 +43,8 @@ struct ProxyGate::Pending {
   std::unique_ptr<event, void (*)(event*)> ev{nullptr, event_free};
 };
 
-ProxyGate::ProxyGate(event_base* base, Handler admit) : base_(base), admit_(std::move(admit)) {}
+ProxyGate::ProxyGate(event_base* base, Handler admit)
+    : base_(base), admit_(std::move(admit)), pending_(master_memory()) {}
 
 ProxyGate::~ProxyGate() = default;
 
@@ -55,7 +56,7 @@ void ProxyGate::take(UniqueFd client, const sockaddr_storage& peer, bool implici
                  pending_.size(), sockaddr_host_text(peer).c_str());
     return;
   }
-  auto p = std::make_unique<Pending>();
+  auto p = master_memory_new<Pending>();
   p->owner = this;
   p->fd = std::move(client);
   p->peer = peer;

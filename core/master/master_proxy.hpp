@@ -9,10 +9,12 @@
 
 #include <functional>
 #include <memory>
+#include <memory_resource>
 #include <string>
 #include <unordered_map>
 
 #include "core/common/address_list.hpp"
+#include "core/master/master_memory.hpp"
 #include "core/common/util.hpp"
 
 namespace moat {
@@ -40,7 +42,8 @@ class ProxyGate {
 
   event_base* base_;
   Handler admit_;
-  std::unordered_map<Pending*, std::unique_ptr<Pending>> pending_;
+  // In master_memory(), as the session table: every proxied client passes through.
+  std::pmr::unordered_map<Pending*, MasterMemoryPtr<Pending>> pending_;
 };
 
 }  // namespace moat
