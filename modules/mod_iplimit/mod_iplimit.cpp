@@ -4,7 +4,8 @@
 // repeated failed logins. All state lives in the master; it uses only the host table.
 // With iplimit_backend=redis the master also shares bans and per-address counts through
 // a child process (redis_link.hpp): the local table stays the authority the master
-// decides from, and Redis only adds what the other nodes know.
+// decides from, and Redis only adds what the other nodes know. A child that dies is
+// started again from the next hook, after a growing wait (restart_backoff.hpp).
 #include <pwd.h>
 #include <time.h>
 
@@ -14,12 +15,14 @@
 #include <deque>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 
 #include "modules/moat_module.h"
 #include "modules/mod_iplimit/ban_file.hpp"
 #include "modules/mod_iplimit/redis_child.hpp"
 #include "modules/mod_iplimit/redis_link.hpp"
+#include "modules/mod_iplimit/restart_backoff.hpp"
 
 namespace {
 
@@ -46,6 +49,17 @@ struct Failures {
   uint64_t banned_until = 0;
 };
 
+// Why this node decides alone, if it does: logged here when it changes, since the
+// child's own lines go only to stderr.
+enum class Alone { kNo, kRedisDown, kChildGone };
+
+// What the master did while no child ran, for the next one to write to Redis: a
+// session count that fell to 0 (else this node's stale share refuses clients on the
+// others) and an operator's unban (else the new child relearns the ban from Redis).
+struct Missed {
+  std::set<std::string> zero_counts, unbans;
+};
+
 struct State {
   const moat_ctx* ctx = nullptr;
   unsigned clients = 0;
@@ -53,8 +67,11 @@ struct State {
   std::map<std::string, Failures> failures;
   bool full_logged = false;
   RedisLink redis;                         // iplimit_backend=redis: the child, else idle
-  bool redis_down = false;  // the child said Redis is unreachable: logged here too, since
-                            // the child's own lines go only to stderr
+  std::optional<RedisSettings> settings;   // the child's, resolved once: a restart looks
+                                           // nothing up (no NSS call in the master's loop)
+  RestartBackoff restarts;
+  Alone alone = Alone::kNo;
+  Missed missed;
   std::map<std::string, unsigned> others;  // sessions per address on the other nodes
 };
 
@@ -184,11 +201,34 @@ void note_others(State& s, const std::string& address, uint64_t n) {
   }
 }
 
+std::string seconds(uint64_t ms) { return std::to_string(ms / 1000) + " s"; }
+
+void redis_down(State& s) {  // the other nodes' counts go stale; bans stay
+  s.others.clear();
+  if (s.alone != Alone::kRedisDown)
+    log_line(s, "redis unreachable: this node's table decides; bans kept");
+  s.alone = Alone::kRedisDown;
+}
+
+void redis_up(State& s) {
+  if (s.alone == Alone::kRedisDown) log_line(s, "redis reachable again: sharing bans and counts");
+  if (s.alone == Alone::kChildGone)
+    log_line(s, "redis child restarted and connected: sharing bans and counts again");
+  s.alone = Alone::kNo;
+}
+
+void child_exited(State& s) {
+  s.others.clear();
+  s.alone = Alone::kChildGone;
+  const uint64_t wait = s.restarts.exited(now_ms(), s.redis.spoke());
+  log_line(s, "redis child exited: this node counts and bans alone; restarting it in " +
+                  seconds(wait));
+}
+
 // What the Redis child has said since the last hook: the master has no event of its
 // own to wait on it, and needs to know only when it decides.
-void sync(State& s) {
+void drain_child(State& s) {
   bool changed = false;
-  const bool was_running = s.redis.running();
   for (const LinkMessage& m : s.redis.drain()) {
     switch (m.kind) {
       case LinkKind::kBan:
@@ -200,27 +240,62 @@ void sync(State& s) {
       case LinkKind::kCount:
         note_others(s, m.address, m.number);
         break;
-      case LinkKind::kDown:  // the other nodes' counts go stale; bans stay
-        s.others.clear();
-        if (!s.redis_down) log_line(s, "redis unreachable: this node's table decides; bans kept");
-        s.redis_down = true;
+      case LinkKind::kDown:
+        redis_down(s);
         break;
       case LinkKind::kUp:
-        if (s.redis_down) log_line(s, "redis reachable again: sharing bans and counts");
-        s.redis_down = false;
+        redis_up(s);
         break;
       default:
         break;
     }
   }
   if (changed) save_bans(s);
-  if (was_running && !s.redis.running())
-    log_line(s, "redis child exited: this node counts and bans alone until restarted");
+}
+
+// A new child knows nothing: it is told every ban and count of this node (and what it
+// missed), and relearns from Redis the bans the other nodes made.
+std::optional<std::string> start_child(State& s) {
+  if (auto error = RedisLink::start(*s.settings, s.redis)) return error;
+  s.restarts.started(now_ms());
+  for (const auto& [address, expiry] : current_bans(s))
+    s.redis.send({LinkKind::kBan, address, expiry});
+  for (const auto& [address, n] : s.per_address) s.redis.send({LinkKind::kCount, address, n});
+  for (const auto& address : s.missed.zero_counts) s.redis.send({LinkKind::kCount, address, 0});
+  for (const auto& address : s.missed.unbans) s.redis.send({LinkKind::kUnban, address, 0});
+  s.missed = Missed{};
+  return std::nullopt;
+}
+
+// The ABI gives a module no timer: a restart that is due happens at the next hook, in
+// the master's loop, and costs it one fork (the child enters its sandbox on its own).
+void restart_child(State& s) {
+  if (s.redis.running() || !s.settings || !s.restarts.due(now_ms())) return;
+  if (auto error = start_child(s)) {
+    const uint64_t wait = s.restarts.exited(now_ms(), false);
+    log_line(s, "redis child not restarted: " + *error + "; trying again in " + seconds(wait));
+    return;
+  }
+  log_line(s, "redis child restarted (pid " + std::to_string(s.redis.pid()) + ")");
+}
+
+void sync(State& s) {
+  const bool was_running = s.redis.running();
+  drain_child(s);
+  if (was_running && !s.redis.running()) child_exited(s);
+  restart_child(s);
+}
+
+// Bounded as the failure table is; beyond it, the count expires in Redis on its own.
+void note_missed(std::set<std::string>& missed, const std::string& address) {
+  if (missed.size() < kMaxTracked) missed.insert(address);
 }
 
 void tell_count(State& s, const std::string& address) {
   auto it = s.per_address.find(address);
-  s.redis.send({LinkKind::kCount, address, it == s.per_address.end() ? 0 : it->second});
+  const unsigned n = it == s.per_address.end() ? 0 : it->second;
+  if (!s.redis.send({LinkKind::kCount, address, n}) && n == 0 && s.settings)
+    note_missed(s.missed.zero_counts, address);
 }
 
 // ---- hooks ----------------------------------------------------------------------------
@@ -281,14 +356,12 @@ std::optional<RedisSettings> redis_settings(const State& s) {
 // What check() has refused stops start-up before init: here the values are good.
 int start_backend(State& s) {
   if (text(s.ctx, opt::iplimit_backend) == "local") return 0;
-  auto settings = redis_settings(s);
-  if (!settings) return 1;
-  if (auto error = RedisLink::start(*settings, s.redis)) {
+  s.settings = redis_settings(s);
+  if (!s.settings) return 1;
+  if (auto error = start_child(s)) {
     log_line(s, "iplimit_backend=redis: " + *error);
     return 1;
   }
-  for (const auto& [address, expiry] : current_bans(s))
-    s.redis.send({LinkKind::kBan, address, expiry});
   return 0;
 }
 
@@ -387,6 +460,7 @@ void iplimit_session_closed(moat_ctx* ctx, const moat_conn* conn) {
   if (it == s.per_address.end()) return;
   if (--it->second == 0) s.per_address.erase(it);
   try {
+    sync(s);
     tell_count(s, conn->peer_text);
   } catch (...) {  // out of memory: the other nodes see this count until it expires
   }
@@ -420,6 +494,7 @@ std::string unban(State& s, const std::string& text) {
   const bool here = lift_ban(s, *address);
   if (here) save_bans(s);
   const bool shared = s.redis.send({LinkKind::kUnban, *address, 0});
+  if (here && !shared && s.settings) note_missed(s.missed.unbans, *address);
   if (!here && !shared) return "ERR " + *address + " is not banned\n";
   log_line(s, *address + " unbanned by the operator");
   return "OK " + *address + " unbanned\n";

@@ -18,6 +18,7 @@ RedisLink& RedisLink::operator=(RedisLink&& other) noexcept {
   std::swap(fd_, other.fd_);
   std::swap(pid_, other.pid_);
   std::swap(owner_, other.owner_);
+  std::swap(spoke_, other.spoke_);
   return *this;
 }
 
@@ -67,9 +68,9 @@ std::vector<LinkMessage> RedisLink::drain() {
     if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {  // the child is gone
       close(fd_);
       fd_ = -1;
-      out.push_back({LinkKind::kDown, {}, 0});
     }
     if (n <= 0) break;
+    spoke_ = true;
     if (auto m = link_decode(std::string_view(buf, static_cast<std::size_t>(n))))
       out.push_back(std::move(*m));
   }

@@ -41,9 +41,12 @@ class RedisLink {
   static std::optional<std::string> start(const RedisSettings& s, RedisLink& out);
   bool running() const { return fd_ >= 0; }
   pid_t pid() const { return pid_; }
+  // The child has said something: it got through its sandbox to its loop.
+  bool spoke() const { return spoke_; }
   // Without blocking; false when the child's queue is full or it is gone.
   bool send(const LinkMessage& m);
-  // Every message waiting, without blocking; an invalid one is skipped.
+  // Every message waiting, without blocking; an invalid one is skipped. At the
+  // child's end (it died) the link closes and running() turns false.
   std::vector<LinkMessage> drain();
 
  private:
@@ -52,4 +55,5 @@ class RedisLink {
   int fd_ = -1;
   pid_t pid_ = -1;
   pid_t owner_ = -1;  // the master
+  bool spoke_ = false;
 };

@@ -1,16 +1,19 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // Tests for mod_iplimit's link messages (modules/mod_iplimit/link_message.cpp), which
 // the master decodes from its Redis child and the child from Redis, and ban_file
-// (modules/mod_iplimit/ban_file.cpp): round trips, and bad input refused.
+// (modules/mod_iplimit/ban_file.cpp): round trips, and bad input refused; the Redis
+// child's restart delays (modules/mod_iplimit/restart_backoff.cpp).
 #include <gtest/gtest.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include "modules/mod_iplimit/ban_file.hpp"
 #include "modules/mod_iplimit/link_message.hpp"
+#include "modules/mod_iplimit/restart_backoff.hpp"
 
 namespace {
 
@@ -90,6 +93,39 @@ TEST_F(BanFileTest, BadLinesAreSkipped) {
 
 TEST_F(BanFileTest, UnwritableDirectoryIsAnError) {
   EXPECT_NE(ban_file_save(dir_ + "/missing/bans", {{"192.0.2.1", 200}}), "");
+}
+
+// A child that dies at once, again and again: 1 s, doubling, never beyond 60 s, and
+// not due before its time.
+TEST(IplimitRestart, ChildThatDiesAtOnceWaitsLongerEachTime) {
+  RestartBackoff b;
+  uint64_t now = 5000;
+  b.started(now);
+  std::vector<uint64_t> waits;
+  for (int i = 0; i < 9; ++i) {
+    const uint64_t wait = b.exited(now + 10, false);
+    EXPECT_FALSE(b.due(now + 10 + wait - 1));
+    EXPECT_TRUE(b.due(now + 10 + wait));
+    waits.push_back(wait);
+    now += 10 + wait;
+    b.started(now);
+  }
+  EXPECT_EQ(waits, (std::vector<uint64_t>{1000, 2000, 4000, 8000, 16000, 32000, 60000, 60000,
+                                          60000}));
+}
+
+// Only a child that spoke and lived a while starts the waits over: a silent one may
+// have died at once, long before the hook that found it gone.
+TEST(IplimitRestart, SettledChildStartsTheWaitsOver) {
+  RestartBackoff b;
+  b.started(0);
+  EXPECT_EQ(b.exited(100, false), 1000u);
+  b.started(1100);
+  EXPECT_EQ(b.exited(1200, true), 2000u);  // spoke, but died within its first minute
+  b.started(3200);
+  EXPECT_EQ(b.exited(3200 + RestartBackoff::kSettledMs, false), 4000u);  // never spoke
+  b.started(100000);
+  EXPECT_EQ(b.exited(100000 + RestartBackoff::kSettledMs, true), 1000u);
 }
 
 }  // namespace
