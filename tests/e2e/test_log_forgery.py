@@ -38,18 +38,19 @@ LOG_OPTIONS = {"xferlog_enable": True, "dual_log_enable": True, "log_ftp_protoco
 
 
 
-def ipc_message_type(name):
-    """A MsgType's number, read from privsep/ipc.hpp, so renumbering cannot stale it."""
-    header = os.path.join(os.path.dirname(__file__), "..", "..", "privsep", "ipc.hpp")
-    with open(header) as f:
+def wire_number(header, name):
+    """An enumerator's number, read from privsep/HEADER, so renumbering cannot stale it."""
+    path = os.path.join(os.path.dirname(__file__), "..", "..", "privsep", header)
+    with open(path) as f:
         found = re.search(rf"\b{name} = (\d+),", f.read())
-    assert found, f"{name} not in {header}"
+    assert found, f"{name} not in {path}"
     return int(found.group(1))
 
 
-KEY_SIGN, LOG_EVENT = ipc_message_type("kKeySign"), ipc_message_type("kLogEvent")
-# privsep/log_request.hpp
-LOG_FTP_COMMAND, LOG_NOTE, LOG_TRANSFER, LOG_LOGIN_REFUSED = 1, 4, 5, 11
+KEY_SIGN, LOG_EVENT = (wire_number("ipc.hpp", n) for n in ("kKeySign", "kLogEvent"))
+LOG_FTP_COMMAND, LOG_NOTE, LOG_TRANSFER, LOG_LOGIN_REFUSED = (
+    wire_number("log_request.hpp", n)
+    for n in ("kFtpCommand", "kNote", "kTransfer", "kLoginRefused"))
 
 
 def vsftpd_log(srv):
