@@ -6,7 +6,7 @@ key and signs over IPC), RSA-2048 and ECDSA P-256, one or more moatftpd builds s
 side in alternating rounds.
 
     tests/e2e/nsrun /usr/bin/python3 tests/bench/tls_handshakes.py \\
-        --build /work/main/build --build build [--count 300] [--clients 1]
+        --build ../main/build --build build [--count 300] [--clients 1]
 
 tls_handshakes_per_second(srv, cafile, total, clients) is the row for bench.py."""
 

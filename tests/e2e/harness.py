@@ -44,7 +44,10 @@ DEFAULT_PAM_TEXT = (
     "account  required pam_unix.so\n"
     "session  required pam_permit.so\n"
 )
-VSFTPD_DEFAULT_BINARY = "/work/vsftpd-pkg/root/usr/sbin/vsftpd"
+# Where tests/run-suite.sh and `make bench` unpack Debian's vsftpd (tests/fetch-vsftpd.sh).
+VSFTPD_DEFAULT_BINARY = os.path.normpath(os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "..", "..", "build", "bench", "vsftpd",
+    "root", "usr", "sbin", "vsftpd"))
 READY_TIMEOUT = 15.0
 STOP_TIMEOUT = 10.0
 LISTEN_RE = re.compile(r"^moatftpd: listening on (\S+) port (\d+)( \(implicit TLS\))?$")

@@ -104,8 +104,9 @@ def check(env):
 
 def test_options_file_matches_the_man_page_when_present():
     """The list in tests/data was extracted once; re-check it where vsftpd is unpacked."""
+    usr = os.path.dirname(os.path.dirname(harness.default_binary("vsftpd")))  # usr/sbin/..
     man = os.environ.get("MOAT_VSFTPD_MAN",
-                         "/work/vsftpd-pkg/root/usr/share/man/man5/vsftpd.conf.5.gz")
+                         os.path.join(usr, "share", "man", "man5", "vsftpd.conf.5.gz"))
     if not os.path.exists(man):
         pytest.skip(f"{man} not present")
     text = subprocess.run(["zcat", man], capture_output=True, text=True, check=True).stdout
