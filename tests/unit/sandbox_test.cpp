@@ -7,6 +7,8 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
 #include <linux/netlink.h>
 #include <linux/seccomp.h>
 #include <netinet/in.h>
@@ -30,6 +32,7 @@
 #include <cstring>
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <string>
 
 namespace moat {
@@ -521,12 +524,36 @@ TEST_F(SandboxEnter, PrecompiledFiltersAllowTheSameWork) {
   EXPECT_TRUE(succeeded(post)) << describe(post);
 }
 
-// Every program opens with a load the kernel's constant-action emulation cannot follow
-// (seccomp.cpp, kSkipKernelCache): building its cache of allowed calls cost more at each
-// worker's start than it saved in a session. The next instruction must overwrite it.
-TEST(SeccompProgram, KernelCacheIsSkipped) {
+// What the kernel's seccomp_cache_prepare does with a program: run it for one call
+// number with no arguments known, giving up (nullopt) at any load of a field other
+// than the number and the architecture. Returns the action when it can tell.
+std::optional<uint32_t> const_action(const std::vector<sock_filter>& prog, uint32_t nr) {
+  uint32_t acc = 0;
+  for (size_t pc = 0; pc < prog.size(); ++pc) {
+    const sock_filter& f = prog[pc];
+    switch (f.code) {
+      case BPF_LD | BPF_W | BPF_ABS:
+        if (f.k == offsetof(seccomp_data, nr)) acc = nr;
+        else if (f.k == offsetof(seccomp_data, arch)) acc = AUDIT_ARCH_X86_64;
+        else return std::nullopt;
+        break;
+      case BPF_JMP | BPF_JA: pc += f.k; break;
+      case BPF_JMP | BPF_JEQ | BPF_K: pc += acc == f.k ? f.jt : f.jf; break;
+      case BPF_JMP | BPF_JGE | BPF_K: pc += acc >= f.k ? f.jt : f.jf; break;
+      case BPF_JMP | BPF_JGT | BPF_K: pc += acc > f.k ? f.jt : f.jf; break;
+      case BPF_JMP | BPF_JSET | BPF_K: pc += (acc & f.k) ? f.jt : f.jf; break;
+      case BPF_RET | BPF_K: return f.k;
+      default: return std::nullopt;
+    }
+  }
+  return std::nullopt;
+}
+
+// The short-lived filters open with a load the kernel's emulation cannot follow
+// (seccomp.cpp, kSkipKernelCache): building their cache cost more at each worker's start
+// than it saved. The next instruction must overwrite it.
+TEST(SeccompProgram, ShortLivedFiltersSkipTheKernelCache) {
   for (const SeccompPolicy& p : {SeccompPolicy{SeccompProfile::kPreauth},
-                                 SeccompPolicy{SeccompProfile::kPostauth, true, false},
                                  SeccompPolicy{SeccompProfile::kKeyHolder}}) {
     auto prog = seccomp_program(p);
     ASSERT_TRUE(prog) << prog.error();
@@ -535,6 +562,22 @@ TEST(SeccompProgram, KernelCacheIsSkipped) {
     EXPECT_EQ((*prog)[0].k, offsetof(seccomp_data, instruction_pointer));
     EXPECT_EQ((*prog)[1].code, BPF_LD | BPF_W | BPF_ABS);
     EXPECT_EQ((*prog)[1].k, offsetof(seccomp_data, arch));
+    EXPECT_FALSE(const_action(*prog, __NR_newfstatat));
+  }
+}
+
+// The post-login worker's filter is one the kernel caches: the calls a listing or a
+// transfer makes by the thousand are allowed without running the filter.
+TEST(SeccompProgram, PostLoginHotCallsAreCachedByTheKernel) {
+  for (bool write : {false, true}) {
+    auto prog = seccomp_program({SeccompProfile::kPostauth, write, false});
+    ASSERT_TRUE(prog) << prog.error();
+    for (uint32_t nr : {__NR_newfstatat, __NR_getdents64, __NR_read, __NR_write,
+                        __NR_sendfile, __NR_epoll_wait}) {
+      EXPECT_EQ(const_action(*prog, nr), std::optional<uint32_t>(SECCOMP_RET_ALLOW))
+          << "write_enable=" << write << " call " << nr;
+    }
+    EXPECT_NE(const_action(*prog, __NR_execve), std::optional<uint32_t>(SECCOMP_RET_ALLOW));
   }
 }
 
