@@ -166,6 +166,8 @@ class Session : private ModuleWorkerServices {
   bool command_filtered(std::string_view verb) const;
   std::string named_user() const;
   void arm_idle_timer();
+  void keep_heap_between_transfers();
+  void arm_heap_trim();
   void on_connected(int fd);
   void on_pasv_accept();
   bool take_passive_connection();
@@ -198,6 +200,7 @@ class Session : private ModuleWorkerServices {
   bool discarding_ = false;  // inside an over-long line
   EventPtr ctrl_ev_;
   EventPtr idle_ev_;
+  EventPtr trim_ev_;  // gives a finished transfer's memory back (keep_heap_between_transfers)
   EventPtr helper_ev_;  // the helper never speaks unasked: readable means it is gone
   UniqueFd pasv_fd_;
   std::optional<sockaddr_storage> port_target_;

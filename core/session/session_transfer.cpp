@@ -730,6 +730,7 @@ void Session::transfer_done(bool ok, int code, std::string text) {
   if (code == 421) end_session(code, text);
   reply(code, text);
   arm_idle_timer();
+  arm_heap_trim();
   title_update();
   process_input();
 }
@@ -744,6 +745,7 @@ void Session::abort_transfer() {
   if (started && !xfer_->spec().log_path.empty()) log_transfer(record_of(*this, *xfer_, false));
   bool upload = xfer_->upload();
   xfer_.reset();
+  arm_heap_trim();
   clear_data_setup();
   if (started)
     reply(426, upload ? "Failure reading network stream." : "Failure writing network stream.");

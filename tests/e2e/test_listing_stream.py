@@ -130,3 +130,40 @@ def test_throttled_listing_arrives_whole(server, env, tmpdir_e2e):
     size = sum(len(line) + 2 for line in lines)
     assert size > 2 * 64 * 1024
     ftp.quit()
+
+
+def worker_memory(srv):
+    """(minor faults so far, resident KiB) of the one post-login worker."""
+    pids = [pid for pid, comm in srv.descendants() if comm == "moat-session"]
+    assert len(pids) == 1, srv.descendants()
+    with open(f"/proc/{pids[0]}/stat") as f:
+        minflt = int(f.read().rsplit(")", 1)[1].split()[7])
+    with open(f"/proc/{pids[0]}/status") as f:
+        rss = next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+    return minflt, rss
+
+
+@pytest.mark.moatftpd_only
+def test_listings_reuse_memory_and_return_it_when_idle(server, env, big_dir):
+    """Back-to-back listings use the memory the first one took (a repeated LIST used to
+    fault its megabyte in again each time: 5% of its time); a second after the last
+    transfer the worker gives it back, so an idle session does not keep it."""
+    srv = server(dict(BASE_OPTIONS))
+    ftp = srv.connect()
+    ftp.login(env.alice.name, env.alice.password)
+    ftp.cwd(big_dir[0])
+    baseline_faults, baseline_rss = worker_memory(srv)
+    faults = []
+    for _ in range(3):
+        lines = []
+        ftp.retrlines("LIST", lines.append)
+        assert len(lines) == ENTRIES
+        now, rss = worker_memory(srv)
+        faults.append(now - baseline_faults)
+        baseline_faults = now
+    assert faults[0] > 200, faults  # a listing of 4,000 entries takes ~1 MiB
+    assert faults[1] < faults[0] / 4 and faults[2] < faults[0] / 4, faults
+    assert rss > baseline_rss + 500, (baseline_rss, rss)
+    assert wait_for(lambda: worker_memory(srv)[1] < baseline_rss + 200, timeout=10), \
+        (baseline_rss, worker_memory(srv))
+    ftp.quit()
