@@ -9,6 +9,8 @@
 
 #include <string>
 
+#include "privsep/dl_symbol.hpp"
+
 namespace moat {
 
 #ifdef HAVE_LIBWRAP
@@ -24,23 +26,17 @@ constexpr char kLibWrap[] = "libwrap.so.0";
 
 LibWrap g_wrap;
 
-template <typename T>
-bool bind_symbol(void* lib, const char* name, T& out) {
-  out = reinterpret_cast<T>(dlsym(lib, name));
-  return out != nullptr;
-}
-
 bool bind_all(void* lib, LibWrap& w) {
-  return bind_symbol(lib, "request_init", w.request_init) &&
-         bind_symbol(lib, "hosts_access", w.hosts_access) && bind_symbol(lib, "xgets", w.xgets) &&
-         bind_symbol(lib, "split_at", w.split_at) &&
-         bind_symbol(lib, "allow_severity", w.allow_severity) &&
-         bind_symbol(lib, "deny_severity", w.deny_severity) &&
-         bind_symbol(lib, "dry_run", w.dry_run) &&
-         bind_symbol(lib, "hosts_allow_table", w.hosts_allow_table) &&
-         bind_symbol(lib, "hosts_deny_table", w.hosts_deny_table) &&
-         bind_symbol(lib, "tcpd_buf", w.tcpd_buf) &&
-         bind_symbol(lib, "tcpd_context", w.tcpd_context);
+  return dl_symbol(lib, "request_init", w.request_init) &&
+         dl_symbol(lib, "hosts_access", w.hosts_access) && dl_symbol(lib, "xgets", w.xgets) &&
+         dl_symbol(lib, "split_at", w.split_at) &&
+         dl_symbol(lib, "allow_severity", w.allow_severity) &&
+         dl_symbol(lib, "deny_severity", w.deny_severity) &&
+         dl_symbol(lib, "dry_run", w.dry_run) &&
+         dl_symbol(lib, "hosts_allow_table", w.hosts_allow_table) &&
+         dl_symbol(lib, "hosts_deny_table", w.hosts_deny_table) &&
+         dl_symbol(lib, "tcpd_buf", w.tcpd_buf) &&
+         dl_symbol(lib, "tcpd_context", w.tcpd_context);
 }
 
 }  // namespace

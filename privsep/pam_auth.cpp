@@ -3,12 +3,12 @@
 // credentials and (optionally) open a session; undo all of it when the login ends.
 #include "privsep/pam_auth.hpp"
 
-#include <dlfcn.h>
-
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <utility>
+
+#include "privsep/dl_symbol.hpp"
 
 namespace moat {
 
@@ -80,27 +80,21 @@ struct alignas(4) DlopenNote {
 
 [[gnu::section(".note.dlopen"), gnu::used]] alignas(4) constexpr DlopenNote kDlopenNote{};
 
-template <typename T>
-bool bind_symbol(void* lib, const char* name, T& out) {
-  out = reinterpret_cast<T>(dlsym(lib, name));
-  return out != nullptr;
-}
-
 Status load_pam() {
   if (g_pam.start != nullptr) return Ok{};
   void* lib = dlopen(kLibPam, RTLD_NOW | RTLD_LOCAL);
   if (lib == nullptr) return fail(std::string("pam: ") + dlerror());
   PamApi api{};
-  const bool all = bind_symbol(lib, "pam_start", api.start) &&
-                   bind_symbol(lib, "pam_end", api.end) &&
-                   bind_symbol(lib, "pam_set_item", api.set_item) &&
-                   bind_symbol(lib, "pam_get_item", api.get_item) &&
-                   bind_symbol(lib, "pam_authenticate", api.authenticate) &&
-                   bind_symbol(lib, "pam_acct_mgmt", api.acct_mgmt) &&
-                   bind_symbol(lib, "pam_setcred", api.setcred) &&
-                   bind_symbol(lib, "pam_open_session", api.open_session) &&
-                   bind_symbol(lib, "pam_close_session", api.close_session) &&
-                   bind_symbol(lib, "pam_strerror", api.strerror);
+  const bool all = dl_symbol(lib, "pam_start", api.start) &&
+                   dl_symbol(lib, "pam_end", api.end) &&
+                   dl_symbol(lib, "pam_set_item", api.set_item) &&
+                   dl_symbol(lib, "pam_get_item", api.get_item) &&
+                   dl_symbol(lib, "pam_authenticate", api.authenticate) &&
+                   dl_symbol(lib, "pam_acct_mgmt", api.acct_mgmt) &&
+                   dl_symbol(lib, "pam_setcred", api.setcred) &&
+                   dl_symbol(lib, "pam_open_session", api.open_session) &&
+                   dl_symbol(lib, "pam_close_session", api.close_session) &&
+                   dl_symbol(lib, "pam_strerror", api.strerror);
   if (!all) {
     dlclose(lib);
     return fail(std::string("pam: ") + kLibPam + " lacks a symbol");
